@@ -1,0 +1,13 @@
+"""asymsense — overparameterized asymmetric matrix sensing by factorized
+gradient descent from small random initialization (Soltanolkotabi, Stöger,
+Xie, COLT 2023)."""
+
+from .errors import DivergenceError, InputError
+from .fgd import BatchResult, FGDResult, fgd
+from .operators import EntrySample, make_operator
+from .problems import measure, planted
+from . import operators
+
+__version__ = "0.1.0"
+
+__all__ = ["planted", "measure", "make_operator", "EntrySample", "fgd", "FGDResult", "BatchResult", "InputError", "DivergenceError", "operators"]

@@ -1,0 +1,96 @@
+"""The run history: a columnar table, one row per recorded iteration."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+
+class History:
+    """Columns of equal length (NumPy arrays), exportable to Arrow, Parquet, CSV.
+
+    `history["rel_error"]` is a column; `len(history)` the number of rows.
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray] | None = None):
+        self._rows: list[dict[str, float]] = []
+        self._columns = dict(columns) if columns else None
+
+    def append(self, row: dict[str, float]) -> None:
+        self._rows.append(row)
+        self._columns = None
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        if self._columns is None:
+            names: list[str] = []
+            for row in self._rows:
+                names.extend(name for name in row if name not in names)
+            self._columns = {name: np.array([row.get(name, np.nan) for row in self._rows], dtype=float) for name in names}
+            if "iteration" in self._columns:
+                self._columns["iteration"] = self._columns["iteration"].astype(np.int64)
+        return self._columns
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.columns
+
+    def __len__(self) -> int:
+        cols = self.columns
+        return len(next(iter(cols.values()))) if cols else 0
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.columns)
+
+    def last(self) -> dict[str, float]:
+        return {name: col[-1].item() for name, col in self.columns.items()}
+
+    def to_arrow(self, **constant_columns) -> pa.Table:
+        """The table, with optional constant columns (e.g. trial=3) prepended."""
+        n = len(self)
+        data = {name: pa.array([value] * n) for name, value in constant_columns.items()}
+        data.update({name: pa.array(col) for name, col in self.columns.items()})
+        return pa.table(data)
+
+    def to_pandas(self):
+        return self.to_arrow().to_pandas()
+
+    def to_parquet(self, path, **constant_columns) -> None:
+        write_table(self.to_arrow(**constant_columns), path)
+
+    def to_csv(self, path, **constant_columns) -> None:
+        write_table(self.to_arrow(**constant_columns), path)
+
+
+def write_table(table: pa.Table, path) -> None:
+    """Write a table as Parquet or CSV (by suffix) atomically: a temporary file
+    in the same folder, then a rename, so a reader never sees half a file."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if path.suffix == ".csv":
+            pcsv.write_csv(table, tmp)
+        else:
+            pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def concat_histories(histories, **per_trial_columns) -> pa.Table:
+    """One Arrow table for several trials; `per_trial_columns` maps a column
+    name to one value per history (e.g. init_scale=[...])."""
+    tables = [h.to_arrow(**{name: values[i] for name, values in per_trial_columns.items()}) for i, h in enumerate(histories)]
+    return pa.concat_tables(tables, promote_options="default")

@@ -1,0 +1,31 @@
+"""Measurement operators: one protocol (`Operator`), one file per family."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .base import Operator
+from .entries import EntrySample, random_entries
+from .gaussian import DenseGaussian, StreamGaussian
+from .rank_one import RankOneOperator
+from .structured import StructuredOperator
+
+OPERATOR_KINDS = {
+    "gaussian": DenseGaussian,
+    "gaussian-stream": StreamGaussian,
+    "rank-one": RankOneOperator,
+    "structured": StructuredOperator,
+    "entries": random_entries,
+}
+
+
+def make_operator(kind: str, n1: int, n2: int, m: int, *, seed=None, dtype="float64") -> Operator:
+    """Build an operator of family `kind` (one of OPERATOR_KINDS) for n1×n2 matrices and m measurements."""
+    if kind not in OPERATOR_KINDS:
+        raise InputError(f"operator must be one of {', '.join(OPERATOR_KINDS)}, got {kind!r}")
+    from .base import check_shape
+
+    check_shape(n1, n2, m)
+    return OPERATOR_KINDS[kind](n1, n2, m, seed=seed, dtype=dtype)
+
+
+__all__ = ["Operator", "DenseGaussian", "StreamGaussian", "RankOneOperator", "StructuredOperator", "EntrySample", "random_entries", "make_operator", "OPERATOR_KINDS"]

@@ -1,0 +1,109 @@
+"""Entry sampling (matrix completion): A(X)_i = X[rows_i, cols_i].
+
+Unscaled, so y holds the observed values themselves and
+f(U, V) = ½ Σ_{(i,j)∈Ω} ((UVᵀ)_ij − Y_ij)². Nothing n1×n2 is ever formed on the
+factor path: the forward map gathers rows of U and V (in blocks of
+`BLOCK` entries to bound temporaries), and A*(z)V, A*(z)ᵀU are sparse–dense
+products with the observation pattern stored once in CSR order for both
+orientations. Cost O(|Ω|·k) per step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import InputError, check_dtype, check_int
+from .base import Operator
+
+BLOCK = 2**18
+
+
+def _csr_pattern(major, minor, n_major):
+    """Permutation, indptr and indices that lay entries out in CSR order by `major`."""
+    order = np.lexsort((minor, major))
+    indptr = np.zeros(n_major + 1, dtype=np.int64)
+    np.cumsum(np.bincount(major, minlength=n_major), out=indptr[1:])
+    return order, indptr, minor[order]
+
+
+class EntrySample(Operator):
+    """Observations of the entries (rows[i], cols[i]) of an n1×n2 matrix."""
+
+    def __init__(self, rows, cols, shape, *, dtype="float64"):
+        n1, n2 = (check_int("shape[0]", shape[0], minimum=1), check_int("shape[1]", shape[1], minimum=1))
+        rows, cols = np.asarray(rows), np.asarray(cols)
+        if rows.ndim != 1 or rows.shape != cols.shape:
+            raise InputError(f"rows and cols must be 1-d arrays of equal length, got shapes {rows.shape} and {cols.shape}")
+        if rows.size == 0:
+            raise InputError("m must be >= 1: no entries were given (rows is empty)")
+        for name, idx, n in (("rows", rows, n1), ("cols", cols, n2)):
+            if not np.issubdtype(idx.dtype, np.integer):
+                raise InputError(f"{name} must hold integers, got dtype {idx.dtype}")
+            if idx.min() < 0 or idx.max() >= n:
+                raise InputError(f"{name} must lie in [0, {n}), got values in [{idx.min()}, {idx.max()}]")
+        self.shape = (n1, n2)
+        self.m = rows.size
+        self.dtype = check_dtype(dtype)
+        index_dtype = np.int32 if max(n1, n2, self.m) < 2**31 else np.int64
+        self.rows = rows.astype(index_dtype)
+        self.cols = cols.astype(index_dtype)
+        self._by_row = _csr_pattern(self.rows, self.cols, n1)
+        self._by_col = _csr_pattern(self.cols, self.rows, n2)
+
+    def _sparse(self, z, pattern, shape):
+        order, indptr, indices = pattern
+        return sp.csr_array((z[order], indices, indptr), shape=shape)
+
+    def forward(self, X):
+        return np.asarray(X)[..., self.rows, self.cols]
+
+    def forward_factors(self, U, V):
+        U, V = np.asarray(U), np.asarray(V)
+        out = np.empty(np.broadcast_shapes(U.shape[:-2], V.shape[:-2]) + (self.m,), dtype=np.result_type(U, V))
+        for a in range(0, self.m, BLOCK):
+            b = min(a + BLOCK, self.m)
+            out[..., a:b] = np.einsum("...ik,...ik->...i", U[..., self.rows[a:b], :], V[..., self.cols[a:b], :])
+        return out
+
+    def _batched(self, z, F, pattern, shape):
+        z, F = np.asarray(z), np.asarray(F)
+        lead = np.broadcast_shapes(z.shape[:-1], F.shape[:-2])
+        zb = np.broadcast_to(z, lead + z.shape[-1:]).reshape(-1, self.m)
+        Fb = np.broadcast_to(F, lead + F.shape[-2:]).reshape(-1, *F.shape[-2:])
+        out = np.stack([self._sparse(zi, pattern, shape) @ Fi for zi, Fi in zip(zb, Fb)])
+        return out.reshape(lead + out.shape[-2:])
+
+    def adjoint_times(self, z, V):
+        return self._batched(z, V, self._by_row, self.shape)
+
+    def adjoint_t_times(self, z, U):
+        return self._batched(z, U, self._by_col, self.shape[::-1])
+
+    def gradient_products(self, z, U, V):
+        return self.adjoint_times(z, V), self.adjoint_t_times(z, U)
+
+    def adjoint(self, z):
+        z = np.asarray(z)
+        out = np.zeros(z.shape[:-1] + self.shape, dtype=np.result_type(z, self.dtype))
+        flat = out.reshape(-1, self.shape[0] * self.shape[1])
+        linear = self.rows.astype(np.int64) * self.shape[1] + self.cols
+        for zi, oi in zip(z.reshape(-1, self.m), flat):
+            np.add.at(oi, linear, zi)
+        return out
+
+    def take(self, index):
+        index = np.asarray(index)
+        return EntrySample(self.rows[index], self.cols[index], self.shape, dtype=self.dtype)
+
+
+def random_entries(n1, n2, m, *, seed=None, dtype="float64") -> EntrySample:
+    """m distinct entries of an n1×n2 matrix, uniformly at random."""
+    from ..errors import resolve_seed
+
+    if m > n1 * n2:
+        raise InputError(f"m = {m} exceeds the n1·n2 = {n1 * n2} entries available for entry sampling")
+    rng = np.random.default_rng(resolve_seed(seed))
+    flat = rng.choice(n1 * n2, size=m, replace=False)
+    op = EntrySample(flat // n2, flat % n2, (n1, n2), dtype=dtype)
+    return op

@@ -1,0 +1,77 @@
+"""Planted low-rank truths X* = L diag(σ) Rᵀ and noisy measurements of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError, check_int, check_positive, resolve_seed
+
+SPECTRA = ("linear", "geometric")
+
+
+@dataclass(frozen=True)
+class PlantedProblem:
+    """A rank-r truth with its thin SVD: X = left @ diag(singular_values) @ right.T."""
+
+    left: np.ndarray
+    singular_values: np.ndarray
+    right: np.ndarray
+    seed: int
+
+    @property
+    def X(self) -> np.ndarray:
+        return (self.left * self.singular_values) @ self.right.T
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.left.shape[0], self.right.shape[0])
+
+    @property
+    def rank(self) -> int:
+        return len(self.singular_values)
+
+    @property
+    def cond(self) -> float:
+        return float(self.singular_values[0] / self.singular_values[-1])
+
+
+def spectrum_values(rank: int, cond: float, spectrum: str) -> np.ndarray:
+    """σ_1 = 1 down to σ_r = 1/κ, evenly ("linear") or in ratio ("geometric")."""
+    if spectrum not in SPECTRA:
+        raise InputError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
+    t = np.linspace(0.0, 1.0, rank) if rank > 1 else np.zeros(1)
+    if spectrum == "linear":
+        return 1.0 - t * (1.0 - 1.0 / cond)
+    return cond ** (-t)
+
+
+def planted(n1, n2, rank, *, cond=1.0, spectrum="linear", seed=None) -> PlantedProblem:
+    """A random rank-`rank` n1×n2 matrix with ‖X‖₂ = 1 and condition number `cond`.
+
+    The singular spaces are Haar-distributed (QR of Gaussian matrices).
+    """
+    n1, n2 = check_int("n1", n1, minimum=1), check_int("n2", n2, minimum=1)
+    rank = check_int("rank", rank, minimum=1)
+    if rank > min(n1, n2):
+        raise InputError(f"rank must be <= min(n1, n2) = {min(n1, n2)}, got {rank}")
+    cond = check_positive("cond", cond)
+    if cond < 1:
+        raise InputError(f"cond must be >= 1, got {cond}")
+    seed = resolve_seed(seed)
+    rng = np.random.default_rng(seed)
+    left = np.linalg.qr(rng.standard_normal((n1, rank)))[0]
+    right = np.linalg.qr(rng.standard_normal((n2, rank)))[0]
+    return PlantedProblem(left, spectrum_values(rank, cond, spectrum), right, seed)
+
+
+def measure(problem: PlantedProblem, operator, *, noise: float = 0.0, seed=None) -> np.ndarray:
+    """y = A(X*) + ε with ε i.i.d. N(0, noise²)."""
+    noise = check_positive("noise", noise, allow_zero=True)
+    if operator.shape != problem.shape:
+        raise InputError(f"operator shape {operator.shape} does not match the problem's shape {problem.shape}")
+    y = operator.forward_factors(problem.left * problem.singular_values, problem.right)
+    if noise > 0:
+        y = y + noise * np.random.default_rng(resolve_seed(seed)).standard_normal(y.shape)
+    return np.asarray(y, dtype=operator.dtype)
