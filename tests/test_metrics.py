@@ -1,0 +1,53 @@
+"""Monitors from QR cores agree with direct computations on UVᵀ."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+from hypothesis import given, strategies as st
+
+from asymsense import planted
+from asymsense.metrics import as_truth, effective_rank, monitor
+
+
+@given(n1=st.integers(3, 9), n2=st.integers(3, 9), k=st.integers(1, 12), seed=st.integers(0, 10**6))
+def test_monitors_match_direct_formulas(n1, n2, k, seed):
+    rank = min(2, n1, n2)
+    p = planted(n1, n2, rank, cond=2.0, seed=seed)
+    rng = np.random.default_rng(seed)
+    U, V = rng.standard_normal((n1, k)), rng.standard_normal((n2, k))
+    out = {name: value[0] for name, value in monitor(U[None], V[None], truth=as_truth(p)).items()}
+    X = U @ V.T
+    s = np.linalg.svd(X, compute_uv=False)
+    assert out["sv_1"] == pytest.approx(s[0], rel=1e-10)
+    assert out["rel_error"] == pytest.approx(np.linalg.norm(X - p.X) / np.linalg.norm(p.X), rel=1e-9)
+    assert out["imbalance"] == pytest.approx(np.linalg.norm(U.T @ U - V.T @ V), rel=1e-10, abs=1e-12)
+    assert out["rel_imbalance"] == pytest.approx(out["imbalance"] / p.singular_values[0], rel=1e-12)
+    P = np.eye(n1) - p.left @ p.left.T
+    assert out["tail_u"] == pytest.approx(np.linalg.norm(P @ U, 2), rel=1e-8, abs=1e-12)
+    if k >= rank and s[rank - 1] > 1e-8 * s[0] and (rank == len(s) or s[rank - 1] - s[rank] > 1e-6):
+        L = np.linalg.svd(X)[0][:, :rank]
+        angle = np.max(scipy.linalg.subspace_angles(L, p.left))
+        assert out["angle_u"] == pytest.approx(np.sin(angle), rel=1e-6, abs=1e-9)
+
+
+def test_rel_error_has_no_cancellation_near_the_truth():
+    p = planted(30, 20, 3, seed=0)
+    U = p.left * np.sqrt(p.singular_values)
+    V = p.right * np.sqrt(p.singular_values)
+    V = V + 1e-12 * np.random.default_rng(0).standard_normal(V.shape)
+    err = monitor(U[None], V[None], truth=as_truth(p))["rel_error"][0]
+    direct = np.linalg.norm(U @ V.T - p.X) / np.linalg.norm(p.X)
+    assert err == pytest.approx(direct, rel=1e-3)
+    assert err < 1e-11
+
+
+def test_effective_rank():
+    assert effective_rank(np.array([1.0, 1.0, 1.0, 0.0])) == pytest.approx(3.0)
+    assert effective_rank(np.array([1.0, 0.0])) == pytest.approx(1.0)
+
+
+def test_truth_from_a_matrix_equals_truth_from_a_planted_problem():
+    p = planted(7, 5, 2, cond=3, seed=1)
+    t = as_truth(p.X)
+    assert t.rank == 2
+    np.testing.assert_allclose(t.singular_values, p.singular_values, rtol=1e-12)
