@@ -31,7 +31,7 @@ from ..errors import check_int, check_positive
 from .common import Recorder, initialize, validate
 
 CG_ITER = 25
-CG_TOL = 1e-10
+CG_TOL = 1e-12
 
 
 def conjugate_gradient(apply, b, x0, *, iterations: int, tol: float):
