@@ -1,0 +1,50 @@
+"""Small matplotlib helpers for the experiment figures (Agg backend, PNG)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+PHASE_COLORS = ("#dbe9f6", "#fde6cf", "#ddf2dd")
+
+
+def new(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.6):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    return fig, axes.ravel()
+
+
+def save(fig, path) -> Path:
+    """Write the PNG atomically (temporary file + rename) and close the figure."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.tight_layout()
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
+def mark_phases(ax, phases, *, labels: bool = True) -> None:
+    """Shade the detected phase intervals and name them at the top of the axis."""
+    for (name, a, b), color in zip(phases.intervals, PHASE_COLORS):
+        if b > a:
+            ax.axvspan(a, b, color=color, alpha=0.8, lw=0, zorder=0)
+            if labels:
+                ax.text((a + b) / 2, 0.98, name.replace(" ", "\n"), transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=7)
+
+
+def colors(n: int):
+    cmap = plt.get_cmap("viridis")
+    return [cmap(i / max(1, n - 1) * 0.9) for i in range(n)]
