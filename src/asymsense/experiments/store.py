@@ -252,3 +252,35 @@ def query(out_dir, sql: str) -> pa.Table:
             raise InputError(f"query failed: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
+
+
+def status(out_dir, expected_keys) -> dict:
+    """Progress of a sweep whose trials have `expected_keys`: counts of ok,
+    failed and pending trials, a DuckDB summary by status and stop reason
+    (count, median error, iterations and seconds), and up to five errors."""
+    import duckdb
+
+    wanted = set(expected_keys)
+    table = results(out_dir) if Path(out_dir).is_dir() else pa.table({})
+    if table.num_rows:
+        table = table.filter(pc.is_in(table.column("key"), value_set=pa.array(sorted(wanted), pa.string())))
+    counts = {"ok": 0, "failed": 0}
+    errors = []
+    if table.num_rows:
+        for key, st, err in zip(table.column("key").to_pylist(), table.column("status").to_pylist(), table.column("error").to_pylist()):
+            counts[st] = counts.get(st, 0) + 1
+            if st != "ok" and len(errors) < 5:
+                errors.append((key, err))
+    counts["pending"] = len(wanted) - table.num_rows
+    summary = pa.table({})
+    if table.num_rows:
+        names = set(table.column_names)
+        parts = ["status"] + (["stop_reason"] if "stop_reason" in names else [])
+        aggs = ["count(*) AS trials"] + [f"median({c}) AS median_{c}" for c in ("rel_error", "iterations", "seconds") if c in names]
+        con = duckdb.connect()
+        try:
+            con.register("trials", table)
+            summary = con.sql(f"SELECT {', '.join(parts)}, {', '.join(aggs)} FROM trials GROUP BY ALL ORDER BY ALL").to_arrow_table()
+        finally:
+            con.close()
+    return {"counts": counts, "table": summary, "errors": errors}

@@ -93,6 +93,11 @@ class SweepConfig(BaseModel):
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
 
 
+class SweepAborted(RuntimeError):
+    """A worker process died (e.g. killed for memory) and took the pool down;
+    the chunks finished before are stored and a rerun resumes."""
+
+
 @dataclass(frozen=True)
 class Trial:
     """One trial: its stable key and its resolved parameters."""
@@ -166,7 +171,8 @@ def load_sweep_config(source) -> SweepConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: malformed TOML: {exc}") from None
+        where = str(exc).replace("(at end of document)", f"(at end of document, line {len(text.splitlines())})")
+        raise InputError(f"{path}: malformed TOML: {where}") from None
     data.setdefault("name", path.stem)
     try:
         config = SweepConfig.model_validate(data)
@@ -348,13 +354,24 @@ def run_sweep(config, out_dir, *, n_jobs=None, scheduler=None, dask_local=None, 
             results = joblib_results(chunks, max(1, min(jobs, len(chunks))))
         with _progress_bar(progress) as bar, closing(results):
             task = bar.add_task(config.name, total=len(todo), failed=0)
-            for result in results:
-                store.write_chunk(out, result.id, result.rows, result.history)
-                n_failed = sum(row["status"] != "ok" for row in result.rows)
-                done += len(result.rows) - n_failed
-                failed += n_failed
-                bar.update(task, advance=len(result.rows), failed=failed)
+            try:
+                for result in results:
+                    store.write_chunk(out, result.id, result.rows, result.history)
+                    n_failed = sum(row["status"] != "ok" for row in result.rows)
+                    done += len(result.rows) - n_failed
+                    failed += n_failed
+                    bar.update(task, advance=len(result.rows), failed=failed)
+            except _pool_failures() as exc:
+                raise SweepAborted(f"a worker process died ({type(exc).__name__}); {done + failed} trials were stored, rerun the same command to resume") from exc
     return SweepReport(done=done, skipped=skipped, failed=failed, seconds=time.perf_counter() - started)
+
+
+def _pool_failures() -> tuple:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    return (BrokenProcessPool, TerminatedWorkerError)
 
 
 def _version() -> str:

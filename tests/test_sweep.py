@@ -1,0 +1,315 @@
+"""Sweep engine: grid expansion and keys, batching, failures, resume after a
+kill, the Dask path, the store and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, strategies as st
+
+from asymsense.errors import InputError
+from asymsense.experiments import store
+from asymsense.experiments.sweep import expand, load_sweep_config, plan_units, run_sweep, trial_key
+
+TINY = {"n1": 8, "n2": 6, "rank": 2, "m": 60, "max_iter": 150, "record_every": 30, "step": 0.2,
+        "problem_seed": 0, "operator_seed": 0}
+VOLATILE = ("seconds", "finished_at", "chunk")
+
+
+def tiny_config(**overrides):
+    config = {"name": "tiny", "seeds": 2, "chunk_size": 6, "fixed": dict(TINY),
+              "grid": {"alpha": [1e-1, 1e-2, 1e-3], "width": [2, 6]}}
+    config.update(overrides)
+    return config
+
+
+def stable(table):
+    """A results table without the columns that legitimately differ between runs."""
+    return table.select([c for c in table.column_names if c not in VOLATILE])
+
+
+def raw_rows(out) -> list[str]:
+    """Every key in every committed trials file (duplicates included)."""
+    return [k for p in sorted((Path(out) / "trials").glob("*.parquet")) for k in pq.read_table(p, columns=["key"]).column("key").to_pylist()]
+
+
+def flaky_method(params):
+    """A trial method that fails while the file `params['flag']` exists."""
+    if Path(params["flag"]).exists():
+        raise RuntimeError("flaky failure")
+    return {"value": 2.0 * params["x"]}, None
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The tiny sweep run once, uninterrupted, in this process."""
+    out = tmp_path_factory.mktemp("reference")
+    report = run_sweep(tiny_config(), out, n_jobs=1, progress=False)
+    assert (report.done, report.failed, report.skipped) == (12, 0, 0)
+    return out
+
+
+# --------------------------------------------------------------------------- expansion and keys
+def test_grid_expansion_is_the_cartesian_product_times_seeds():
+    trials = expand(tiny_config())
+    assert len(trials) == 3 * 2 * 2
+    assert len({t.key for t in trials}) == 12
+    points = [(t.params["alpha"], t.params["width"], t.params["seed"]) for t in trials]
+    assert points[:3] == [(0.1, 2, 0), (0.1, 2, 1), (0.1, 6, 0)]
+    assert all(t.params["m"] == 60 and t.params["oversampling"] == pytest.approx(60 / 24) for t in trials)
+
+
+def test_equivalent_specifications_get_the_same_key():
+    a = expand({"name": "a", "fixed": {**TINY, "alpha": 1, "width": 4}})
+    b = expand({"name": "b", "fixed": {**TINY, "alpha": 1.0, "width": "2*rank"}})
+    assert [t.key for t in a] == [t.key for t in b]
+    # seeds: derived per trial unless fixed, and recorded
+    c = expand({"name": "c", "seeds": [3], "fixed": {"n1": 8, "n2": 6, "rank": 2}})[0].params
+    assert c["seed"] == 3 and c["problem_seed"] != c["operator_seed"] and c["problem_seed"] != 3
+
+
+params_strategy = st.dictionaries(
+    st.text("abcdefghij_", min_size=1, max_size=6),
+    st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5), st.booleans(), st.none()),
+    min_size=1, max_size=8,
+)
+
+
+@given(params_strategy, st.randoms(use_true_random=False))
+def test_key_does_not_depend_on_dict_order(params, rnd):
+    items = list(params.items())
+    rnd.shuffle(items)
+    assert trial_key("fgd", dict(items)) == trial_key("fgd", params)
+
+
+@given(params_strategy, st.text("xyz", min_size=1, max_size=3), st.integers(0, 10**6))
+def test_key_changes_with_any_parameter(params, name, value):
+    changed = {**params, name: value}
+    if changed != params:
+        assert trial_key("fgd", changed) != trial_key("fgd", params)
+    assert trial_key("fgd", params) != trial_key("other", params)
+
+
+@given(st.floats(1e-6, 1.0), st.floats(1e-6, 1.0))
+def test_keys_of_resolved_trials_differ_exactly_when_alpha_differs(a, b):
+    ka = expand({"name": "k", "fixed": {**TINY, "alpha": a}})[0].key
+    kb = expand({"name": "k", "fixed": {**TINY, "alpha": b}})[0].key
+    assert (ka == kb) == (a == b)
+
+
+def test_keys_are_stable_across_processes():
+    """sha256 of canonical JSON: the same in a fresh interpreter with another hash seed."""
+    keys = [t.key for t in expand(tiny_config())]
+    code = "import json; from asymsense.experiments.sweep import expand; import sys; print(json.dumps([t.key for t in expand(json.loads(sys.argv[1]))]))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(tiny_config())], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout) == keys
+    assert trial_key("fgd", {"alpha": 0.001, "n1": 8}) == "c2d1fc0192da08d9acd8"
+
+
+# --------------------------------------------------------------------------- config errors
+def test_config_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nseeds = 2\nchunk_size = 0\n')
+    with pytest.raises(InputError, match=r"bad\.toml, line 3: chunk_size"):
+        load_sweep_config(bad)
+    bad.write_text('name = "x"\n[grid]\nalpha = [1e-3, 1e-2\n')
+    with pytest.raises(InputError, match=r"bad\.toml: malformed TOML.*line"):
+        load_sweep_config(bad)
+    bad.write_text('name = "x"\n[grid]\nalhpa = [1e-3]\n')
+    with pytest.raises(InputError, match=r"bad\.toml.*alhpa"):
+        expand(load_sweep_config(bad))
+    bad.write_text('name = "x"\n[fixed]\nn1 = 4\nn2 = 4\n[grid]\nrank = [2, 5]\n')
+    with pytest.raises(InputError, match=r"rank=5.*rank must be <= min"):
+        expand(load_sweep_config(bad))
+    with pytest.raises(InputError, match="unknown method"):
+        expand({"name": "x", "method": "no-such-method"})
+
+
+# --------------------------------------------------------------------------- batching
+def test_batched_grouping_gives_the_numbers_of_single_runs(reference, tmp_path):
+    config = tiny_config()
+    units = plan_units(load_sweep_config(config), expand(config))
+    assert sorted(len(u) for u in units) == [6, 6], "alphas × both seeds share one batched call per width"
+    single = run_sweep({**config, "chunk_size": 1}, tmp_path, n_jobs=1, progress=False)
+    assert single.done == 12
+    batched, alone = store.results(reference), store.results(tmp_path)
+    assert batched.column("key").to_pylist() == alone.column("key").to_pylist()
+    for name in ("rel_error", "loss", "rel_residual", "max_rel_imbalance", "eff_rank"):
+        np.testing.assert_allclose(batched.column(name).to_numpy(), alone.column(name).to_numpy(), rtol=1e-9, atol=1e-14)
+    assert batched.column("iterations").to_pylist() == alone.column("iterations").to_pylist()
+    hb, ha = store.histories(reference), store.histories(tmp_path)
+    assert hb.num_rows == ha.num_rows == 12 * 6
+    np.testing.assert_allclose(hb.column("rel_error").to_numpy(), ha.column("rel_error").to_numpy(), rtol=1e-9, atol=1e-14)
+
+
+def test_auto_step_batches_over_alpha_only():
+    config = tiny_config(fixed={**TINY, "step": "auto"})
+    units = plan_units(load_sweep_config(config), expand(config))
+    assert sorted(len(u) for u in units) == [3, 3, 3, 3]
+    assert all(len({t.params["seed"] for t in u}) == 1 for u in units)
+
+
+# --------------------------------------------------------------------------- failures
+def test_failed_trials_are_recorded_and_batch_mates_survive(tmp_path):
+    config = {"name": "div", "chunk_size": 8, "fixed": dict(TINY), "grid": {"alpha": [1e-1, 1e-3, 30.0]}}
+    assert [len(u) for u in plan_units(load_sweep_config(config), expand(config))] == [3]
+    report = run_sweep(config, tmp_path, n_jobs=1, progress=False)
+    assert (report.done, report.failed) == (2, 1)
+    for row in store.results(tmp_path).to_pylist():
+        if row["alpha"] == 30.0:
+            assert row["status"] == "failed" and row["error"].startswith("DivergenceError") and row["rel_error"] is None
+        else:
+            assert row["status"] == "ok" and row["error"] is None and row["rel_error"] < 0.5
+    assert store.histories(tmp_path).num_rows == 2 * 6
+
+
+def test_retry_failed_reruns_only_failed_trials(tmp_path):
+    flag = tmp_path / "flag"
+    flag.write_text("")
+    config = {"name": "flaky", "method": "test_sweep:flaky_method", "fixed": {"flag": str(flag)}, "grid": {"x": [1.0, 2.0]}}
+    out = tmp_path / "out"
+    assert run_sweep(config, out, n_jobs=1, progress=False).failed == 2
+    assert run_sweep(config, out, n_jobs=1, progress=False).skipped == 2
+    flag.unlink()
+    report = run_sweep(config, out, n_jobs=1, progress=False, retry_failed=True)
+    assert (report.done, report.failed) == (2, 0)
+    rows = store.results(out).to_pylist()
+    assert sorted((r["x"], r["status"], r["value"]) for r in rows) == [(1.0, "ok", 2.0), (2.0, "ok", 4.0)]
+    assert len(raw_rows(out)) == 2, "the same trials make the same chunk file: the retry replaced it atomically"
+
+
+# --------------------------------------------------------------------------- store
+def test_store_deduplicates_deterministically_and_ignores_partial_files(tmp_path):
+    store.prepare(tmp_path)
+    base = {"key": "k1", "method": "m", "x": 1, "error": None, "seconds": 0.1}
+    store.write_chunk(tmp_path, "b", [{**base, "status": "failed", "error": "boom"}], None)
+    store.write_chunk(tmp_path, "a", [{**base, "status": "ok", "value": 3.0}, {**base, "key": "k2", "status": "ok", "value": 1}], None)
+    store.write_chunk(tmp_path, "c", [{**base, "key": "k2", "status": "ok", "value": 2.5}], None)
+    (tmp_path / "trials" / ".c.parquet.123.tmp").write_bytes(b"PAR1 half a file")
+    rows = {r["key"]: r for r in store.results(tmp_path).to_pylist()}
+    assert set(rows) == {"k1", "k2"}
+    assert rows["k1"]["status"] == "ok" and rows["k1"]["chunk"] == "a"
+    assert rows["k2"]["value"] == 2.5 and rows["k2"]["chunk"] == "c", "the later of two ok rows wins"
+    assert store.query(tmp_path, "select count(*) as n from trials").column("n").to_pylist() == [2]
+    (tmp_path / "trials" / "d.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="d.parquet"):
+        store.results(tmp_path)
+
+
+# --------------------------------------------------------------------------- resume after a kill
+def test_resume_after_sigkill_gives_every_trial_once_and_equal_to_an_uninterrupted_run(tmp_path):
+    config = {"name": "kill", "seeds": 3, "chunk_size": 2, "fixed": {**TINY, "max_iter": 600, "step": "auto"},
+              "grid": {"alpha": [1e-1, 1e-2], "width": [2, 4, 6]}}
+    path = tmp_path / "kill.toml"
+    path.write_text(to_toml(config))
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    n = len(expand(config))
+    proc = subprocess.Popen(["asymsense", "sweep", str(path), "--out", str(out), "--jobs", "2", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 40
+        while len(list((out / "trials").glob("*.parquet"))) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    stored = raw_rows(out)
+    assert 0 < len(stored) < n, "the sweep must be killed mid-way"
+    assert len(set(stored)) == len(stored)
+    report = run_sweep(path, out, n_jobs=1, progress=False)
+    assert report.skipped == len(stored) and report.done == n - len(stored)
+    assert sorted(raw_rows(out)) == sorted(t.key for t in expand(config)), "every trial on disk exactly once"
+    run_sweep(path, ref, n_jobs=1, progress=False)
+    assert stable(store.results(out)).equals(stable(store.results(ref)))
+    assert store.histories(out).drop_columns([]).equals(store.histories(ref))
+
+
+def to_toml(config: dict) -> str:
+    def value(v):
+        return json.dumps(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in config.items() if not isinstance(v, dict)]
+    for section in ("fixed", "grid"):
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {value(v)}" for k, v in config.get(section, {}).items())
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- Dask
+def test_dask_local_cluster_gives_the_joblib_results(reference, tmp_path):
+    pytest.importorskip("distributed")
+    report = run_sweep(tiny_config(), tmp_path, dask_local=2, progress=False)
+    assert report.done == 12
+    assert stable(store.results(tmp_path)).equals(stable(store.results(reference)))
+    assert store.histories(tmp_path).equals(store.histories(reference))
+
+
+def test_dask_worker_killed_mid_sweep_is_retried(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    config = {"name": "dask-kill", "seeds": 4, "chunk_size": 2, "fixed": {**TINY, "max_iter": 800, "step": "auto"},
+              "grid": {"alpha": [1e-1, 1e-2], "width": [2, 6]}}
+    n = len(expand(config))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        reports = []
+        thread = threading.Thread(target=lambda: reports.append(run_sweep(config, tmp_path, scheduler=cluster.scheduler_address, progress=False)))
+        thread.start()
+        deadline = time.time() + 40
+        while not list((tmp_path / "trials").glob("*.parquet")) and time.time() < deadline:
+            time.sleep(0.01)
+        stored_at_kill = len(raw_rows(tmp_path))
+        pids = client.run(os.getpid)
+        victim = sorted(pids.values())[0]
+        os.kill(victim, signal.SIGKILL)
+        thread.join(90)
+    assert 0 < stored_at_kill < n, "the worker must be killed mid-sweep"
+    assert reports and reports[0].failed == 0
+    keys = raw_rows(tmp_path)
+    assert sorted(keys) == sorted(t.key for t in expand(config)), "every trial present exactly once"
+    assert all(r["status"] == "ok" for r in store.results(tmp_path).to_pylist())
+
+
+# --------------------------------------------------------------------------- CLI
+def run_cli(*args):
+    return subprocess.run(["asymsense", "sweep", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('name = "x"\n[grid]\nalpha = [1e-3,\n', "malformed TOML"),
+    ('name = "x"\nmethod = "nope"\n', "unknown method"),
+    ('name = "x"\n[fixed]\nalpha = -1.0\n', "alpha must be finite and > 0"),
+])
+def test_cli_bad_config_exits_2_with_one_line(tmp_path, text, message):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    result = run_cli(path, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "c.toml" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_runs_resumes_and_reports_status(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(to_toml({"name": "cli", "seeds": 1, "chunk_size": 4, "fixed": TINY, "grid": {"alpha": [0.1, 0.01]}}))
+    out = tmp_path / "out"
+    assert run_cli(path, "--out", out, "--jobs", "1", "--no-progress").returncode == 0
+    second = run_cli(path, "--out", out, "--jobs", "1", "--no-progress")
+    assert second.returncode == 0 and "0 done, 2 already stored" in second.stderr
+    status = run_cli(path, "--out", out, "--status")
+    assert status.returncode == 0 and "2 trials: 2 ok, 0 failed, 0 pending" in status.stdout
+    query = run_cli(path, "--out", out, "--query", "select alpha, status from trials order by alpha", "--csv")
+    assert query.returncode == 0 and query.stdout.splitlines() == ['"alpha","status"', '0.01,"ok"', '0.1,"ok"']
+    bad = run_cli(path, "--out", out, "--query", "select nope from trials")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
