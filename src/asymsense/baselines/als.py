@@ -58,8 +58,8 @@ def conjugate_gradient(apply, b, x0, *, iterations: int, tol: float):
     return x, iterations
 
 
-def als(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, width, init="spectral", init_scale=1e-3, ridge=0.0, cg_iter=CG_ITER, cg_tol=CG_TOL, n_singular=10, progress=None):
-    """Alternating least squares with k = `width` columns.
+def als(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, width=None, init="spectral", init_scale=1e-3, ridge=0.0, cg_iter=CG_ITER, cg_tol=CG_TOL, n_singular=10, progress=None):
+    """Alternating least squares with k = `width` columns (taken from the factors when init is a pair).
 
     init : "spectral" (default), "random" (small α = `init_scale`) or (U₀, V₀).
     ridge : ρ ≥ 0, the L2 weight on both factors.

@@ -25,10 +25,10 @@ from .common import factor_gd, initialize, resolve_step, validate
 BALANCE = 0.5
 
 
-def balanced_gd(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, width, init="random", init_scale=1e-3, unbalance=1.0, balance=BALANCE, step_size="auto", step_constant=STEP_CONSTANT, n_singular=10, progress=None):
+def balanced_gd(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, width=None, init="random", init_scale=1e-3, unbalance=1.0, balance=BALANCE, step_size="auto", step_constant=STEP_CONSTANT, n_singular=10, progress=None):
     """Factorized GD on ½‖A(UVᵀ) − y‖² + (λ/4)‖UᵀU − VᵀV‖²_F, λ = `balance`.
 
-    width : k. init : "random" (fgd's U₀ = αG₁, V₀ = αG₂ scaled by `unbalance`
+    width : k (not needed with explicit init factors). init : "random" (fgd's U₀ = αG₁, V₀ = αG₂ scaled by `unbalance`
     and 1/`unbalance`), "spectral", or a pair (U₀, V₀). balance : λ ≥ 0.
     step_size : μ > 0 or "auto" (= step_constant/‖A*(y)‖₂).
     """

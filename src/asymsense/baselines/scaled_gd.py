@@ -36,8 +36,8 @@ DAMPING_RATIO = 0.1
 STEP = 0.5
 
 
-def scaled_gd(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, width, init="random", init_scale=1e-3, unbalance=1.0, damping=None, damping_ratio=DAMPING_RATIO, step_size="auto", n_singular=10, progress=None):
-    """ScaledGD(λ) with k = `width` columns.
+def scaled_gd(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, width=None, init="random", init_scale=1e-3, unbalance=1.0, damping=None, damping_ratio=DAMPING_RATIO, step_size="auto", n_singular=10, progress=None):
+    """ScaledGD(λ) with k = `width` columns (taken from the factors when init is a pair).
 
     damping : λ > 0, or None for λ = damping_ratio·‖A*(y)‖₂.
     step_size : η > 0 (dimensionless), or "auto" for η = STEP = 0.5.
