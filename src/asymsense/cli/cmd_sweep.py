@@ -74,5 +74,7 @@ def sweep(
         report = run_sweep(cfg, out, n_jobs=jobs, scheduler=scheduler, dask_local=dask_local, progress=progress, retry_failed=retry_failed)
     except SweepAborted as exc:
         fail(str(exc), 1)
+    except KeyboardInterrupt:
+        fail("interrupted: every finished chunk is stored; rerun the same command to resume", 130)
     console.print(f"{cfg.name}: {report.done} done, {report.skipped} already stored, {report.failed} failed "
                   f"in {report.seconds:.1f} s → {out}" + ("  (asymsense sweep --status shows the errors; --retry-failed reruns them)" if report.failed else ""))

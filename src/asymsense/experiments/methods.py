@@ -9,8 +9,10 @@ metric names to scalars. A method may carry three optional attributes:
   are used as given;
 - `batch_group(params) -> hashable | None`: trials with equal non-None
   groups may run together;
-- `run_batch(list_of_params) -> list[(summary, history)]`: run such a group
-  in one call (same order).
+- `plan_batches(list_of_params, max_size) -> list[list[int]]`: split one
+  group into calls of at most max_size trials (depending only on the trials);
+- `run_batch(list_of_params) -> list[(summary, history)]`: run one such call
+  (results in the same order).
 
 `METHODS` holds the built-in methods; `resolve_method(name)` also finds the
 baselines of `asymsense.baselines.BASELINES` (imported lazily) and any

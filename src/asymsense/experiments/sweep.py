@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictInt, StrictStr
 
 from ..errors import InputError, check_int
 from . import store
@@ -55,14 +55,14 @@ class SweepConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
-    method: str = "fgd"
+    name: StrictStr = Field(min_length=1)
+    method: StrictStr = "fgd"
     fixed: dict[str, Any] = {}
     grid: dict[str, list] = {}
-    seeds: int | list[int] = 1
-    record_history: bool = True
-    chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1)
-    description: str = ""
+    seeds: StrictInt | list[StrictInt] = 1
+    record_history: StrictBool = True
+    chunk_size: StrictInt = Field(DEFAULT_CHUNK_SIZE, ge=1)
+    description: StrictStr = ""
     _source: str | None = PrivateAttr(None)
 
     @pydantic.field_validator("seeds")
@@ -138,9 +138,13 @@ def _line_of(text: str, loc: tuple) -> int | None:
     return found
 
 
+_TYPE_TAGS = {"int", "str", "bool", "float", "list", "dict"}
+"""Names pydantic puts into an error's location for the members of a union."""
+
+
 def _validation_message(exc: pydantic.ValidationError, where: str, text: str | None) -> str:
     err = exc.errors()[0]
-    loc = tuple(err["loc"])
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p)))
     path = ".".join(str(p) for p in loc) or "config"
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
@@ -329,6 +333,8 @@ def run_sweep(config, out_dir, *, n_jobs=None, scheduler=None, dask_local=None, 
         raise InputError("give either --scheduler or --dask-local, not both")
     if dask_local is not None:
         dask_local = check_int("dask_local", dask_local, minimum=1)
+    if n_jobs is not None and (scheduler is not None or dask_local is not None):
+        raise InputError("--jobs applies to the joblib path; on Dask the workers set the parallelism")
     if n_jobs is not None:
         n_jobs = check_int("n_jobs", n_jobs, minimum=1)
     trials = expand(config)
