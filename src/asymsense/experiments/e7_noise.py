@@ -50,3 +50,50 @@ def noise_trial(params: dict):
         "max_rel_imbalance": float(np.max(full.history["rel_imbalance"])),
     }
     return summary, full.history
+
+
+def analyze(ctx):
+    from . import figures
+    from .claims import claim
+    from .context import Section
+    from .fitting import median_ci
+
+    cfg = ctx.analysis
+    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    t = ctx.trials("noise")
+    hist = ctx.histories("noise")
+    rank = int(t.num("rank")[0])
+    widths = [int(w) for w in t.unique("width")]
+    fig, axes = figures.new(ncols=2, width=5.0, height=3.6)
+    cols = figures.colors(len(widths))
+    rows = ["| k | best error (oracle) | best iteration | final error | final/best | validation-stopped error | val/oracle |", "|---|---|---|---|---|---|---|"]
+    for k, c in zip(widths, cols):
+        sub = t.eq(width=k)
+        for i, key in enumerate(sub.col("key")):
+            if key in hist:
+                h = hist[key]
+                axes[0].loglog(np.maximum(h.num("iteration"), 1), h.num("rel_error"), color=c, lw=1, label=f"k = {k}" if i == 0 else None)
+        axes[1].plot(np.full(len(sub), k), sub.num("overfit_ratio"), "o", color=c, ms=4)
+        axes[1].plot(np.full(len(sub), k), sub.num("val_ratio"), "s", mfc="none", color=c, ms=5)
+        med = {n: float(np.median(sub.num(n))) for n in ("best_error", "best_iter", "final_error", "overfit_ratio", "val_error", "val_ratio")}
+        rows.append(f"| {k} | {med['best_error']:.3g} | {med['best_iter']:.0f} | {med['final_error']:.3g} | {med['overfit_ratio']:.2f} | {med['val_error']:.3g} | {med['val_ratio']:.2f} |")
+    axes[0].set_xlabel("iteration")
+    axes[0].set_ylabel("rel. test error")
+    axes[0].set_title(f"noise σ = {float(t.num('noise')[0]):g}: error along the path")
+    axes[0].legend(fontsize=7)
+    axes[1].set_xscale("log")
+    axes[1].set_yscale("log")
+    axes[1].axhline(1, color="0.5", lw=0.8)
+    axes[1].set_xlabel("width k")
+    axes[1].set_title("● final/best (overfitting), □ validation/oracle")
+    sec.figures.append((figures.save(fig, ctx.figure_path("noise")), "Left: test error along the path; right: per trial, final/best error (dots) and validation-stopped/oracle error (squares)."))
+    over = t.where(t.num("width") > rank)
+    widest = t.where(t.num("width") == max(widths))
+    sec.claims.append(claim("E7.a", "e7", f"an overparameterized model (k = {max(widths)}) overfits the noise as iterations go on", "final / best test error (median)",
+                            median_ci(widest.num("overfit_ratio")) if len(widest) else None, ">=", cfg["min_overfit_ratio"],
+                            uncertainty=f"95% bootstrap CI of the median over {len(widest)} seeds"))
+    sec.claims.append(claim("E7.b", "e7", "validation early stopping (no truth) is close to the oracle best iterate, k > r", "validation-stopped / oracle error (median)",
+                            median_ci(over.num("val_ratio")) if len(over) else None, "<=", cfg["max_validation_ratio"],
+                            uncertainty=f"95% bootstrap CI of the median over {len(over)} trials"))
+    sec.notes.append("Medians over seeds:\n\n" + "\n".join(rows))
+    return sec

@@ -1,0 +1,37 @@
+"""`asymsense reproduce`: run the experiments E1–E8 and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import InputError
+from .app import app, console, handle_errors
+
+
+@app.command("reproduce")
+@handle_errors
+def reproduce(
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: stored results (Parquet), figures, report.md, report.html, claims.json. Rerunning resumes."),
+    quick: bool = typer.Option(False, "--quick", help="Small sizes and few seeds (the default; under 15 minutes on 2 cores)."),
+    full: bool = typer.Option(False, "--full", help="More seeds and larger sizes (hours)."),
+    experiment: Optional[List[str]] = typer.Option(None, "--experiment", "-e", help="Run only these experiments (e1 … e8); repeatable."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="joblib worker processes (default: CPU count)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar per sweep."),
+):
+    """Run every experiment through the sweep engine and build the report with its claims table."""
+    import time
+
+    from ..experiments.report import build_report
+    from ..experiments.runner import reproduce as run_all
+
+    if quick and full:
+        raise InputError("give --quick or --full, not both")
+    mode = "full" if full else "quick"
+    started = time.perf_counter()
+    run_all(out, mode, experiments=experiment, n_jobs=jobs, progress=progress, console=console if progress else None)
+    claims, _ = build_report(out, console=console if progress else None)
+    passed = sum(c.passed for c in claims)
+    console.print(f"{passed} of {len(claims)} claims pass; report: {out / 'report.md'}, {out / 'report.html'} ({time.perf_counter() - started:.0f} s)")
