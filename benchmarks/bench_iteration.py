@@ -32,7 +32,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import asymsense
 from asymsense.operators import DenseGaussian, StreamGaussian, make_operator
@@ -56,6 +56,9 @@ def read_bandwidth(A: np.ndarray, repeats: int) -> dict[str, float]:
     return {"gemv": A.nbytes / gemv, "sum": A.nbytes / total}
 
 
+THREADS = None
+
+
 def seconds_per_iteration(operator, y, *, width: int, batch: int = 1, iters: int, dtype=None, seed: int = 0) -> float:
     """Median wall time of one fgd iteration (forward, loss, gradient, update),
     from the gaps between progress callbacks; monitors run only at t = 0 and at the end."""
@@ -63,7 +66,7 @@ def seconds_per_iteration(operator, y, *, width: int, batch: int = 1, iters: int
     scales = [1e-3] * batch if batch > 1 else 1e-3
     asymsense.fgd(
         operator, y, width=width, init_scale=scales, step_size=0.25, max_iter=iters + 1, seed=seed,
-        record_every=10**9, dtype=dtype, progress=lambda t: stamps.append(time.perf_counter()),
+        record_every=10**9, dtype=dtype, progress=lambda t: stamps.append(time.perf_counter()), threads=THREADS,
     )
     return float(np.median(np.diff(stamps)))
 
@@ -102,16 +105,21 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7, help="repeats of the bandwidth kernels")
     p.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16, 64])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="BLAS threads in the fgd loop and the bandwidth kernels (default: process setting)")
     p.add_argument("--out", type=Path, default=None, help="also write the Markdown report here")
     args = p.parse_args(argv)
 
     n1, n2, m, k = args.n1, args.n2, args.m, args.k
+    global THREADS
+    THREADS = args.threads
+    if args.threads is not None:
+        threadpool_limits(args.threads)
     problem = asymsense.planted(n1, n2, min(args.rank, n1, n2), cond=2.0, seed=args.seed)
     lines = [
         f"# fgd iteration benchmark: n1={n1}, n2={n2}, m={m}, k={k}",
         "",
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}; numpy {np.__version__}; "
-        f"BLAS {blas_description()}.",
+        f"BLAS {blas_description()}; fgd threads={args.threads}.",
         "",
     ]
     rows: list[tuple[str, ...]] = []

@@ -13,6 +13,7 @@ independently (their step is set to zero) and the loop ends when all have.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .errors import DivergenceError, InputError, check_dtype, check_int, check_positive, resolve_seed
 from .history import History, concat_histories
@@ -123,6 +125,7 @@ def fgd(
     step_constant: float = STEP_CONSTANT,
     n_singular: int = 10,
     progress: Callable[[int], None] | None = None,
+    threads: int | None = None,
 ):
     """Run factorized gradient descent on ½‖A(UVᵀ) − y‖².
 
@@ -143,6 +146,11 @@ def fgd(
         many iterations (requires validation).
     tol : stop a trial when rel_residual ≤ tol.
     dtype : float32/float64 for the factors (default: the operator's).
+    threads : BLAS threads for the iteration loop (None: leave the process
+        setting). 1 is much faster on a machine whose cores are busy with other
+        work: OpenBLAS threads wait for each other in spin loops, and long
+        inner products (K = m) measured 25× slower with 2 threads than with 1
+        on a loaded 2-core machine (benchmarks/bench_iteration.py --threads).
 
     Returns an FGDResult, or a BatchResult (tuple of FGDResult) when
     init_scale or seed is a sequence. Raises DivergenceError when the loss
@@ -190,46 +198,48 @@ def fgd(
     histories = [History() for _ in range(B)]
     best = BestIterate(B, patience) if val_op is not None else None
 
-    for t in range(max_iter + 1):
-        residual = train_op.forward_factors(U, V).astype(dtype, copy=False) - y_train
-        loss = 0.5 * np.einsum("bi,bi->b", residual, residual)
-        bad = active & ~(np.isfinite(loss) & (loss <= loss_limit))
-        if bad.any():
-            trials = ", ".join(f"init_scale={U_scale}" for U_scale in np.array([scales[i % len(scales)] for i in np.flatnonzero(bad)]))
-            raise DivergenceError(
-                f"diverged at iteration {t} with step_size={mu:.4g} ({trials}): the loss became "
-                f"{'non-finite' if not np.all(np.isfinite(loss[bad])) else 'too large'}; try a smaller step size, e.g. --step {mu / 4:.3g}",
-                step_size=mu,
-                iteration=t,
-            )
-        last_step = t == max_iter
-        rel_residual = np.sqrt(2 * loss) / y_norm
-        if t % record_every == 0 or last_step or (tol is not None and np.any(active & (rel_residual <= tol))):
-            rows = active.copy()
-            stats = monitor(U[rows], V[rows], truth=truth, n_singular=n_singular)
-            if val_op is not None:
-                val_res = val_op.forward_factors(U[rows], V[rows]) - y_val
-                stats["val_loss"] = 0.5 * np.einsum("bi,bi->b", val_res, val_res)
-            for j, b in enumerate(np.flatnonzero(rows)):
-                row = {"iteration": t, "loss": float(loss[b]), "rel_residual": float(rel_residual[b])}
-                row.update({name: float(col[j]) for name, col in stats.items()})
-                histories[b].append(row)
-            if best is not None:
-                for b, stop in best.update(t, np.flatnonzero(rows), stats["val_loss"], U, V):
-                    if stop and active[b]:
-                        active[b], reasons[b] = False, "patience"
-            if tol is not None:
-                for b in np.flatnonzero(active & (rel_residual <= tol)):
-                    active[b], reasons[b] = False, "converged"
-        if last_step or not active.any():
-            break
-        steps[~active] = 0
-        MV, MtU = train_op.gradient_products(residual, U, V)
-        U = U - steps * MV.astype(dtype, copy=False)
-        V = V - steps * MtU.astype(dtype, copy=False)
-        n_iter[active] += 1
-        if progress is not None:
-            progress(t + 1)
+    blas = threadpool_limits(check_int("threads", threads, minimum=1)) if threads is not None else contextlib.nullcontext()
+    with blas:
+        for t in range(max_iter + 1):
+            residual = train_op.forward_factors(U, V).astype(dtype, copy=False) - y_train
+            loss = 0.5 * np.einsum("bi,bi->b", residual, residual)
+            bad = active & ~(np.isfinite(loss) & (loss <= loss_limit))
+            if bad.any():
+                trials = ", ".join(f"init_scale={U_scale}" for U_scale in np.array([scales[i % len(scales)] for i in np.flatnonzero(bad)]))
+                raise DivergenceError(
+                    f"diverged at iteration {t} with step_size={mu:.4g} ({trials}): the loss became "
+                    f"{'non-finite' if not np.all(np.isfinite(loss[bad])) else 'too large'}; try a smaller step size, e.g. --step {mu / 4:.3g}",
+                    step_size=mu,
+                    iteration=t,
+                )
+            last_step = t == max_iter
+            rel_residual = np.sqrt(2 * loss) / y_norm
+            if t % record_every == 0 or last_step or (tol is not None and np.any(active & (rel_residual <= tol))):
+                rows = active.copy()
+                stats = monitor(U[rows], V[rows], truth=truth, n_singular=n_singular)
+                if val_op is not None:
+                    val_res = val_op.forward_factors(U[rows], V[rows]) - y_val
+                    stats["val_loss"] = 0.5 * np.einsum("bi,bi->b", val_res, val_res)
+                for j, b in enumerate(np.flatnonzero(rows)):
+                    row = {"iteration": t, "loss": float(loss[b]), "rel_residual": float(rel_residual[b])}
+                    row.update({name: float(col[j]) for name, col in stats.items()})
+                    histories[b].append(row)
+                if best is not None:
+                    for b, stop in best.update(t, np.flatnonzero(rows), stats["val_loss"], U, V):
+                        if stop and active[b]:
+                            active[b], reasons[b] = False, "patience"
+                if tol is not None:
+                    for b in np.flatnonzero(active & (rel_residual <= tol)):
+                        active[b], reasons[b] = False, "converged"
+            if last_step or not active.any():
+                break
+            steps[~active] = 0
+            MV, MtU = train_op.gradient_products(residual, U, V)
+            U = U - steps * MV.astype(dtype, copy=False)
+            V = V - steps * MtU.astype(dtype, copy=False)
+            n_iter[active] += 1
+            if progress is not None:
+                progress(t + 1)
 
     seconds = time.perf_counter() - started
     if best is not None:
