@@ -1,0 +1,62 @@
+"""The `asymsense solve` job: one fgd run on a planted problem, with its summary.
+
+planted(problem_seed) → make_operator(operator_seed) → measure(noise_seed) →
+fgd(seed, truth=X*). The summary is the summary.json record of DESIGN.md with
+`config` = every resolved parameter of `SolveConfig` (seeds included; written
+back as TOML it repeats the run exactly) and `solver` = what fgd recorded
+(step rule, the operator's class and seed, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..config import SolveConfig
+from .outputs import prepare_out_dir, write_json
+
+SUMMARY_FILE = "summary.json"
+HISTORY_FILE = "history.parquet"
+
+
+def build(config: SolveConfig):
+    """(truth, operator, y) of a resolved config."""
+    from ..operators import make_operator
+    from ..problems import measure, planted
+
+    truth = planted(config.n1, config.n2, config.rank, cond=config.cond, spectrum=config.spectrum, seed=config.problem_seed)
+    op = make_operator(config.operator, config.n1, config.n2, config.m, seed=config.operator_seed, dtype=config.dtype)
+    y = measure(truth, op, noise=config.noise, seed=config.noise_seed)
+    return truth, op, y
+
+
+def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = None):
+    """Run fgd for a SolveConfig (resolved here if needed); returns (summary, result).
+    BLAS runs with `config.threads` threads (default 1: on a shared machine a
+    second thread competing with another busy process slowed small steps 5–25×)."""
+    from threadpoolctl import threadpool_limits
+
+    from ..fgd import fgd
+
+    config = config.resolved()
+    with threadpool_limits(config.threads):
+        truth, op, y = build(config)
+        result = fgd(
+            op, y, width=config.width, init_scale=config.alpha, step_size=config.step, max_iter=config.max_iter, seed=config.seed,
+            truth=truth, record_every=config.record_every, validation=config.validation, patience=config.patience, tol=config.tol,
+            dtype=config.dtype, step_constant=config.step_constant, progress=progress,
+        )
+    summary = result.summary()
+    summary["config"] = config.record()
+    summary["solver"] = result.config
+    if result.best_iter is not None and config.validation is not None:
+        summary["best_iter"] = result.best_iter
+    return summary, result
+
+
+def write_outputs(out_dir, summary: dict, result) -> list[Path]:
+    """summary.json and history.parquet in `out_dir`, each written atomically."""
+    out = prepare_out_dir(out_dir)
+    history = out / HISTORY_FILE
+    result.history.to_parquet(history)
+    return [write_json(out / SUMMARY_FILE, summary), history]
