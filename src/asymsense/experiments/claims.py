@@ -87,7 +87,7 @@ def _fmt(x: float) -> str:
     if x == 0:
         return "0"
     if 1e-3 <= abs(x) < 1e4:
-        return f"{x:.3g}"
+        return f"{x:.4g}"
     return f"{x:.2e}"
 
 

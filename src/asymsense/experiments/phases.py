@@ -107,7 +107,7 @@ def detect_phases(
     rate = np.diff(logs) / np.diff(t)
     before = t[1:] <= growth_end
     peak = float(np.max(rate[before])) if np.any(before) else 0.0
-    alignment_end = _first(before & (rate >= rate_fraction * peak), t[1:], growth_end) if peak > 0 else int(t[0])
+    alignment_end = _first(before & (rate >= rate_fraction * peak), t[:-1], growth_end) if peak > 0 else int(t[0])
     method = f"growth rate of log sigma_r >= {rate_fraction} of its peak; sigma_r >= {growth_fraction} of plateau"
     alignment_end = min(alignment_end, growth_end)
     return Phases(int(t[0]), int(alignment_end), int(growth_end), stop, method)

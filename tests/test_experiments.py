@@ -1,0 +1,245 @@
+"""Experiments: fitting, phase detection, claims from stored results, report, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from asymsense.errors import InputError
+from asymsense.experiments import fitting
+from asymsense.experiments.claims import claim
+from asymsense.experiments.phases import PHASE_NAMES, detect_phases, phases_from_history
+
+
+# --------------------------------------------------------------------------- fitting
+def test_loglog_slope_recovers_known_exponent():
+    x = np.logspace(-6, -1, 12)
+    fit = fitting.loglog_fit(x, 3.0 * x**0.75)
+    assert fit.slope == pytest.approx(0.75, abs=1e-12)
+    assert fit.intercept == pytest.approx(math.log(3.0), abs=1e-10)
+    assert fit.r2 == pytest.approx(1.0)
+
+
+def test_linear_fit_r2_matches_definition():
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 10, 50)
+    y = 2.0 + 0.5 * x + rng.normal(0, 0.3, x.size)
+    fit = fitting.linear_fit(x, y)
+    resid = y - fit.predict(x)
+    assert fit.r2 == pytest.approx(1 - resid @ resid / np.sum((y - y.mean()) ** 2))
+    assert abs(fit.slope - 0.5) < 0.05
+    with pytest.raises(InputError):
+        fitting.linear_fit([1, 1, 1], [1, 2, 3])
+
+
+def test_bootstrap_ci_covers_true_slope_and_shrinks_with_seeds():
+    rng = np.random.default_rng(1)
+    alphas = np.logspace(-5, -1, 6)
+
+    def groups(n):
+        return [(alphas, 0.1 * alphas**1.2 * np.exp(rng.normal(0, 0.3, alphas.size))) for _ in range(n)]
+
+    few = fitting.loglog_slope_ci(groups(4), seed=0)
+    many = fitting.loglog_slope_ci(groups(40), seed=0)
+    assert many.low <= 1.2 <= many.high
+    assert few.low <= few.value <= few.high
+    assert (many.high - many.low) < (few.high - few.low)
+
+
+def test_multi_loglog_fit_recovers_two_exponents():
+    a, m = np.meshgrid(np.logspace(-5, -2, 4), np.array([0.05, 0.1, 0.2, 0.4]))
+    coef, c0, r2 = fitting.multi_loglog_fit([a.ravel(), m.ravel()], 0.02 * a.ravel() ** 0.1 * m.ravel() ** 1.0)
+    assert coef == pytest.approx([0.1, 1.0])
+    assert math.exp(c0) == pytest.approx(0.02)
+    assert r2 == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- phases
+def synthetic_trajectory(align=30, growth_end=90, stop=300, alpha=1e-8, rate=0.35):
+    """σ_r: slow random-direction growth until `align`, geometric growth at
+    `rate` per iteration afterwards, saturating (logistic) at 0.5."""
+    t = np.arange(stop)
+    log_s = np.where(t < align, np.log(alpha) + 0.05 * t, np.log(alpha) + 0.05 * align + rate * (t - align))
+    s = 1.0 / (1.0 / np.exp(log_s) + 1.0 / 0.5)  # smooth saturation at 0.5
+    return t, s
+
+
+def test_phase_detection_on_synthetic_trajectory():
+    t, s = synthetic_trajectory()
+    ph = detect_phases(t, s)
+    assert ph.complete
+    assert ph.alignment_end in range(29, 33)
+    # σ_r reaches 0.9·0.5 where exp(log_s) = 9·0.5 → solve for t
+    expected_growth = 30 + (math.log(4.5) - math.log(1e-8) - 0.05 * 30) / 0.35
+    assert abs(ph.growth_end - expected_growth) <= 2
+    assert ph.stop == 300
+    assert [name for name, _, _ in ph.intervals] == list(PHASE_NAMES)
+    assert ph.label(10) == PHASE_NAMES[0] and ph.label(60) == PHASE_NAMES[1] and ph.label(200) == PHASE_NAMES[2]
+
+
+def test_phase_detection_moves_with_the_trajectory_and_works_from_history():
+    t, s = synthetic_trajectory(align=50, rate=0.2)
+    ph = phases_from_history({"iteration": t[::2], "sv_3": s[::2]}, 3)
+    assert abs(ph.alignment_end - 50) <= 3
+    assert ph.growth_end > 100
+    with pytest.raises(InputError):
+        phases_from_history({"iteration": t, "sv_1": s}, 3)
+    with pytest.raises(InputError):
+        detect_phases(t[::-1], s)
+
+
+def test_phase_detection_large_alpha_has_no_alignment_phase():
+    t = np.arange(100)
+    s = 0.5 * (1 - np.exp(-t / 10.0))  # saturating from the start: already aligned
+    s[0] = 1e-3
+    ph = detect_phases(t, s)
+    assert not ph.complete
+    assert ph.alignment_end <= 1
+
+
+# --------------------------------------------------------------------------- claims
+def test_claim_uses_the_conservative_end_of_the_interval():
+    est = fitting.Estimate(0.8, 0.45, 1.1)
+    assert not claim("x", "e", "s", "q", est, ">=", 0.5).passed
+    assert claim("x", "e", "s", "q", est, ">=", 0.4).passed
+    assert not claim("x", "e", "s", "q", est, "<=", 1.0).passed
+    missing = claim("x", "e", "s", "q", None, "<=", 1.0)
+    assert not missing.passed and "not measured" in missing.verdict
+
+
+# --------------------------------------------------------------------------- stored results → claims → report
+TINY = {
+    "e5": {"fixed": {"n1": 8, "n2": 6, "rank": 2, "oversampling": 5.0, "width": "n2", "max_iter": 200, "record_every": 1}, "grid": {"alpha": [1e-1, 1e-3, 1e-5]}, "seeds": 2},
+    "e8": {"fixed": {"n1": 8, "n2": 6, "rank": 2, "oversampling": 5.0, "width": "n2", "alpha": 1e-6, "max_iter": 60, "record_every": 1}, "seeds": 1},
+}
+
+
+def write_tiny_store(out: Path) -> None:
+    """Run E5 and E8 on tiny problems through the real runner (sweep engine + store)."""
+    from asymsense.experiments import registry, runner
+
+    original = registry.experiment_config
+
+    def tiny_config(name, mode):
+        cfg = original(name, mode)
+        for sweep in cfg["sweeps"]:
+            sweep["fixed"] = dict(TINY[name]["fixed"])
+            sweep["grid"] = dict(TINY[name].get("grid", {}))
+            sweep["seeds"] = TINY[name]["seeds"]
+        return cfg
+
+    registry.experiment_config, runner.experiment_config = tiny_config, tiny_config
+    try:
+        runner.reproduce(out, "quick", experiments=["e5", "e8"], n_jobs=1, progress=False)
+    finally:
+        registry.experiment_config, runner.experiment_config = original, original
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    write_tiny_store(out)
+    return out
+
+
+def copy_store(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_report_builder_writes_markdown_html_and_claims(tiny_store, tmp_path):
+    from asymsense.experiments.report import build_report
+
+    out = copy_store(tiny_store, tmp_path / "r")
+    claims, sections = build_report(out)
+    assert [s.name for s in sections] == ["e5", "e8"]
+    assert all(s.error is None for s in sections)
+    md = (out / "report.md").read_text()
+    html = (out / "report.html").read_text()
+    for c in claims:
+        assert c.id in md and c.id in html
+    assert "data:image/png;base64," in html and "<img" in html
+    assert "figures/e5_iterations.png" in md and (out / "figures" / "e5_iterations.png").stat().st_size > 1000
+    stored = json.loads((out / "claims.json").read_text())
+    assert [r["id"] for r in stored] == [c.id for c in claims]
+    e8a = next(c for c in claims if c.id == "E8.a")
+    assert e8a.measured and e8a.value <= 1e-12 and e8a.passed
+
+
+def _corrupt(store_dir: Path, column: str, value: float) -> None:
+    for path in sorted((store_dir / "trials").glob("*.parquet")):
+        table = pq.read_table(path)
+        idx = table.column_names.index(column)
+        col = np.array(table.column(column).to_numpy(zero_copy_only=False), dtype=float)
+        col[0] = value
+        import pyarrow as pa
+
+        pq.write_table(table.set_column(idx, column, pa.array(col)), path)
+        return
+    raise AssertionError("no stored trials")
+
+
+def test_claims_are_computed_from_stored_results(tiny_store, tmp_path):
+    """Corrupting one stored number flips the claim that depends on it."""
+    from asymsense.experiments.report import build_report
+
+    out = copy_store(tiny_store, tmp_path / "c")
+    before = {c.id: c for c in build_report(out)[0]}
+    assert before["E8.a"].passed
+    _corrupt(out / "data" / "e8" / "lifted", "max_deviation", 0.5)
+    after = {c.id: c for c in build_report(out)[0]}
+    assert after["E8.a"].value == pytest.approx(0.5)
+    assert not after["E8.a"].passed
+    assert "FAIL" in (out / "report.md").read_text()
+    assert after["E5.a"].value == before["E5.a"].value  # the other claims read their own numbers
+
+
+def _cli(*args):
+    exe = shutil.which("asymsense")
+    cmd = [exe, *args] if exe else [sys.executable, "-c", "from asymsense.cli import main; main()", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_report_rebuilds_from_stored_results(tiny_store, tmp_path):
+    out = copy_store(tiny_store, tmp_path / "cli")
+    (out / "report.md").unlink(missing_ok=True)
+    proc = _cli("report", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert {r["id"] for r in rows} >= {"E5.a", "E8.a"}
+    assert (out / "report.md").is_file() and (out / "report.html").is_file()
+
+
+def test_cli_report_bad_folder_exits_2(tmp_path):
+    for target in (tmp_path / "missing", tmp_path):
+        proc = _cli("report", str(target))
+        assert proc.returncode == 2
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        assert len(lines) == 1 and "Traceback" not in proc.stderr
+
+
+def test_cli_reproduce_refuses_both_modes(tmp_path):
+    proc = _cli("reproduce", "--quick", "--full", "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_shipped_configs_expand_in_both_modes():
+    from asymsense.experiments.registry import EXPERIMENTS, experiment_config
+    from asymsense.experiments.runner import sweep_configs
+    from asymsense.experiments.sweep import expand, load_sweep_config
+
+    for name in EXPERIMENTS:
+        quick, full = experiment_config(name, "quick"), experiment_config(name, "full")
+        nq = sum(len(expand(load_sweep_config(sc))) for _, sc in sweep_configs(quick))
+        nf = sum(len(expand(load_sweep_config(sc))) for _, sc in sweep_configs(full))
+        assert 0 < nq <= nf, name
+    e6 = experiment_config("e6", "quick")
+    assert all(s["seeds"] >= 5 for s in e6["sweeps"])
