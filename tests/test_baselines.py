@@ -142,7 +142,7 @@ def test_nuclear_norm_matches_cvxpy_scs():
     result = nuclear_norm(op, y, max_iter=5000, seed=0, tol=1e-12, penalty=lam, continuation=0.9)
     X = cp.Variable((n1, n2))
     G = op.matrix  # row i = vec(A_i), row-major
-    objective = 0.5 * cp.sum_squares(G @ cp.vec(X, order="C") - y) + lam * cp.normNuc(X)
+    objective = 0.5 * cp.sum_squares(G @ cp.reshape(X, (n1 * n2,), order="C") - y) + lam * cp.normNuc(X)
     problem = cp.Problem(cp.Minimize(objective))
     problem.solve(solver="SCS", eps=1e-10, max_iters=200_000)
     ours = result.product()
@@ -268,3 +268,22 @@ def test_compare_table_and_bad_input_exit_codes():
     assert len(bad.stderr.strip().splitlines()) == 1
     bad = _cli("compare", "--alpha", "-1")
     assert bad.returncode == 2 and "alpha" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_nuclear_tol_stops_once_the_path_has_reached_its_final_penalty(planted_problem):
+    truth, op, y = planted_problem
+    result = nuclear_norm(op, y, max_iter=5000, truth=truth, seed=0, tol=1e-9, record_every=100)
+    assert result.stop_reason == "converged" and result.n_iter < 5000
+    assert result.history["penalty"][-1] == pytest.approx(result.config["penalty"])
+    assert result.history["iteration"][-1] == result.n_iter
+
+
+@pytest.mark.parametrize("kind", ["structured", "rank-one", "entries"])
+def test_baselines_run_on_every_operator_family_in_float32(kind):
+    truth = a.planted(N1, N2, R, cond=2.0, seed=1)
+    op = a.make_operator(kind, N1, N2, 250, seed=2, dtype="float32")
+    y = a.measure(truth, op)
+    for name in ("nuclear", "spectral", "als"):
+        result = BASELINES[name](op, y, max_iter=400, truth=truth, seed=0, record_every=400, **RECOVERY[name][0])
+        assert result.U.dtype == np.float32 and result.V.dtype == np.float32
+        assert result.history["rel_error"][-1] < 2e-3, (kind, name)
