@@ -96,6 +96,17 @@ def test_phase_detection_moves_with_the_trajectory_and_works_from_history():
         detect_phases(t[::-1], s)
 
 
+def test_phase_detection_separation_rule():
+    t, s = synthetic_trajectory(align=0, rate=0.3, alpha=1e-10)
+    noise = 1e-10 * np.exp(0.2 * t)  # spurious direction growing more slowly
+    ph = detect_phases(t, s, next_signal=noise)
+    # σ_r/σ_(r+1) = e^{0.1 t} (before saturation) first reaches 10 at t = ln(10)/0.1
+    assert abs(ph.alignment_end - math.log(10) / 0.1) <= 1.5
+    assert ph.complete
+    via_history = phases_from_history({"iteration": t, "sv_2": s, "sv_3": noise}, 2)
+    assert via_history == ph
+
+
 def test_phase_detection_large_alpha_has_no_alignment_phase():
     t = np.arange(100)
     s = 0.5 * (1 - np.exp(-t / 10.0))  # saturating from the start: already aligned

@@ -51,6 +51,11 @@ def analyze(ctx) -> Section:
         for ax in axes:
             figures.mark_phases(ax, ph)
             ax.set_xlabel("iteration")
+            ax.set_xlim(0, min(ph.stop, max(3 * ph.growth_end, 10)))
+        first = axes[0].get_legend()
+        figures.mark_phases(axes[0], ph, legend=True)
+        if first is not None:
+            axes[0].add_artist(first)
         sec.figures.append((figures.save(fig, ctx.figure_path("phases")), f"One trajectory (seed of key {keys[0][:8]}), phases detected automatically and shaded: {ph.method}."))
     n = len(detected)
     frac = sum(p.complete for p in detected) / n if n else None

@@ -66,7 +66,7 @@ def analyze(ctx) -> Section:
         sec.claims.append(claim(f"E6.{next(letters)}", "e6", f"{title} recovers X* (success ≥ {cfg['success_rate']:g} of seeds) from a constant multiple of the degrees of freedom, every rank",
                                 "transition ratio m / (r(n1+n2−r)), worst rank", Estimate(worst, worst, worst, 1.0, len(ranks)), "<=", cfg["max_transition"],
                                 uncertainty=f"grid resolution ({', '.join(f'{o:g}' for o in ratios)}), ≥ {int(N[N > 0].min()) if (N > 0).any() else 0} seeds a cell"))
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="success probability")
+    fig.colorbar(im, ax=axes[-1], shrink=0.9, label="success probability")
     sec.figures.append((figures.save(fig, ctx.figure_path("samples")), f"Fraction of seeds with final rel. error ≤ {cfg['success_tol']:g}."))
     sec.notes.append("Transition ratio: the smallest m / (r(n1 + n2 − r)) from which every larger tested ratio succeeds.\n\n" + "\n".join(table))
     return sec

@@ -67,22 +67,22 @@ def analyze(ctx):
     fig, axes = figures.new(ncols=2, width=5.0, height=3.6)
     cols = figures.colors(len(widths))
     rows = ["| k | best error (oracle) | best iteration | final error | final/best | validation-stopped error | val/oracle |", "|---|---|---|---|---|---|---|"]
-    for k, c in zip(widths, cols):
+    for pos, (k, c) in enumerate(zip(widths, cols)):
         sub = t.eq(width=k)
         for i, key in enumerate(sub.col("key")):
             if key in hist:
                 h = hist[key]
                 axes[0].loglog(np.maximum(h.num("iteration"), 1), h.num("rel_error"), color=c, lw=1, label=f"k = {k}" if i == 0 else None)
-        axes[1].plot(np.full(len(sub), k), sub.num("overfit_ratio"), "o", color=c, ms=4)
-        axes[1].plot(np.full(len(sub), k), sub.num("val_ratio"), "s", mfc="none", color=c, ms=5)
+        axes[1].plot(np.full(len(sub), pos - 0.1), sub.num("overfit_ratio"), "o", color=c, ms=4)
+        axes[1].plot(np.full(len(sub), pos + 0.1), sub.num("val_ratio"), "s", mfc="none", color=c, ms=5)
         med = {n: float(np.median(sub.num(n))) for n in ("best_error", "best_iter", "final_error", "overfit_ratio", "val_error", "val_ratio")}
         rows.append(f"| {k} | {med['best_error']:.3g} | {med['best_iter']:.0f} | {med['final_error']:.3g} | {med['overfit_ratio']:.2f} | {med['val_error']:.3g} | {med['val_ratio']:.2f} |")
     axes[0].set_xlabel("iteration")
     axes[0].set_ylabel("rel. test error")
     axes[0].set_title(f"noise σ = {float(t.num('noise')[0]):g}: error along the path")
     axes[0].legend(fontsize=7)
-    axes[1].set_xscale("log")
-    axes[1].set_yscale("log")
+    axes[1].set_xticks(range(len(widths)), [str(k) for k in widths])
+    axes[1].set_xlim(-0.5, len(widths) - 0.5)
     axes[1].axhline(1, color="0.5", lw=0.8)
     axes[1].set_xlabel("width k")
     axes[1].set_title("● final/best (overfitting), □ validation/oracle")

@@ -36,13 +36,18 @@ def save(fig, path) -> Path:
     return path
 
 
-def mark_phases(ax, phases, *, labels: bool = True) -> None:
-    """Shade the detected phase intervals and name them at the top of the axis."""
+def mark_phases(ax, phases, *, legend: bool = False) -> None:
+    """Shade the detected phase intervals; with `legend`, name them in a legend
+    (names never overlap however narrow a phase is)."""
+    from matplotlib.patches import Patch
+
+    handles = []
     for (name, a, b), color in zip(phases.intervals, PHASE_COLORS):
         if b > a:
             ax.axvspan(a, b, color=color, alpha=0.8, lw=0, zorder=0)
-            if labels:
-                ax.text((a + b) / 2, 0.98, name.replace(" ", "\n"), transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=7)
+        handles.append(Patch(color=color, label=f"{name} [{a}, {b})"))
+    if legend:
+        ax.legend(handles=handles, fontsize=6.5, loc="center right", title="detected phases", title_fontsize=7)
 
 
 def colors(n: int):

@@ -10,17 +10,18 @@ phases (DESIGN.md §1):
    (1 + μσ_i)^t, until σ_r(UVᵀ) reaches σ_r(X*);
 3. **local refinement** — the error decreases from O(1) towards its floor.
 
-The detector reads only the recorded σ_r(UVᵀ) (column sv_r), with documented
+The detector reads only recorded singular values of UVᵀ, with documented
 thresholds:
 
-* alignment ends at the first recorded iteration where the growth rate
-  d log σ_r / dt reaches `rate_fraction` (0.8) of its peak: from then on the
-  top-r components grow geometrically at their own rate, i.e. the power method
-  has converged to the top-r eigenspace of the dilation of A*(y). (The sine of
-  the angle to X*'s singular spaces is not used: with a finite number of
-  measurements the power method converges to A*(y)'s top space, which differs
-  from X*'s by the spectral-initialization error, and the angle to X* only
-  closes during growth and refinement.)
+* alignment ends at the first recorded iteration where σ_r(UVᵀ) ≥
+  `separation` (10) · σ_(r+1)(UVᵀ): the top-r components have separated from
+  the rest, i.e. the power method has found the top-r eigenspace of the
+  dilation of A*(y). Without σ_(r+1): where the growth rate d log σ_r / dt
+  first reaches `rate_fraction` (0.8) of its peak. (The angle to X*'s singular
+  spaces is not used: with finitely many measurements the power method
+  converges to A*(y)'s top space, which differs from X*'s by the
+  spectral-initialization error; the angle to X* closes only during growth
+  and refinement.)
 * growth ends at the first iteration where σ_r(UVᵀ) ≥ `growth_fraction` (0.9)
   times its final plateau (the median of the last `tail_fraction` of the record);
 * refinement is everything after.
@@ -40,6 +41,7 @@ from ..errors import InputError
 PHASE_NAMES = ("spectral alignment", "signal growth", "local refinement")
 GROWTH_FRACTION = 0.9
 RATE_FRACTION = 0.8
+SEPARATION = 10.0
 TAIL_FRACTION = 0.1
 
 
@@ -82,6 +84,8 @@ def detect_phases(
     iteration,
     signal,
     *,
+    next_signal=None,
+    separation: float = SEPARATION,
     growth_fraction: float = GROWTH_FRACTION,
     rate_fraction: float = RATE_FRACTION,
     tail_fraction: float = TAIL_FRACTION,
@@ -90,6 +94,7 @@ def detect_phases(
 
     iteration : recorded iteration numbers (increasing).
     signal : σ_r(UVᵀ) at those iterations (the r-th singular value, r = rank of X*).
+    next_signal : optional σ_(r+1)(UVᵀ), for the separation rule.
     """
     t = np.asarray(iteration, dtype=float)
     s = np.asarray(signal, dtype=float)
@@ -103,19 +108,28 @@ def detect_phases(
     plateau = float(np.median(s[-n_tail:]))
     stop = int(t[-1]) + 1
     growth_end = _first(s >= growth_fraction * plateau, t, stop - 1) if plateau > 0 else stop - 1
-    logs = np.log(np.maximum(s, np.finfo(float).tiny))
-    rate = np.diff(logs) / np.diff(t)
-    before = t[1:] <= growth_end
-    peak = float(np.max(rate[before])) if np.any(before) else 0.0
-    alignment_end = _first(before & (rate >= rate_fraction * peak), t[:-1], growth_end) if peak > 0 else int(t[0])
-    method = f"growth rate of log sigma_r >= {rate_fraction} of its peak; sigma_r >= {growth_fraction} of plateau"
+    if next_signal is not None:
+        s_next = np.asarray(next_signal, dtype=float)
+        if s_next.shape != s.shape:
+            raise InputError(f"next_signal has shape {s_next.shape}, signal {s.shape}")
+        alignment_end = _first(s >= separation * s_next, t, growth_end)
+        method = f"alignment: σ_r ≥ {separation:g}·σ_(r+1); growth: σ_r ≥ {growth_fraction:g} of its plateau"
+    else:
+        logs = np.log(np.maximum(s, np.finfo(float).tiny))
+        rate = np.diff(logs) / np.diff(t)
+        before = t[1:] <= growth_end
+        peak = float(np.max(rate[before])) if np.any(before) else 0.0
+        alignment_end = _first(before & (rate >= rate_fraction * peak), t[:-1], growth_end) if peak > 0 else int(t[0])
+        method = f"alignment: growth rate of log σ_r ≥ {rate_fraction:g} of its peak; growth: σ_r ≥ {growth_fraction:g} of its plateau"
     alignment_end = min(alignment_end, growth_end)
     return Phases(int(t[0]), int(alignment_end), int(growth_end), stop, method)
 
 
 def phases_from_history(columns: dict, rank: int, **kwargs) -> Phases:
-    """Detect phases from history columns (iteration and sv_<rank> = σ_r(UVᵀ))."""
+    """Detect phases from history columns: iteration, sv_<rank> = σ_r(UVᵀ) and,
+    when recorded, sv_<rank+1> (separation rule)."""
     name = f"sv_{rank}"
     if name not in columns:
         raise InputError(f"the history has no column {name!r} (σ_r of UVᵀ); record more singular values")
-    return detect_phases(columns["iteration"], columns[name], **kwargs)
+    nxt = columns.get(f"sv_{rank + 1}") if hasattr(columns, "get") else None
+    return detect_phases(columns["iteration"], columns[name], next_signal=nxt, **kwargs)

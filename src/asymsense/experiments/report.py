@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import InputError
-from .claims import Claim, claims_json, claims_markdown
+from .claims import Claim, claim, claims_json, claims_markdown
 from .context import EXPERIMENT_FILE, Context, Section
 from .registry import EXPERIMENTS
 from .runner import MANIFEST
@@ -44,6 +44,8 @@ def analyze_all(out_dir, *, console=None) -> list[Section]:
         except Exception as exc:  # report honestly instead of crashing the report
             sec = Section(name, ctx.config.get("title", name), ctx.config.get("summary", ""))
             sec.error = f"{type(exc).__name__}: {exc}"
+            sec.claims.append(claim(f"{name.upper()}.*", name, f"the analysis of {name} ran on the stored results (its claims could not be computed: {sec.error[:200]})",
+                                    "—", None, ">=", 1.0))
             sec.notes.append("```\n" + traceback.format_exc(limit=4) + "```")
         _note_failures(ctx, sec)
         sections.append(sec)
