@@ -14,10 +14,13 @@ from .app import EXIT_DIVERGED, app, console, handle_errors
 
 
 def problem_seeds(seed: int) -> dict:
-    """Independent seeds for the truth, the operator, the noise and the
-    initializations, all derived from the one --seed."""
-    problem, operator, noise, init = (int(s) for s in np.random.SeedSequence(seed).generate_state(4, dtype=np.uint32))
-    return {"seed": seed, "problem_seed": problem, "operator_seed": operator, "noise_seed": noise, "init_seed": init}
+    """The truth, operator and noise seeds derived from the one --seed as a
+    sweep trial derives them (SeedSequence([seed, stream]), streams 1, 2, 3);
+    the initialization seed is --seed itself. `compare --seed s` thus builds
+    the same planted problem as a sweep trial with seed s."""
+    derived = {name: int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint32)[0])
+               for name, stream in (("problem_seed", 1), ("operator_seed", 2), ("noise_seed", 3))}
+    return {"seed": seed, **derived, "init_seed": seed}
 
 
 def noise_penalty(operator, noise: float, seed: int) -> float:
