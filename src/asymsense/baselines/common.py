@@ -133,6 +133,10 @@ class Recorder:
         )
 
 
+DENSE_LIMIT = 250_000
+"""Above this many entries n1·n2, spectral initialization uses a partial SVD."""
+
+
 def top_singular(operator, y, k: int, *, seed: int = 0):
     """Top-k singular triplets of A*(y), (L, s, R) with L (n1, k), R (n2, k).
 
@@ -156,10 +160,6 @@ def top_singular(operator, y, k: int, *, seed: int = 0):
     L, s, Rt = svds(lin, k=k, v0=v0)
     order = np.argsort(s)[::-1]
     return L[:, order], s[order], Rt[order].T
-
-
-DENSE_LIMIT = 250_000
-"""Above this many entries n1·n2, spectral initialization uses a partial SVD."""
 
 
 def spectral_init(operator, y, width: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -202,7 +202,10 @@ def initialize(problem: Problem, init, *, width, init_scale=None, unbalance: flo
     if isinstance(init, tuple):
         if len(init) != 2:
             raise InputError("init must be 'random', 'spectral' or a pair (U0, V0)")
-        U0, V0 = (np.array(a, dtype=op.dtype) for a in init)
+        try:
+            U0, V0 = (np.array(a, dtype=op.dtype) for a in init)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"init factors must be numeric arrays: {exc}") from None
         if U0.ndim != 2 or V0.ndim != 2 or U0.shape[0] != n1 or V0.shape[0] != n2 or U0.shape[1] != V0.shape[1]:
             raise InputError(f"init factors must have shapes ({n1}, k) and ({n2}, k), got {U0.shape} and {V0.shape}")
         if U0.shape[1] < 1:
