@@ -13,7 +13,6 @@ independently (their step is set to zero) and the loop ends when all have.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import time
@@ -21,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from . import backend as bk
 from .errors import DivergenceError, InputError, check_dtype, check_int, check_positive, resolve_seed
 from .history import History, concat_histories
 from .metrics import as_truth, monitor
@@ -156,6 +155,34 @@ def fgd(
     init_scale or seed is a sequence. Raises DivergenceError when the loss
     becomes non-finite or exceeds DIVERGENCE_FACTOR·½‖y‖².
     """
+    threads = check_int("threads", threads, minimum=1) if threads is not None else None
+    with bk.limit_threads(getattr(operator, "xp", np), threads):
+        return _fgd(
+            operator, y, width=width, init_scale=init_scale, step_size=step_size, max_iter=max_iter, seed=seed,
+            truth=truth, record_every=record_every, validation=validation, patience=patience, tol=tol, dtype=dtype,
+            step_constant=step_constant, n_singular=n_singular, progress=progress,
+        )
+
+
+def _fgd(
+    operator,
+    y,
+    *,
+    width,
+    init_scale,
+    step_size="auto",
+    max_iter,
+    seed=None,
+    truth=None,
+    record_every=1,
+    validation=None,
+    patience=None,
+    tol=None,
+    dtype=None,
+    step_constant: float = STEP_CONSTANT,
+    n_singular: int = 10,
+    progress: Callable[[int], None] | None = None,
+):
     started = time.perf_counter()
     width = check_int("width", width, minimum=1)
     max_iter = check_int("max_iter", max_iter, minimum=0)
@@ -178,7 +205,7 @@ def fgd(
     if isinstance(step_size, str):
         if step_size != "auto":
             raise InputError(f"step_size must be a positive number or 'auto', got {step_size!r}")
-        mu = auto_step_size(train_op, y_train, constant=check_positive("step_constant", step_constant), seed=seeds[0])
+        mu = auto_step_size(train_op, train_op.asarray(y_train), constant=check_positive("step_constant", step_constant), seed=seeds[0])
     else:
         mu = check_positive("step_size", step_size)
     truth = as_truth(truth)
@@ -186,64 +213,101 @@ def fgd(
         raise InputError(f"truth has shape {(truth.left.shape[0], truth.right.shape[0])}, the operator {operator.shape}")
 
     n1, n2 = operator.shape
+    xp = operator.xp
+    on_host = bk.is_numpy(xp)
     U, V = initial_factors(n1, n2, width, scales, seeds, dtype)
     B = U.shape[0]
-    y_train = y_train.astype(dtype, copy=False)
-    y_norm = float(np.linalg.norm(y_train)) or 1.0
+    y_norm = float(np.linalg.norm(y_train.astype(dtype, copy=False))) or 1.0
     loss_limit = DIVERGENCE_FACTOR * 0.5 * y_norm**2
-    steps = np.full((B, 1, 1), mu, dtype=dtype)
     active = np.ones(B, dtype=bool)
     n_iter = np.zeros(B, dtype=np.int64)
     reasons = ["max_iter"] * B
     histories = [History() for _ in range(B)]
     best = BestIterate(B, patience) if val_op is not None else None
+    if on_host:
+        y_train = y_train.astype(dtype, copy=False)
+        steps = np.full((B, 1, 1), mu, dtype=dtype)
+    else:
+        # Everything the loop touches lives on the operator's device; the
+        # host reads losses (and factors, for the monitors) only at the
+        # monitor cadence, where divergence and tol are checked too.
+        U, V, y_train = train_op.asarray(U, dtype), train_op.asarray(V, dtype), train_op.asarray(y_train, dtype)
+        if val_op is not None:
+            y_val = val_op.asarray(y_val)
+        steps = train_op.asarray(np.full((B, 1, 1), mu), dtype)
+    xdtype = bk.xp_dtype(xp, dtype)
 
-    blas = threadpool_limits(check_int("threads", threads, minimum=1)) if threads is not None else contextlib.nullcontext()
-    with blas:
-        for t in range(max_iter + 1):
-            residual = train_op.forward_factors(U, V).astype(dtype, copy=False) - y_train
+    def check_divergence(t, loss):
+        bad = active & ~(np.isfinite(loss) & (loss <= loss_limit))
+        if bad.any():
+            trials = ", ".join(f"init_scale={scales[i % len(scales)]}" for i in np.flatnonzero(bad))
+            raise DivergenceError(
+                f"diverged at iteration {t} with step_size={mu:.4g} ({trials}): the loss became "
+                f"{'non-finite' if not np.all(np.isfinite(loss[bad])) else 'too large'}; try a smaller step size, e.g. --step {mu / 4:.3g}",
+                step_size=mu,
+                iteration=t,
+            )
+
+    for t in range(max_iter + 1):
+        residual = train_op.forward_factors(U, V)
+        if on_host:
+            residual = residual.astype(dtype, copy=False) - y_train
             loss = 0.5 * np.einsum("bi,bi->b", residual, residual)
-            bad = active & ~(np.isfinite(loss) & (loss <= loss_limit))
-            if bad.any():
-                trials = ", ".join(f"init_scale={U_scale}" for U_scale in np.array([scales[i % len(scales)] for i in np.flatnonzero(bad)]))
-                raise DivergenceError(
-                    f"diverged at iteration {t} with step_size={mu:.4g} ({trials}): the loss became "
-                    f"{'non-finite' if not np.all(np.isfinite(loss[bad])) else 'too large'}; try a smaller step size, e.g. --step {mu / 4:.3g}",
-                    step_size=mu,
-                    iteration=t,
-                )
-            last_step = t == max_iter
+            check_divergence(t, loss)
             rel_residual = np.sqrt(2 * loss) / y_norm
-            if t % record_every == 0 or last_step or (tol is not None and np.any(active & (rel_residual <= tol))):
-                rows = active.copy()
-                stats = monitor(U[rows], V[rows], truth=truth, n_singular=n_singular)
-                if val_op is not None:
+            converged = tol is not None and np.any(active & (rel_residual <= tol))
+        else:
+            residual = xp.astype(residual, xdtype, copy=False) - y_train
+            loss_dev, converged = 0.5 * xp.sum(residual * residual, axis=-1), False
+        last_step = t == max_iter
+        if t % record_every == 0 or last_step or converged:
+            if not on_host:
+                loss = bk.to_numpy(loss_dev).astype(np.float64)
+                check_divergence(t, loss)
+                rel_residual = np.sqrt(2 * loss) / y_norm
+            rows = active.copy()
+            U_host, V_host = bk.to_numpy(U), bk.to_numpy(V)
+            stats = monitor(U_host[rows], V_host[rows], truth=truth, n_singular=n_singular)
+            if val_op is not None:
+                if on_host:
                     val_res = val_op.forward_factors(U[rows], V[rows]) - y_val
                     stats["val_loss"] = 0.5 * np.einsum("bi,bi->b", val_res, val_res)
-                for j, b in enumerate(np.flatnonzero(rows)):
-                    row = {"iteration": t, "loss": float(loss[b]), "rel_residual": float(rel_residual[b])}
-                    row.update({name: float(col[j]) for name, col in stats.items()})
-                    histories[b].append(row)
-                if best is not None:
-                    for b, stop in best.update(t, np.flatnonzero(rows), stats["val_loss"], U, V):
-                        if stop and active[b]:
-                            active[b], reasons[b] = False, "patience"
-                if tol is not None:
-                    for b in np.flatnonzero(active & (rel_residual <= tol)):
-                        active[b], reasons[b] = False, "converged"
-            if last_step or not active.any():
-                break
+                else:
+                    val_res = val_op.forward_factors(U, V) - y_val
+                    stats["val_loss"] = 0.5 * bk.to_numpy(xp.sum(val_res * val_res, axis=-1)).astype(np.float64)[rows]
+            for j, b in enumerate(np.flatnonzero(rows)):
+                row = {"iteration": t, "loss": float(loss[b]), "rel_residual": float(rel_residual[b])}
+                row.update({name: float(col[j]) for name, col in stats.items()})
+                histories[b].append(row)
+            if best is not None:
+                for b, stop in best.update(t, np.flatnonzero(rows), stats["val_loss"], U_host, V_host):
+                    if stop and active[b]:
+                        active[b], reasons[b] = False, "patience"
+            if tol is not None:
+                for b in np.flatnonzero(active & (rel_residual <= tol)):
+                    active[b], reasons[b] = False, "converged"
+            if not on_host and not active.all():
+                steps = train_op.asarray(np.where(active, mu, 0.0)[:, None, None], dtype)
+        if last_step or not active.any():
+            break
+        if on_host:
             steps[~active] = 0
-            MV, MtU = train_op.gradient_products(residual, U, V)
+        MV, MtU = train_op.gradient_products(residual, U, V)
+        if on_host:
             U = U - steps * MV.astype(dtype, copy=False)
             V = V - steps * MtU.astype(dtype, copy=False)
-            n_iter[active] += 1
-            if progress is not None:
-                progress(t + 1)
+        else:
+            U = U - steps * xp.astype(MV, xdtype, copy=False)
+            V = V - steps * xp.astype(MtU, xdtype, copy=False)
+        n_iter[active] += 1
+        if progress is not None:
+            progress(t + 1)
 
     seconds = time.perf_counter() - started
     if best is not None:
-        U, V = best.restore(U, V)
+        U, V = best.restore(bk.to_numpy(U), bk.to_numpy(V))
+        if not on_host:
+            U, V = train_op.asarray(U, dtype), train_op.asarray(V, dtype)
     config = {
         "width": width,
         "step_size": mu,
@@ -262,8 +326,8 @@ def fgd(
     for b, (s, a) in enumerate(itertools.product(seeds, scales)):
         results.append(
             FGDResult(
-                U=U[b],
-                V=V[b],
+                U=U[b, ...],
+                V=V[b, ...],
                 history=histories[b],
                 stop_reason=reasons[b],
                 n_iter=int(n_iter[b]),

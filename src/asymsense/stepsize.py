@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import backend as bk
+
 STEP_CONSTANT = 0.5
 POWER_ITERATIONS = 30
 
 
 def adjoint_norm(operator, y, *, iterations: int = POWER_ITERATIONS, seed: int = 0) -> float:
     """‖A*(y)‖₂ by power iteration on A*(y)ᵀA*(y), using only the products
-    A*(y)v and A*(y)ᵀu (A*(y) is never formed)."""
+    A*(y)v and A*(y)ᵀu (A*(y) is never formed). y and the iterates live on
+    the operator's backend; the norms are read back once per iteration."""
     rng = np.random.default_rng(seed)
-    v = rng.standard_normal((operator.n2, 1)).astype(operator.dtype)
-    v /= np.linalg.norm(v)
+    v = rng.standard_normal((operator.n2, 1))
+    v = operator.asarray(v / np.linalg.norm(v))
+    xp = operator.xp
+    norm = np.linalg.norm if bk.is_numpy(xp) else xp.linalg.vector_norm
     sigma = 0.0
     for _ in range(iterations):
         u = operator.adjoint_times(y, v)
-        sigma = float(np.linalg.norm(u))
+        sigma = float(norm(u))
         if sigma == 0.0:
             return 0.0
         v = operator.adjoint_t_times(y, u / sigma)
-        v /= np.linalg.norm(v)
+        v = v / float(norm(v))
     return sigma
 
 

@@ -18,14 +18,24 @@ OPERATOR_KINDS = {
 }
 
 
-def make_operator(kind: str, n1: int, n2: int, m: int, *, seed=None, dtype="float64") -> Operator:
-    """Build an operator of family `kind` (one of OPERATOR_KINDS) for n1×n2 matrices and m measurements."""
+def make_operator(kind: str, n1: int, n2: int, m: int, *, seed=None, dtype="float64", backend=None, device=None) -> Operator:
+    """Build an operator of family `kind` (one of OPERATOR_KINDS) for n1×n2 matrices and m measurements.
+
+    `backend` ("numpy" default, "torch", "cupy", "array-api-strict") and
+    `device` ("cpu", "cuda", "cuda:1", …) put its arrays on that backend; the
+    values are those of the NumPy operator with the same seed.
+    """
     if kind not in OPERATOR_KINDS:
         raise InputError(f"operator must be one of {', '.join(OPERATOR_KINDS)}, got {kind!r}")
     from .base import check_shape
 
     check_shape(n1, n2, m)
-    return OPERATOR_KINDS[kind](n1, n2, m, seed=seed, dtype=dtype)
+    op = OPERATOR_KINDS[kind](n1, n2, m, seed=seed, dtype=dtype)
+    if (backend is None or backend == "numpy") and device in (None, "cpu"):
+        return op
+    from ..backend import to_backend
+
+    return to_backend(op, backend or "numpy", device)
 
 
 __all__ = ["Operator", "DenseGaussian", "StreamGaussian", "RankOneOperator", "StructuredOperator", "EntrySample", "random_entries", "make_operator", "OPERATOR_KINDS"]

@@ -11,18 +11,33 @@ family that can form them without the n1×n2 matrix A*(z) overrides
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
+from .. import backend as bk
 from ..errors import InputError
+
+
+def _mT(A):
+    return bk.namespace(A).matrix_transpose(A) if not isinstance(A, np.ndarray) else np.swapaxes(A, -1, -2)
 
 
 class Operator:
     """Base class: subclasses set `shape`, `m`, `dtype` and implement
-    `forward` and `adjoint`; the factor products default to forming matrices."""
+    `forward` and `adjoint`; the factor products default to forming matrices.
+
+    `xp` and `device` name the array backend (NumPy by default); the arrays
+    listed in `backend_arrays` live there, and `to_namespace` copies the
+    operator onto another backend (see asymsense.backend).
+    """
 
     shape: tuple[int, int]
     m: int
     dtype: np.dtype
+    xp = bk.NUMPY
+    device = None
+    backend_arrays: tuple[str, ...] = ()
 
     # --- required -------------------------------------------------------
     def forward(self, X):
@@ -36,7 +51,7 @@ class Operator:
     # --- factor forms (override where cheaper) ---------------------------
     def forward_factors(self, U, V):
         """A(UVᵀ) for U (..., n1, k), V (..., n2, k)."""
-        return self.forward(U @ np.swapaxes(V, -1, -2))
+        return self.forward(U @ _mT(V))
 
     def adjoint_times(self, z, V):
         """A*(z) V: (..., m), (..., n2, k) → (..., n1, k)."""
@@ -44,19 +59,44 @@ class Operator:
 
     def adjoint_t_times(self, z, U):
         """A*(z)ᵀ U: (..., m), (..., n1, k) → (..., n2, k)."""
-        return np.swapaxes(self.adjoint(z), -1, -2) @ U
+        return _mT(self.adjoint(z)) @ U
 
     def gradient_products(self, z, U, V):
         """(A*(z) V, A*(z)ᵀ U) — the two gradient blocks, from one adjoint
         where the operator forms A*(z)."""
         M = self.adjoint(z)
-        return M @ V, np.swapaxes(M, -1, -2) @ U
+        return M @ V, _mT(M) @ U
 
     def take(self, index) -> "Operator":
         """The operator restricted to measurements `index` (an integer array),
         giving the same values as `forward(X)[..., index]` — used to hold out
         validation measurements."""
         raise NotImplementedError
+
+    # --- backends ----------------------------------------------------------
+    def to_namespace(self, xp, device=None) -> "Operator":
+        """A shallow copy whose `backend_arrays` are moved to namespace xp on device."""
+        device = bk.resolve_device(xp, device)
+        new = copy.copy(self)
+        for name in self.backend_arrays:
+            value = getattr(self, name)
+            setattr(new, name, bk.asarray(bk.to_numpy(value), xp, device))
+        new.xp, new.device = (bk.NUMPY, None) if bk.is_numpy(xp) else (xp, device)
+        return new
+
+    def _arr(self, x):
+        """An input array as this backend's (NumPy inputs are moved over)."""
+        if bk.is_numpy(self.xp):
+            return np.asarray(x)
+        return self.xp.asarray(x, device=self.device) if isinstance(x, np.ndarray) else x
+
+    @property
+    def backend(self) -> str:
+        return bk.backend_name(self.xp)
+
+    def asarray(self, x, dtype=None):
+        """x as an array of this operator's backend (in its dtype by default)."""
+        return bk.asarray(x, self.xp, self.device, bk.xp_dtype(self.xp, dtype or self.dtype))
 
     # --- helpers -----------------------------------------------------------
     @property
@@ -68,8 +108,10 @@ class Operator:
         return self.shape[1]
 
     def check_measurements(self, y, name: str = "y") -> np.ndarray:
-        """Validate a measurement vector against this operator: shape (..., m), finite."""
-        y = np.asarray(y)
+        """Validate a measurement vector against this operator: shape (..., m),
+        finite. Returns a NumPy array in the operator's dtype (the host copy:
+        validation happens once, at the boundary)."""
+        y = bk.to_numpy(y)
         if y.ndim == 0 or y.shape[-1] != self.m:
             raise InputError(f"{name} has shape {y.shape} but the operator takes m = {self.m} measurements (shape mismatch)")
         if not np.issubdtype(y.dtype, np.number):
@@ -80,7 +122,8 @@ class Operator:
         return y.astype(self.dtype, copy=False)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(shape={self.shape}, m={self.m}, dtype={np.dtype(self.dtype).name})"
+        where = "" if bk.is_numpy(self.xp) else f", backend={self.backend}, device={self.device}"
+        return f"{type(self).__name__}(shape={self.shape}, m={self.m}, dtype={np.dtype(self.dtype).name}{where})"
 
 
 def check_shape(n1, n2, m):

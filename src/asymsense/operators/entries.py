@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..backend import is_numpy, segment_sum, to_numpy
+from ..backend import xp_dtype as bk_dtype
 from ..errors import InputError, check_dtype, check_int
 from .base import Operator
 
@@ -51,14 +53,44 @@ class EntrySample(Operator):
         self._by_row = _csr_pattern(self.rows, self.cols, n1)
         self._by_col = _csr_pattern(self.cols, self.rows, n2)
 
+    backend_arrays = ("rows", "cols")
+
+    def to_namespace(self, xp, device=None):
+        """Also moves the two CSR patterns (with each entry's segment id), used
+        by the gather / segment-sum kernels on non-NumPy backends."""
+        new = super().to_namespace(xp, device)
+        if not is_numpy(xp):
+            rows, cols = to_numpy(self.rows), to_numpy(self.cols)
+            new._host = (rows, cols)
+            move = lambda a: new.xp.asarray(np.asarray(a, dtype=np.int64), device=new.device)  # noqa: E731
+            new._patterns = tuple(
+                tuple(move(a) for a in (order, indptr, indices, major[order]))
+                for (order, indptr, indices), major in ((self._by_row, rows), (self._by_col, cols))
+            )
+        return new
+
+    def _segment_products(self, z, F, which):
+        """Σ over each segment (row i for A*(z)V, column j for A*(z)ᵀU) of z_e F[other_e]."""
+        xp = self.xp
+        order, indptr, indices, segments = self._patterns[which]
+        values = xp.expand_dims(xp.take(self._arr(z), order, axis=-1), axis=-1) * xp.take(self._arr(F), indices, axis=-2)
+        return segment_sum(values, segments, indptr, xp)
+
     def _sparse(self, z, pattern, shape):
         order, indptr, indices = pattern
         return sp.csr_array((z[order], indices, indptr), shape=shape)
 
     def forward(self, X):
+        if not is_numpy(self.xp):
+            X = self._arr(X)
+            flat = self.xp.reshape(X, (*X.shape[:-2], self.n1 * self.n2))
+            return self.xp.take(flat, self.rows * self.n2 + self.cols, axis=-1)
         return np.asarray(X)[..., self.rows, self.cols]
 
     def forward_factors(self, U, V):
+        if not is_numpy(self.xp):
+            xp = self.xp
+            return xp.sum(xp.take(self._arr(U), self.rows, axis=-2) * xp.take(self._arr(V), self.cols, axis=-2), axis=-1)
         U, V = np.asarray(U), np.asarray(V)
         out = np.empty(np.broadcast_shapes(U.shape[:-2], V.shape[:-2]) + (self.m,), dtype=np.result_type(U, V))
         for a in range(0, self.m, BLOCK):
@@ -75,15 +107,21 @@ class EntrySample(Operator):
         return out.reshape(lead + out.shape[-2:])
 
     def adjoint_times(self, z, V):
+        if not is_numpy(self.xp):
+            return self._segment_products(z, V, 0)
         return self._batched(z, V, self._by_row, self.shape)
 
     def adjoint_t_times(self, z, U):
+        if not is_numpy(self.xp):
+            return self._segment_products(z, U, 1)
         return self._batched(z, U, self._by_col, self.shape[::-1])
 
     def gradient_products(self, z, U, V):
         return self.adjoint_times(z, V), self.adjoint_t_times(z, U)
 
     def adjoint(self, z):
+        if not is_numpy(self.xp):
+            return self.adjoint_times(z, self.xp.eye(self.n2, dtype=bk_dtype(self.xp, self.dtype), device=self.device))
         z = np.asarray(z)
         out = np.zeros(z.shape[:-1] + self.shape, dtype=np.result_type(z, self.dtype))
         flat = out.reshape(-1, self.shape[0] * self.shape[1])
@@ -94,7 +132,9 @@ class EntrySample(Operator):
 
     def take(self, index):
         index = np.asarray(index)
-        return EntrySample(self.rows[index], self.cols[index], self.shape, dtype=self.dtype)
+        rows, cols = (self.rows, self.cols) if is_numpy(self.xp) else self._host
+        new = EntrySample(rows[index], cols[index], self.shape, dtype=self.dtype)
+        return new if is_numpy(self.xp) else new.to_namespace(self.xp, self.device)
 
 
 def random_entries(n1, n2, m, *, seed=None, dtype="float64") -> EntrySample:

@@ -20,6 +20,7 @@ a tail of probability 7·10⁻⁹ is cut); float64 operators hold the same value
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +29,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..errors import check_dtype, check_int, resolve_seed
+from ..backend import gaussian_chunk, is_numpy
 from .base import Operator, check_shape
 
-CHUNK_ENTRIES = 2**18
-"""Target number of entries per generated chunk (2 MiB in float64)."""
+CHUNK_ENTRIES = 2**17
+"""Target number of entries per generated chunk (1 MiB in float64)."""
 
 
 def rows_per_chunk(n_entries_per_row: int) -> int:
@@ -119,17 +121,25 @@ class DenseGaussian(Operator):
             matrix *= self.dtype.type(1.0 / np.sqrt(self.m))
         self.matrix = np.ascontiguousarray(matrix, dtype=self.dtype)
 
+    backend_arrays = ("matrix",)
+
     def forward(self, X):
-        X = np.asarray(X)
-        flat = X.reshape(*X.shape[:-2], self.n1 * self.n2)
+        X = self._arr(X)
+        flat = self.xp.reshape(X, (*X.shape[:-2], self.n1 * self.n2))
         return flat @ self.matrix.T
 
     def adjoint(self, z):
-        z = np.asarray(z)
-        return (z @ self.matrix).reshape(*z.shape[:-1], self.n1, self.n2)
+        z = self._arr(z)
+        return self.xp.reshape(z @ self.matrix, (*z.shape[:-1], self.n1, self.n2))
 
     def take(self, index):
-        return DenseGaussian(self.n1, self.n2, len(index), seed=self.seed, dtype=self.dtype, matrix=self.matrix[np.asarray(index)])
+        index = np.asarray(index)
+        if not is_numpy(self.xp):
+            new = copy.copy(self)
+            new.matrix = self.xp.take(self.matrix, self.xp.asarray(index, device=self.device), axis=0)
+            new.m = len(index)
+            return new
+        return DenseGaussian(self.n1, self.n2, len(index), seed=self.seed, dtype=self.dtype, matrix=self.matrix[index])
 
 
 class StreamGaussian(Operator):
@@ -152,7 +162,7 @@ class StreamGaussian(Operator):
         N = self.shape[0] * self.shape[1]
         self._rows = rows_per_chunk(N)
         self._bounds = _chunk_bounds(self.m_total, self._rows)
-        self._scale = 1.0 / np.sqrt(self.m_total)
+        self._scale = float(1.0 / np.sqrt(self.m_total))
         if self.index is not None:
             # Which selected measurements fall in each chunk, and where they go.
             order = np.argsort(self.index, kind="stable")
@@ -196,7 +206,18 @@ class StreamGaussian(Operator):
         targets, local = self._selection[c]
         return G[local], targets
 
+    def _chunk_xp(self, c):
+        """Chunk c on this operator's backend, with the measurement positions it feeds."""
+        a, b = self._bounds[c]
+        G = gaussian_chunk(self.xp, self.device, self.seed, c, b - a, self.n1 * self.n2, self.dtype)
+        if self.index is None:
+            return G, slice(a, b)
+        targets, local = self._selection[c]
+        return self.xp.take(G, self.xp.asarray(local, device=self.device), axis=0), targets
+
     def forward(self, X):
+        if not is_numpy(self.xp):
+            return self._forward_xp(self._arr(X))
         X = np.asarray(X, dtype=self.dtype)
         flat = X.reshape(-1, self.n1 * self.n2)
         out = np.empty((flat.shape[0], self.m), dtype=self.dtype)
@@ -209,7 +230,26 @@ class StreamGaussian(Operator):
         out *= self.dtype.type(self._scale)
         return out.reshape(*X.shape[:-2], self.m)
 
+    def _forward_xp(self, X):
+        """Chunks one after another (the device runs each product); the parts
+        are concatenated in chunk order, then put in measurement order."""
+        xp = self.xp
+        flat = xp.reshape(X, (-1, self.n1 * self.n2))
+        parts, positions = [], []
+        for c in range(len(self._bounds)):
+            G, targets = self._chunk_xp(c)
+            if G.shape[0]:
+                parts.append(flat @ G.T)
+                positions.append(np.arange(targets.start, targets.stop) if isinstance(targets, slice) else targets)
+        out = xp.concat(parts, axis=1) * self._scale
+        if self.index is not None:
+            inverse = np.argsort(np.concatenate(positions))
+            out = xp.take(out, xp.asarray(inverse, device=self.device), axis=1)
+        return xp.reshape(out, (*X.shape[:-2], self.m))
+
     def adjoint(self, z):
+        if not is_numpy(self.xp):
+            return self._adjoint_xp(self._arr(z))
         z = np.asarray(z, dtype=self.dtype)
         flat = z.reshape(-1, self.m)
 
@@ -223,7 +263,19 @@ class StreamGaussian(Operator):
         total *= self.dtype.type(self._scale)
         return total.reshape(*z.shape[:-1], self.n1, self.n2)
 
+    def _adjoint_xp(self, z):
+        xp = self.xp
+        flat = xp.reshape(z, (-1, self.m))
+        total = xp.zeros((flat.shape[0], self.n1 * self.n2), dtype=flat.dtype, device=self.device)
+        for c in range(len(self._bounds)):
+            G, targets = self._chunk_xp(c)
+            if G.shape[0]:
+                zc = flat[:, targets] if isinstance(targets, slice) else xp.take(flat, xp.asarray(targets, device=self.device), axis=1)
+                total = total + zc @ G
+        return xp.reshape(total * self._scale, (*z.shape[:-1], self.n1, self.n2))
+
     def take(self, index):
         index = np.asarray(index)
         base = index if self.index is None else self.index[index]
-        return StreamGaussian(self.n1, self.n2, self.m_total, seed=self.seed, dtype=self.dtype, threads=self.threads, index=base)
+        new = StreamGaussian(self.n1, self.n2, self.m_total, seed=self.seed, dtype=self.dtype, threads=self.threads, index=base)
+        return new if is_numpy(self.xp) else new.to_namespace(self.xp, self.device)

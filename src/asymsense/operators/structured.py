@@ -4,7 +4,7 @@ A(X) = √(N/m) · S C D vec(X),  N = n1·n2, with D a diagonal of random ±1, C
 orthonormal DCT-II on R^N and S the restriction to m distinct random rows.
 Since E[SᵀS] = (m/N) I and C, D are orthogonal, E[A*A] = Id as for Gaussian
 measurements, and A*(z) = √(N/m) · D Cᵀ Sᵀ z. Each application costs
-O(N log N) through scipy.fft.
+O(N log N) through scipy.fft (on other backends, asymsense.backend.dct).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import scipy.fft
 
+from ..backend import dct, idct, is_numpy, to_numpy
 from ..errors import InputError, check_dtype, resolve_seed
 from .base import Operator, check_shape
 
@@ -38,18 +38,43 @@ class StructuredOperator(Operator):
         self.m = len(selected)
         self._workers = os.cpu_count() or 1
 
+    backend_arrays = ("signs", "selected")
+
     def forward(self, X):
-        X = np.asarray(X, dtype=self.dtype)
-        flat = X.reshape(*X.shape[:-2], -1) * self.signs
-        coeffs = scipy.fft.dct(flat, type=2, norm="ortho", axis=-1, workers=self._workers)
-        return coeffs[..., self.selected] * self.dtype.type(self.scale)
+        X = self._arr(X)
+        if is_numpy(self.xp):
+            X = np.asarray(X, dtype=self.dtype)
+        xp = self.xp
+        flat = xp.reshape(X, (*X.shape[:-2], self.n1 * self.n2)) * self.signs
+        coeffs = dct(flat, xp, self._workers)
+        if is_numpy(xp):
+            return coeffs[..., self.selected] * self.dtype.type(self.scale)
+        return xp.take(coeffs, self.selected, axis=-1) * float(self.scale)
 
     def adjoint(self, z):
-        z = np.asarray(z, dtype=self.dtype)
-        full = np.zeros(z.shape[:-1] + (self.n1 * self.n2,), dtype=self.dtype)
-        full[..., self.selected] = z * self.dtype.type(self.scale)
-        back = scipy.fft.idct(full, type=2, norm="ortho", axis=-1, workers=self._workers) * self.signs
-        return back.reshape(*z.shape[:-1], self.n1, self.n2)
+        z = self._arr(z)
+        xp = self.xp
+        if is_numpy(xp):
+            z = np.asarray(z, dtype=self.dtype)
+            full = np.zeros(z.shape[:-1] + (self.n1 * self.n2,), dtype=self.dtype)
+            full[..., self.selected] = z * self.dtype.type(self.scale)
+        else:
+            # Sᵀz by a gather: position j reads z at its rank among the selected rows, or a zero appended at m.
+            padded = xp.concat([z * float(self.scale), xp.zeros((*z.shape[:-1], 1), dtype=z.dtype, device=self.device)], axis=-1)
+            full = xp.take(padded, self._positions, axis=-1)
+        back = idct(full, xp, self._workers) * self.signs
+        return xp.reshape(back, (*z.shape[:-1], self.n1, self.n2))
+
+    def to_namespace(self, xp, device=None):
+        new = super().to_namespace(xp, device)
+        if not is_numpy(xp):
+            positions = np.full(self.n1 * self.n2, self.m, dtype=np.int64)
+            positions[to_numpy(self.selected)] = np.arange(self.m)
+            new._positions = new.xp.asarray(positions, device=new.device)
+        return new
 
     def take(self, index):
-        return StructuredOperator(self.n1, self.n2, len(index), seed=self.seed, dtype=self.dtype, _parts=(self.signs, self.selected[np.asarray(index)], self.scale))
+        index = np.asarray(index)
+        host = StructuredOperator(self.n1, self.n2, len(index), seed=self.seed, dtype=self.dtype,
+                                  _parts=(to_numpy(self.signs), to_numpy(self.selected)[index], self.scale))
+        return host if is_numpy(self.xp) else host.to_namespace(self.xp, self.device)
