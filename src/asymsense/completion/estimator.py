@@ -1,0 +1,199 @@
+"""`LowRankCompleter`: the completion model as a scikit-learn regressor.
+
+X is an array of (row id, column id) pairs (shape (n, 2), ids of any kind, or a
+two-column DataFrame); y holds the observed values. `predict(X)` returns
+Ŷ at the pairs; `score` is R² (scikit-learn's regressor convention, so
+GridSearchCV and cross_val_score work unchanged); `rmse(X, y)` is also given.
+
+Unknown ids at prediction time (rows or columns never seen in `fit`):
+`unknown="biases"` (default) predicts from what is known — the global mean
+plus the bias of the known side, no interaction term — which is the natural
+cold-start fallback and lets cross-validation folds contain unseen ids;
+`unknown="error"` raises an InputError naming the first unknown id.
+
+scikit-learn is optional: when installed, the class derives from its
+BaseEstimator and RegressorMixin (so clone, tags and the HTML repr work); the
+get_params/set_params protocol is implemented here either way.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ..errors import InputError
+from .io import IdMap, table_from_ids
+from .model import complete
+
+try:  # optional dependency: only for the base classes
+    from sklearn.base import BaseEstimator as _Base
+    from sklearn.base import RegressorMixin as _Mixin
+except ImportError:  # pragma: no cover - exercised only without scikit-learn
+
+    class _Base:
+        pass
+
+    class _Mixin:
+        pass
+
+
+UNKNOWN_POLICIES = ("biases", "error")
+
+
+def _pairs(X, name: str = "X"):
+    """Split X into row-id and column-id arrays."""
+    if hasattr(X, "columns") and hasattr(X, "iloc"):
+        if X.shape[1] != 2:
+            raise InputError(f"{name} must have exactly 2 columns (row id, column id), got {X.shape[1]}")
+        return X.iloc[:, 0].to_numpy(), X.iloc[:, 1].to_numpy()
+    arr = np.asarray(X)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise InputError(f"{name} must be an array of (row id, column id) pairs with shape (n, 2), got shape {arr.shape}")
+    if len(arr) == 0:
+        raise InputError(f"{name} has no pairs")
+    return arr[:, 0], arr[:, 1]
+
+
+class LowRankCompleter(_Mixin, _Base):
+    """Low-rank completion by factorized gradient descent from small random
+    initialization with biases and early stopping (see `asymsense.completion.model`).
+
+    Parameters mirror `asymsense.completion.complete`; `random_state` is its
+    seed, `duplicates` the policy for repeated pairs in `fit`, `unknown` the
+    policy for unseen ids in `predict`. Fitted attributes: `result_`
+    (CompletionResult), `row_ids_`, `col_ids_`, `n_iter_`, `effective_rank_`,
+    `seed_`.
+    """
+
+    def __init__(
+        self,
+        width=None,
+        init_scale="auto",
+        step_size="auto",
+        step_constant=0.5,
+        max_iter=2000,
+        patience=50,
+        validation=0.1,
+        validation_kind="entries",
+        biases="both",
+        clip=True,
+        l2=0.0,
+        duplicates="mean",
+        unknown="biases",
+        dtype="float32",
+        random_state=None,
+    ):
+        self.width = width
+        self.init_scale = init_scale
+        self.step_size = step_size
+        self.step_constant = step_constant
+        self.max_iter = max_iter
+        self.patience = patience
+        self.validation = validation
+        self.validation_kind = validation_kind
+        self.biases = biases
+        self.clip = clip
+        self.l2 = l2
+        self.duplicates = duplicates
+        self.unknown = unknown
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # -- parameter protocol (same as scikit-learn's, usable without it) -------
+    @classmethod
+    def _get_param_names(cls):
+        return sorted(p for p in inspect.signature(cls.__init__).parameters if p != "self")
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise InputError(f"invalid parameter {name!r} for LowRankCompleter; valid parameters: {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{n}={getattr(self, n)!r}" for n in self._get_param_names() if getattr(self, n) is not defaults[n].default and getattr(self, n) != defaults[n].default]
+        return f"LowRankCompleter({', '.join(changed)})"
+
+    # -- fitting -----------------------------------------------------------
+    def fit(self, X, y, progress=None):
+        """Fit on observed (row id, column id) pairs X with values y."""
+        if self.unknown not in UNKNOWN_POLICIES:
+            raise InputError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, got {self.unknown!r}")
+        row_ids, col_ids = _pairs(X)
+        y = np.asarray(y, dtype=float).reshape(-1) if np.asarray(y).dtype.kind in "biuf" else _numeric_y(y)
+        if len(y) != len(row_ids):
+            raise InputError(f"X has {len(row_ids)} pairs but y has {len(y)} values")
+        table = table_from_ids(row_ids, col_ids, y, duplicates=self.duplicates, source="X")
+        validation = self.validation
+        result = complete(
+            table.rows, table.cols, table.values, table.shape,
+            width=self.width, init_scale=self.init_scale, step_size=self.step_size,
+            step_constant=self.step_constant, max_iter=self.max_iter, patience=self.patience,
+            validation=validation, validation_kind=self.validation_kind, biases=self.biases,
+            clip=self.clip, l2=self.l2, seed=self.random_state, dtype=self.dtype, progress=progress,
+        )
+        self.result_ = result
+        self.row_map_, self.col_map_ = table.row_map, table.col_map
+        self.row_ids_, self.col_ids_ = table.row_map.ids, table.col_map.ids
+        self.n_iter_ = result.n_iter
+        self.best_iter_ = result.best_iter
+        self.effective_rank_ = result.effective_rank
+        self.seed_ = result.config["seed"]
+        self.n_features_in_ = 2
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "result_"):
+            raise InputError("this LowRankCompleter is not fitted yet; call fit(X, y) first")
+
+    def encode(self, X):
+        """Index arrays (−1 where unknown) for the pairs in X."""
+        self._check_fitted()
+        row_ids, col_ids = _pairs(X)
+        return self.row_map_.encode(row_ids), self.col_map_.encode(col_ids)
+
+    def predict(self, X):
+        """Ŷ at the (row id, column id) pairs of X (unknown ids: see `unknown`)."""
+        rows, cols = self.encode(X)
+        return predict_indices(self.result_, rows, cols, self.unknown, self.row_map_, self.col_map_, X)
+
+    def rmse(self, X, y) -> float:
+        """Root-mean-square error of predict(X) against y."""
+        return float(np.sqrt(np.mean((self.predict(X) - np.asarray(y, dtype=float)) ** 2)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.string = True
+        return tags
+
+
+def _numeric_y(y):
+    try:
+        return np.asarray(y, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError("y must be numeric") from None
+
+
+def predict_indices(result, rows, cols, unknown: str, row_map: IdMap, col_map: IdMap, X=None) -> np.ndarray:
+    """Predictions at index pairs where −1 marks an unknown id: an error or the biases-only fallback."""
+    known = (rows >= 0) & (cols >= 0)
+    if not known.all() and unknown == "error":
+        i = int(np.flatnonzero(~known)[0])
+        side, ids = ("row", _pairs(X)[0]) if rows[i] < 0 else ("column", _pairs(X)[1])
+        raise InputError(f"unknown {side} id {ids[i]!r} at pair {i} (not seen in fit); use unknown='biases' to predict from the biases")
+    out = np.empty(len(rows), dtype=np.float64)
+    out[known] = result.predict(rows[known], cols[known])
+    if not known.all():
+        b = result.biases
+        r = np.where(rows >= 0, b.rows[np.maximum(rows, 0)], 0.0)
+        c = np.where(cols >= 0, b.cols[np.maximum(cols, 0)], 0.0)
+        out[~known] = result.clipped(b.mean + r[~known] + c[~known])
+    return out

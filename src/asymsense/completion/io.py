@@ -1,0 +1,359 @@
+"""Reading (row id, column id, value) tables and mapping ids to indices and back.
+
+A table arrives as a CSV/TSV or Parquet file, a pandas DataFrame, a pyarrow
+Table, or three arrays. Ids may be integers or strings; they are mapped to
+0-based indices by sorting the distinct ids (`IdMap`), so the mapping is
+deterministic and round-trips exactly. Every problem in the input is reported
+as one `InputError` naming the file and the line (CSV), row (Parquet/arrays)
+or column at fault, before anything is fitted or written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError
+
+DUPLICATE_POLICIES = ("mean", "last", "error")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TAB_SUFFIXES = (".tsv", ".tab", ".inter")
+
+
+class IdMap:
+    """Distinct ids in sorted order; index i ↔ ids[i].
+
+    `encode` maps ids to indices (−1 for ids never seen), `decode` maps back.
+    """
+
+    def __init__(self, ids):
+        self.ids = np.unique(_as_id_array(ids))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def encode(self, ids) -> np.ndarray:
+        ids = _as_id_array(ids)
+        if len(self.ids) == 0 or len(ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        if ids.dtype.kind != self.ids.dtype.kind:
+            if ids.dtype.kind in "iu" and self.ids.dtype.kind in "U":
+                ids = ids.astype(str)
+            elif ids.dtype.kind in "U" and self.ids.dtype.kind in "iu":
+                return _encode_strings_as_ints(self, ids)
+            else:
+                return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        pos_c = np.minimum(pos, len(self.ids) - 1)
+        found = self.ids[pos_c] == ids
+        return np.where(found, pos_c, -1).astype(np.int64)
+
+    def decode(self, index) -> np.ndarray:
+        return self.ids[np.asarray(index, dtype=np.int64)]
+
+
+def _encode_strings_as_ints(idmap: IdMap, ids) -> np.ndarray:
+    out = np.full(len(ids), -1, dtype=np.int64)
+    ok = np.char.isdigit(np.char.lstrip(ids, "-"))
+    if ok.any():
+        out[ok] = idmap.encode(ids[ok].astype(np.int64))
+    return out
+
+
+def _as_id_array(ids) -> np.ndarray:
+    """Ids as an int64 array when they are all integers, else as strings."""
+    if isinstance(ids, (pa.Array, pa.ChunkedArray)):
+        ids = ids.to_numpy(zero_copy_only=False)
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f":
+        if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        return arr.astype(str)
+    if arr.dtype.kind == "O" and len(arr) and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
+        return arr.astype(np.int64)
+    return arr.astype(str)
+
+
+@dataclass
+class Table:
+    """Observed entries of a table: index arrays, values, and the id maps.
+
+    `rows[i]`, `cols[i]` index `row_map.ids`, `col_map.ids`; `values[i]` is the
+    observation. `source` names where it came from, for messages.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+    row_map: IdMap
+    col_map: IdMap
+    source: str = "<table>"
+    n_duplicates: int = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.row_map), len(self.col_map)
+
+    @property
+    def m(self) -> int:
+        return len(self.values)
+
+    def row_ids(self) -> np.ndarray:
+        return self.row_map.decode(self.rows)
+
+    def col_ids(self) -> np.ndarray:
+        return self.col_map.decode(self.cols)
+
+
+@dataclass
+class Columns:
+    """Raw id/value columns of a table with where each row came from."""
+
+    row_ids: np.ndarray
+    col_ids: np.ndarray
+    values: np.ndarray | None
+    source: str
+    line_offset: int | None  # file line of data row 0 (CSV), None when rows are counted instead
+    names: tuple[str, ...]
+
+    def where(self, i: int) -> str:
+        if self.line_offset is not None:
+            return f"line {int(i) + self.line_offset}"
+        return f"row {int(i)}"
+
+
+def _location(source: str) -> str:
+    return source if source else "<table>"
+
+
+def read_arrow(source, *, name: str | None = None) -> tuple[pa.Table, str, int | None]:
+    """Any accepted source as a pyarrow Table, its display name and the file
+    line of data row 0 (None when lines do not apply)."""
+    if isinstance(source, pa.Table):
+        return source, name or "<table>", None
+    if hasattr(source, "to_numpy") and hasattr(source, "columns") and not isinstance(source, (str, Path)):
+        try:
+            return pa.Table.from_pandas(source, preserve_index=False), name or "<DataFrame>", None
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InputError(f"{name or '<DataFrame>'}: cannot read the DataFrame ({_first_line(exc)})") from None
+    if isinstance(source, dict):
+        try:
+            return pa.table({k: pa.array(np.asarray(v)) for k, v in source.items()}), name or "<dict>", None
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+            raise InputError(f"{name or '<dict>'}: cannot read the columns ({_first_line(exc)})") from None
+    if not isinstance(source, (str, Path)):
+        raise InputError(f"data must be a file path, a pandas DataFrame, a pyarrow Table or a dict of columns, got {type(source).__name__}")
+    path = Path(source)
+    display = name or str(path)
+    if not path.exists():
+        raise InputError(f"{display}: no such file")
+    if path.is_dir():
+        raise InputError(f"{display}: is a directory, not a table file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise InputError(f"{display}: cannot read the file ({exc.strerror or exc})") from None
+    if size == 0:
+        raise InputError(f"{display}: the file is empty")
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path), display, None
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{display}: not a readable Parquet file ({_first_line(exc)})") from None
+    return _read_csv(path, display), display, 2
+
+
+def _first_line(exc) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _read_csv(path: Path, display: str) -> pa.Table:
+    import pyarrow.csv as pcsv
+
+    delimiter = "\t" if path.suffix.lower() in TAB_SUFFIXES else None
+    if delimiter is None:
+        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+            head = fh.readline()
+        delimiter = "\t" if head.count("\t") > head.count(",") else ","
+    parse = pcsv.ParseOptions(delimiter=delimiter)
+    convert = pcsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False)
+    try:
+        table = pcsv.read_csv(path, parse_options=parse, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 24))
+    except pa.ArrowInvalid as exc:
+        message = _first_line(exc)
+        line = _csv_error_line(message)
+        raise InputError(f"{display}{f': line {line}' if line else ''}: malformed CSV ({message})") from None
+    if table.num_rows == 0:
+        raise InputError(f"{display}: the file has a header but no data rows")
+    return table
+
+
+def _csv_error_line(message: str) -> int | None:
+    import re
+
+    match = re.search(r"row (\d+)", message)
+    if match:
+        return None
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def _pick(table: pa.Table, display: str, wanted, position: int, role: str) -> str:
+    names = table.column_names
+    if wanted is None:
+        if len(names) <= position:
+            raise InputError(f"{display}: missing column: the table needs (row id, column id, value) columns but has {len(names)} column(s): {', '.join(map(str, names)) or 'none'}")
+        return names[position]
+    if isinstance(wanted, int) and not isinstance(wanted, bool):
+        if not 0 <= wanted < len(names):
+            raise InputError(f"{display}: missing column: {role} column number {wanted} does not exist (columns: {', '.join(names)})")
+        return names[wanted]
+    if wanted not in names:
+        raise InputError(f"{display}: missing column {wanted!r} for the {role} (columns: {', '.join(map(str, names))})")
+    return wanted
+
+
+def read_columns(source, *, row=None, col=None, value=None, values: bool = True, name: str | None = None) -> Columns:
+    """The row-id, column-id (and value) columns of a source, validated.
+
+    Columns are chosen by name or position (default: the first three). Ids
+    must be present; values must be present, numeric and finite.
+    """
+    table, display, line_offset = read_arrow(source, name=name)
+    names = [_pick(table, display, row, 0, "row id"), _pick(table, display, col, 1, "column id")]
+    if values:
+        names.append(_pick(table, display, value, 2, "value"))
+    if table.num_rows == 0:
+        raise InputError(f"{display}: the table has no rows")
+    cols = Columns(None, None, None, display, line_offset, tuple(names))
+    ids = []
+    for colname in names[:2]:
+        column = table.column(colname)
+        if column.null_count:
+            first = int(pc.index(pc.is_null(column), True).as_py())
+            raise InputError(f"{display}: {cols.where(first)}: missing id in column {colname!r}")
+        arr = column.to_numpy(zero_copy_only=False)
+        if arr.dtype.kind == "f":
+            bad = ~np.isfinite(arr) | (arr != np.round(arr))
+            if bad.any():
+                first = int(np.argmax(bad))
+                raise InputError(f"{display}: {cols.where(first)}: id {arr[first]!r} in column {colname!r} is not an integer or a string")
+        if arr.dtype.kind == "O":
+            empty = np.array([v is None or (isinstance(v, str) and v.strip() == "") for v in arr])
+            if empty.any():
+                first = int(np.argmax(empty))
+                raise InputError(f"{display}: {cols.where(first)}: missing id in column {colname!r}")
+        ids.append(_as_id_array(arr))
+    cols.row_ids, cols.col_ids = ids
+    if values:
+        cols.values = _numeric(table.column(names[2]), names[2], cols)
+    return cols
+
+
+def _numeric(column, colname: str, cols: Columns) -> np.ndarray:
+    display = cols.source
+    if column.null_count:
+        first = int(pc.index(pc.is_null(column), True).as_py())
+        raise InputError(f"{display}: {cols.where(first)}: missing value in column {colname!r}")
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+        arr = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    elif pa.types.is_boolean(column.type):
+        arr = column.to_numpy(zero_copy_only=False).astype(np.float64)
+    else:
+        raw = column.to_numpy(zero_copy_only=False)
+        arr = np.empty(len(raw), dtype=np.float64)
+        for i, v in enumerate(raw):
+            try:
+                arr[i] = float(v)
+            except (TypeError, ValueError):
+                text = "" if v is None else str(v)
+                what = "missing value" if text.strip() == "" else f"non-numeric value {text!r}"
+                raise InputError(f"{display}: {cols.where(i)}: {what} in column {colname!r}") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise InputError(f"{display}: {cols.where(first)}: non-finite value {arr[first]!r} in column {colname!r}")
+    return arr
+
+
+def resolve_duplicates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n2: int, policy: str, where=None, source: str = "<table>"):
+    """Collapse repeated (row, column) pairs: mean of the values, the last one
+    in input order, or an error naming the first repeated line/row.
+    Returns (rows, cols, values, n_duplicates) with pairs in first-seen order."""
+    if policy not in DUPLICATE_POLICIES:
+        raise InputError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {policy!r}")
+    key = rows.astype(np.int64) * n2 + cols
+    uniq, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    n_dup = int(len(key) - len(uniq))
+    if n_dup == 0:
+        return rows, cols, values, 0
+    if policy == "error":
+        dup_mask = counts[inverse] > 1
+        seen_first = np.zeros(len(key), dtype=bool)
+        seen_first[first] = True
+        i = int(np.flatnonzero(dup_mask & ~seen_first)[0])
+        j = int(first[inverse[i]])
+        loc = where(i) if where else f"row {i}"
+        loc_first = where(j) if where else f"row {j}"
+        raise InputError(f"{source}: {loc}: duplicate (row, column) pair, first seen at {loc_first} (use duplicates='mean' or 'last')")
+    if policy == "mean":
+        new_values = np.bincount(inverse, weights=values, minlength=len(uniq)) / counts
+    else:
+        last = np.zeros(len(uniq), dtype=np.int64)
+        np.maximum.at(last, inverse, np.arange(len(key)))
+        new_values = values[last]
+    order = np.argsort(first, kind="stable")
+    idx = first[order]
+    return rows[idx], cols[idx], new_values[order], n_dup
+
+
+def read_table(source, *, row=None, col=None, value=None, duplicates: str = "error", name: str | None = None) -> Table:
+    """Read and validate a (row id, column id, value) table.
+
+    `source`: CSV/TSV path (delimiter sniffed from the header line; .tsv/.inter
+    are tab-separated), Parquet path, pandas DataFrame, pyarrow Table, or dict
+    of arrays. `row`, `col`, `value` pick columns by name or position
+    (default: the first three). `duplicates`: 'mean', 'last' or 'error' for a
+    (row, column) pair that appears more than once.
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise InputError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
+    cols = read_columns(source, row=row, col=col, value=value, name=name)
+    return table_from_ids(cols.row_ids, cols.col_ids, cols.values, duplicates=duplicates, source=cols.source, where=cols.where)
+
+
+def table_from_ids(row_ids, col_ids, values, *, duplicates: str = "error", source: str = "<table>", where=None) -> Table:
+    """A Table from id and value arrays (ids of any kind), applying the duplicate policy."""
+    row_ids, col_ids = _as_id_array(row_ids), _as_id_array(col_ids)
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not len(row_ids) == len(col_ids) == len(values):
+        raise InputError(f"{source}: row ids, column ids and values must have equal lengths, got {len(row_ids)}, {len(col_ids)}, {len(values)}")
+    if len(values) == 0:
+        raise InputError(f"{source}: the table has no entries")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{source}: {where(i) if where else f'row {i}'}: non-finite value {values[i]!r}")
+    row_map, col_map = IdMap(row_ids), IdMap(col_ids)
+    rows, cols = row_map.encode(row_ids), col_map.encode(col_ids)
+    rows, cols, values, n_dup = resolve_duplicates(rows, cols, values, len(col_map), duplicates, where, source)
+    return Table(rows, cols, values, row_map, col_map, source, n_dup)
+
+
+def read_pairs(source, *, row=None, col=None, name: str | None = None) -> Columns:
+    """Read a file of (row id, column id) pairs to predict (extra columns ignored)."""
+    return read_columns(source, row=row, col=col, values=False, name=name)

@@ -1,0 +1,61 @@
+"""Real data sets, read from files installed by other packages (nothing is downloaded).
+
+MovieLens-100k (943 users × 1682 items, 100,000 ratings 1–5; Harper & Konstan
+2015) ships inside the `recbole` wheel as `dataset_example/ml-100k/ml-100k.inter`.
+Install it with `pip install --no-deps recbole==1.2.1` (its own dependencies
+are heavy and not needed: recbole is never imported, the file is located with
+`importlib.util.find_spec`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import InputError
+
+MOVIELENS_100K_HINT = "install it with: pip install --no-deps recbole==1.2.1"
+MOVIELENS_NAMES = ("movielens-100k", "ml-100k")
+
+
+class Triples(NamedTuple):
+    """(row id, column id, value) triples as parallel arrays."""
+
+    row_ids: np.ndarray
+    col_ids: np.ndarray
+    values: np.ndarray
+
+
+def movielens_100k_path() -> Path:
+    """The ml-100k.inter file inside the installed recbole package."""
+    spec = importlib.util.find_spec("recbole")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"MovieLens-100k is not available: the recbole package is not installed; {MOVIELENS_100K_HINT}")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "dataset_example" / "ml-100k" / "ml-100k.inter"
+        if path.is_file():
+            return path
+    raise InputError(f"MovieLens-100k is not available: recbole is installed but has no dataset_example/ml-100k/ml-100k.inter; {MOVIELENS_100K_HINT}")
+
+
+def movielens_100k() -> Triples:
+    """MovieLens-100k ratings: user ids, item ids (ints) and ratings (floats 1–5)."""
+    path = movielens_100k_path()
+    try:
+        data = np.loadtxt(path, skiprows=1, usecols=(0, 1, 2), dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read MovieLens-100k ({exc})") from None
+    return Triples(data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), data[:, 2])
+
+
+def split_indices(m: int, fractions=(0.8, 0.1, 0.1), *, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """A fixed seeded random split of m entries into parts with the given fractions
+    (the benchmark's MovieLens split is split_indices(100_000, (0.8, 0.1, 0.1), seed=0))."""
+    if abs(sum(fractions) - 1) > 1e-9 or any(f <= 0 for f in fractions):
+        raise InputError(f"fractions must be positive and sum to 1, got {fractions}")
+    perm = np.random.default_rng(seed).permutation(m)
+    bounds = np.round(np.cumsum(fractions)[:-1] * m).astype(int)
+    return tuple(np.sort(part) for part in np.split(perm, bounds))
