@@ -128,7 +128,7 @@ def test_claim_uses_the_conservative_end_of_the_interval():
 
 # --------------------------------------------------------------------------- stored results → claims → report
 TINY = {
-    "e5": {"fixed": {"n1": 8, "n2": 6, "rank": 2, "oversampling": 5.0, "width": "n2", "max_iter": 200, "record_every": 1}, "grid": {"alpha": [1e-1, 1e-3, 1e-5]}, "seeds": 2},
+    "e5": {"fixed": {"n1": 8, "n2": 6, "rank": 2, "oversampling": 5.0, "width": "n2", "max_iter": 300, "record_every": 1}, "grid": {"alpha": [1e-3, 1e-5, 1e-7, 1e-9]}, "seeds": 2},
     "e8": {"fixed": {"n1": 8, "n2": 6, "rank": 2, "oversampling": 5.0, "width": "n2", "alpha": 1e-6, "max_iter": 60, "record_every": 1}, "seeds": 1},
 }
 

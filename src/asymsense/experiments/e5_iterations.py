@@ -38,13 +38,13 @@ def analyze(ctx) -> Section:
             excluded += int(np.sum(floor > tol / floor_factor))
             y = np.where(floor <= tol / floor_factor, y, np.nan)
             groups.append((x, y))
-            if np.sum(np.isfinite(y)) >= 3:
+            if np.unique(x[np.isfinite(y)]).size >= 3:
                 f = linear_fit(x, y)
                 per_seed.append((f.r2, f.slope * float(np.median(rows.num("step_size"))) / float(rows.num("cond")[0])))
             ax.plot(x, y, "o", color=color, ms=3, alpha=0.6)
         x, y = pooled_points(groups)
         reached = np.isfinite(y)
-        fit = linear_fit(x, y) if reached.sum() >= 2 else None
+        fit = linear_fit(x, y) if np.unique(x[reached]).size >= 2 else None
         slope = bootstrap(groups, lambda gs: linear_fit(*pooled_points(gs)).slope) if fit else None
         worst_r2 = min(p[0] for p in per_seed) if per_seed else None
         r2 = Estimate(worst_r2, worst_r2, worst_r2, 1.0, len(per_seed)) if per_seed else None
