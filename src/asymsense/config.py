@@ -1,7 +1,8 @@
 """`SolveConfig`: the parameters of one `asymsense solve` run, from flags and/or TOML.
 
 Values come from a TOML file (`--config FILE.toml`, flat `key = value`
-lines, `-` or `_` in names) and from command-line flags; a flag given on the
+lines, `-` or `_` in names; or the summary.json of an earlier run, whose
+`config` repeats it) and from command-line flags; a flag given on the
 command line overrides the file, and anything given nowhere takes the default
 below. Validation happens once, here, with pydantic in strict mode (a float
 where an integer is needed, a string where a number is needed, NaN or inf are
@@ -23,6 +24,7 @@ run and a sweep trial with the same parameters are the same computation:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tomllib
@@ -137,17 +139,23 @@ def _prefix(source: str | None, key: str) -> str:
     return f"{source}: {key} "
 
 
-def read_toml(path) -> tuple[dict, dict]:
-    """(values, key → 'FILE line N') of a flat TOML config; InputError naming the
-    file (and the line, for malformed TOML) when it cannot be read or parsed."""
+def read_config(path) -> tuple[dict, dict]:
+    """(values, key → 'FILE line N') of a config file: flat TOML, or the JSON
+    summary of an earlier run (its "config" is used, nulls dropped, so
+    `--config out/summary.json` repeats that run). InputError naming the file
+    (and the line, for malformed text) when it cannot be read or parsed."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise InputError(f"{path} line {line}: config file is not UTF-8 text") from None
+    if path.suffix == ".json":
+        return _read_json(path, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -168,12 +176,25 @@ def read_toml(path) -> tuple[dict, dict]:
     return values, sources
 
 
+def _read_json(path: Path, text: str) -> tuple[dict, dict]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} line {exc.lineno}: malformed JSON ({exc.msg}, column {exc.colno})") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a JSON config must be an object of parameters (or a summary.json with a 'config' object)")
+    values = {key.replace("-", "_"): value for key, value in data.items() if value is not None}
+    return values, {key: str(path) for key in values}
+
+
 def load_solve_config(path=None, overrides: dict[str, Any] | None = None, flag_names: dict[str, str] | None = None) -> SolveConfig:
     """Merge a TOML file (optional) and command-line overrides (None = not given),
     validate, and return the SolveConfig (not yet `resolved`).
 
     `flag_names` maps a parameter to its flag (default `--max-iter` style)."""
-    values, sources = read_toml(path) if path is not None else ({}, {})
+    values, sources = read_config(path) if path is not None else ({}, {})
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value

@@ -42,9 +42,9 @@ def demo(
     stdout.print(_table(outcome))
     s = outcome.summary
     slope = s["fitted_slope"]
-    stdout.print(f"fitted slope of log(final test error) vs log α, k = {s['config']['widths'][0]}: "
-                 + ("—" if slope is None else f"{slope:.3f}") + f"   ({s['config']['stopping']})")
-    stdout.print(f"wrote {', '.join(s['files'])} to {out}  ({s['seconds']:.1f} s)")
+    stdout.print(f"stopping rule: {s['config']['stopping']}")
+    stdout.print(f"fitted slope of log(final test error) vs log α, k = {s['config']['widths'][0]}: " + ("—" if slope is None else f"{slope:.3f}"))
+    stdout.print(f"wrote {len(s['files'])} files to {out}/ in {s['seconds']:.1f} s: {', '.join(s['files'])}", soft_wrap=True)
 
 
 def _table(outcome):

@@ -71,8 +71,8 @@ def _print_summary(summary: dict, out: Path | None) -> None:
     from rich.table import Table
 
     c = summary["config"]
-    table = Table(title=f"fgd on a planted {c['n1']}×{c['n2']} rank-{c['rank']} problem, {c['operator']} m={c['m']}, k={c['width']}, α={c['alpha']:g}",
-                  show_header=False)
+    header = f"fgd on a planted {c['n1']}×{c['n2']} rank-{c['rank']} matrix, {c['operator']} m = {c['m']}, k = {c['width']}, α = {c['alpha']:g}"
+    table = Table(show_header=False)
     table.add_column(justify="left")
     table.add_column(justify="right")
 
@@ -86,4 +86,5 @@ def _print_summary(summary: dict, out: Path | None) -> None:
     stdout = Console()
     if not stdout.is_terminal:
         stdout = Console(width=100)
+    stdout.print(header, soft_wrap=True)
     stdout.print(table)
