@@ -25,6 +25,7 @@ per-trial <= 1/10 of B=1; matrix-free <= 10x dense time with <= 1% of its memory
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -177,7 +178,8 @@ def main(argv=None) -> int:
         lines.append(f"| {B} | {sec * 1e3:.1f} | {sec / B * 1e3:.2f} | {per_trial[B] / ref:.3f} |")
 
     lines += ["", "Bound = 2 passes over A at the best read bandwidth measured above in this process. "
-              "Machine shared with other processes while measuring.", ""]
+              f"Load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores "
+              "(machine shared with other processes while measuring).", ""]
     text = "\n".join(lines)
     print(text)
     if args.out is not None:
