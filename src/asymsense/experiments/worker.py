@@ -59,11 +59,15 @@ def stored_value(value):
 
 
 def trial_row(key: str, method: str, params: dict, *, status: str, error: str | None, seconds: float, summary: dict | None) -> dict:
+    if summary is not None and not isinstance(summary, dict):
+        raise TypeError(f"a trial method must return (summary: dict, history), got a summary of type {type(summary).__name__}")
     row = {"key": key, "method": method}
     row.update({name: stored_value(value) for name, value in params.items()})
     row.update({"status": status, "error": error, "seconds": float(seconds)})
     for name, value in (summary or {}).items():
-        row[name if name not in row else f"result_{name}"] = value
+        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+            value = value.item()
+        row[name if name not in row else f"result_{name}"] = stored_value(value)
     return row
 
 
@@ -76,6 +80,11 @@ def history_table(key: str, history) -> pa.Table | None:
     return table.add_column(0, "key", pa.array([key] * table.num_rows, pa.string()))
 
 
+def _outcome(key, name, params, summary, history, seconds, record_history):
+    row = trial_row(key, name, params, status="ok", error=None, seconds=seconds, summary=summary)
+    return row, history_table(key, history) if record_history else None
+
+
 def _run_unit(method, name: str, unit: list, record_history: bool):
     """Run one unit; a failing batch is rerun trial by trial so that one
     diverging trial does not take its batch-mates down with it."""
@@ -83,20 +92,18 @@ def _run_unit(method, name: str, unit: list, record_history: bool):
     if len(unit) > 1:
         try:
             outcomes = method.run_batch([params for _, params in unit])
+            seconds = (time.perf_counter() - started) / len(unit)
+            return [_outcome(key, name, params, summary, history, seconds, record_history)
+                    for (key, params), (summary, history) in zip(unit, outcomes, strict=True)]
         except Exception:
             return [row for single in unit for row in _run_unit(method, name, [single], record_history)]
-        seconds = (time.perf_counter() - started) / len(unit)
-        return [(trial_row(key, name, params, status="ok", error=None, seconds=seconds, summary=summary),
-                 history_table(key, history) if record_history else None)
-                for (key, params), (summary, history) in zip(unit, outcomes)]
     key, params = unit[0]
     try:
         summary, history = method(params)
+        return [_outcome(key, name, params, summary, history, time.perf_counter() - started, record_history)]
     except Exception as exc:
         row = trial_row(key, name, params, status="failed", error=describe_error(exc), seconds=time.perf_counter() - started, summary=None)
         return [(row, None)]
-    row = trial_row(key, name, params, status="ok", error=None, seconds=time.perf_counter() - started, summary=summary)
-    return [(row, history_table(key, history) if record_history else None)]
 
 
 def run_chunk(chunk: Chunk) -> ChunkResult:
