@@ -47,28 +47,53 @@ CONFIGS = {
     "unknown.toml": "n1 = 20\n\nbogus_key = 3\n",
     "wrongtype.toml": "n1 = 20\nn2 = 10\nrank = 2.5\n",
     "rank.toml": "n1 = 20\nn2 = 10\n# comment\nrank = 11\n",
+    "table.toml": "[solve]\nn1 = 20\n",
+    "broken.json": '{"config": {"n1": 5,\n  "n2": }}',
 }
 
-# name → (arguments, text that the one-line message must contain)
+# name → (arguments, text that the one-line message must contain); through subprocesses
 BAD = {
     "rank>min": (["solve", "--n1", "8", "--n2", "6", "--rank", "7"], "--rank"),
     "m=0": (["solve", "--m", "0"], "--m"),
     "width=0": (["solve", "--width", "0"], "--width"),
     "alpha=0": (["solve", "--alpha", "0", "--out", "{tmp}/never"], "--alpha"),
     "step=0": (["solve", "--step", "0"], "--step"),
-    "step=word": (["solve", "--step", "fast"], "--step"),
     "n1=2.5": (["solve", "--n1", "2.5"], "--n1"),
     "noise=nan": (["solve", "--noise", "nan"], "--noise"),
     "operator": (["solve", "--operator", "wavelet"], "--operator"),
-    "unknown-flag": (["solve", "--bogus", "1"], "--bogus"),
     "config-missing": (["solve", "--config", "{tmp}/missing.toml"], "missing.toml"),
     "config-malformed": (["solve", "--config", "{tmp}/malformed.toml"], "malformed.toml line 2"),
     "config-unknown-key": (["solve", "--config", "{tmp}/unknown.toml"], "unknown.toml line 3: bogus_key"),
     "config-wrong-type": (["solve", "--config", "{tmp}/wrongtype.toml"], "wrongtype.toml line 3: rank"),
-    "config-rank>min": (["solve", "--config", "{tmp}/rank.toml"], "rank.toml line 4: rank"),
     "out-unwritable": (["solve", *SMALL, "--out", "{tmp}/a-file/out"], "{tmp}/a-file/out"),
-    "demo-out-unwritable": (["demo", "--out", "{tmp}/a-file/demo"], "{tmp}/a-file/demo"),
     "demo-max-iter=0": (["demo", "--max-iter", "0", "--out", "{tmp}/demo-never"], "max_iter"),
+}
+
+# more bad input, checked in-process (typer's CliRunner) to spare a Python start-up each
+BAD_IN_PROCESS = {
+    "step=word": (["solve", "--step", "fast"], "--step"),
+    "unknown-flag": (["solve", "--bogus", "1"], "--bogus"),
+    "max-iter=abc": (["solve", "--max-iter", "abc"], "--max-iter"),
+    "seed<0": (["solve", "--seed", "-1"], "--seed"),
+    "alpha<0": (["solve", "--alpha", "-1e-3"], "--alpha"),
+    "step<0": (["solve", "--step", "-0.1"], "--step"),
+    "noise<0": (["solve", "--noise", "-0.1"], "--noise"),
+    "noise=inf": (["solve", "--noise", "inf"], "--noise"),
+    "cond<1": (["solve", "--cond", "0.5"], "--cond"),
+    "dtype": (["solve", "--dtype", "float16"], "--dtype"),
+    "spectrum": (["solve", "--spectrum", "cubic"], "--spectrum"),
+    "validation>=1": (["solve", "--validation", "1.5"], "--validation"),
+    "patience-without-validation": (["solve", "--patience", "5"], "--patience"),
+    "validation-leaves-nothing": (["solve", "--validation", "0.0001"], "--validation"),
+    "entries-m>n1n2": (["solve", "--operator", "entries", "--n1", "6", "--n2", "5", "--rank", "1", "--m", "31"], "--m"),
+    "config-rank>min": (["solve", "--config", "{tmp}/rank.toml"], "rank.toml line 4: rank"),
+    "config-table": (["solve", "--config", "{tmp}/table.toml"], "table.toml line 1: solve"),
+    "config-not-utf8": (["solve", "--config", "{tmp}/binary.toml"], "binary.toml line 2"),
+    "config-json-malformed": (["solve", "--config", "{tmp}/broken.json"], "broken.json line 2"),
+    "config-dir": (["solve", "--config", "{tmp}"], "cannot read config file"),
+    "demo-out-unwritable": (["demo", "--out", "{tmp}/a-file/demo"], "{tmp}/a-file/demo"),
+    "demo-tol=0": (["demo", "--tol", "0", "--out", "{tmp}/demo-never"], "tol"),
+    "demo-unknown-flag": (["demo", "--alpha", "1"], "--alpha"),
 }
 
 
@@ -83,6 +108,7 @@ def tmp(tmp_path_factory):
     (path / "run.toml").write_text(TOML)
     for name, text in CONFIGS.items():
         (path / name).write_text(text)
+    (path / "binary.toml").write_bytes(b"n1 = 20\n\xff\xfe = 1\n")
     return path
 
 
@@ -197,6 +223,21 @@ def test_solve_prints_a_table_without_json(runs):
 def test_bad_input_exits_2_with_one_line(runs, tmp, name):
     line = _one_line_error(runs[f"bad-{name}"].result(), 2)
     assert BAD[name][1].format(tmp=tmp) in line
+
+
+@pytest.mark.parametrize("name", sorted(BAD_IN_PROCESS))
+def test_more_bad_input_exits_2_with_one_line(tmp, name):
+    from typer.testing import CliRunner
+
+    from asymsense.cli import app
+
+    args, expected = BAD_IN_PROCESS[name]
+    result = CliRunner().invoke(app, [a.format(tmp=tmp) for a in args])
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert expected.format(tmp=tmp) in lines[0]
 
 
 def test_bad_input_creates_no_output(runs, tmp):
