@@ -102,6 +102,8 @@ def run_demo(out_dir, *, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, t
             callback = progress(width, config["max_iter"]) if progress is not None else None
             results[width] = fgd(op, y, width=width, init_scale=list(ALPHAS), max_iter=config["max_iter"], seed=config["seed"],
                                  truth=truth, record_every=config["record_every"], tol=config["tol"], progress=callback)
+            if callback is not None:
+                callback(config["max_iter"])  # the batch is done (all trials converged, or the budget was reached)
     run_seconds = time.perf_counter() - started
     config["step_size"] = results[WIDTHS[0]][0].step_size
 
