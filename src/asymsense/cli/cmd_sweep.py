@@ -77,4 +77,4 @@ def sweep(
     except KeyboardInterrupt:
         fail("interrupted: every finished chunk is stored; rerun the same command to resume", 130)
     console.print(f"{cfg.name}: {report.done} done, {report.skipped} already stored, {report.failed} failed "
-                  f"in {report.seconds:.1f} s → {out}" + ("  (asymsense sweep --status shows the errors; --retry-failed reruns them)" if report.failed else ""))
+                  f"in {report.seconds:.1f} s → {out}" + ("  (asymsense sweep --status shows the errors; --retry-failed reruns them)" if report.failed else ""), soft_wrap=True)
