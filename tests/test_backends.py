@@ -7,6 +7,7 @@ so operator applications and whole fgd runs agree to rounding.
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -20,9 +21,13 @@ from asymsense.errors import DivergenceError, InputError
 from asymsense.operators import EntrySample
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_CUPY = importlib.util.find_spec("cupy") is not None
+DEVICE = os.environ.get("ASYMSENSE_TEST_DEVICE", "cpu")
+"""benchmarks/gpu_check.sh sets ASYMSENSE_TEST_DEVICE=cuda to run this file on a GPU."""
 BACKENDS = [
     pytest.param("torch", marks=pytest.mark.skipif(not HAS_TORCH, reason="torch is not importable")),
-    "array-api-strict",
+    pytest.param("cupy", marks=pytest.mark.skipif(not (HAS_CUPY and DEVICE.startswith("cuda")), reason="CuPy runs on CUDA only")),
+    pytest.param("array-api-strict", marks=pytest.mark.skipif(DEVICE != "cpu", reason="array-api-strict is a CPU reference")),
 ]
 KINDS = ["gaussian", "gaussian-stream", "rank-one", "structured", "entries"]
 N1, N2, M = 9, 6, 40
@@ -37,6 +42,10 @@ def array_type(backend):
         import torch
 
         return torch.Tensor
+    if backend == "cupy":
+        import cupy
+
+        return cupy.ndarray
     import array_api_strict
 
     return type(array_api_strict.asarray([0.0]))
@@ -49,7 +58,7 @@ def test_operator_products_match_numpy(backend, kind):
     X, z = rng.standard_normal((2, N1, N2)), rng.standard_normal((2, M))
     U, V = rng.standard_normal((2, N1, 4)), rng.standard_normal((2, N2, 4))
     ref = operator(kind)
-    op = bk.to_backend(ref, backend, "cpu")
+    op = bk.to_backend(ref, backend, DEVICE)
     assert op.backend == backend
     pairs = [
         (op.forward(op.asarray(X)), ref.forward(X)),
@@ -68,7 +77,7 @@ def test_operator_products_match_numpy(backend, kind):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_entry_scatter_with_repeated_entries(backend):
     ref = EntrySample(np.array([0, 0, 4, 8, 8, 1]), np.array([1, 1, 5, 0, 2, 2]), (N1, N2))
-    op = bk.to_backend(ref, backend, "cpu")
+    op = bk.to_backend(ref, backend, DEVICE)
     z, V = np.arange(1.0, 7.0), np.random.default_rng(1).standard_normal((N2, 3))
     np.testing.assert_allclose(bk.to_numpy(op.adjoint_times(op.asarray(z), op.asarray(V))), ref.adjoint_times(z, V), rtol=1e-13)
     np.testing.assert_allclose(bk.to_numpy(op.adjoint(op.asarray(z))), ref.adjoint(z), rtol=1e-13)
@@ -82,7 +91,7 @@ def test_fgd_matches_numpy(backend, kind):
     y = asymsense.measure(problem, ref_op)
     kwargs = dict(width=7, init_scale=[1e-2, 1e-4], max_iter=40, seed=5, truth=problem, record_every=1, validation=0.2, patience=30, threads=1)
     want = asymsense.fgd(ref_op, y, **kwargs)
-    got = asymsense.fgd(bk.to_backend(ref_op, backend, "cpu"), y, **kwargs)
+    got = asymsense.fgd(bk.to_backend(ref_op, backend, DEVICE), y, **kwargs)
     for g, w in zip(got, want):
         assert isinstance(g.U, array_type(backend))
         assert g.stop_reason == w.stop_reason and g.n_iter == w.n_iter and g.best_iter == w.best_iter
@@ -98,7 +107,7 @@ def test_float32_torch_matches_numpy_float32():
     ref_op = operator("gaussian", dtype="float32")
     y = asymsense.measure(problem, ref_op)
     want = asymsense.fgd(ref_op, y, width=6, init_scale=1e-3, max_iter=60, seed=0, truth=problem, threads=1)
-    got = asymsense.fgd(asymsense.make_operator("gaussian", N1, N2, M, seed=3, dtype="float32", backend="torch", device="cpu"), y,
+    got = asymsense.fgd(asymsense.make_operator("gaussian", N1, N2, M, seed=3, dtype="float32", backend="torch", device=DEVICE), y,
                         width=6, init_scale=1e-3, max_iter=60, seed=0, truth=problem, threads=1)
     assert str(got.U.dtype) == "torch.float32"
     np.testing.assert_allclose(got.history["rel_error"], want.history["rel_error"], rtol=1e-3)
@@ -111,7 +120,7 @@ def test_reads_to_host_only_at_monitor_cadence(backend, monkeypatch):
     problem = asymsense.planted(N1, N2, 2, seed=0)
     ref_op = operator("gaussian")
     y = asymsense.measure(problem, ref_op)
-    op = bk.to_backend(ref_op, backend, "cpu")
+    op = bk.to_backend(ref_op, backend, DEVICE)
     calls = []
     original = bk.to_numpy
     monkeypatch.setattr(bk, "to_numpy", lambda x: calls.append(1) or original(x))
@@ -130,7 +139,7 @@ def test_divergence_is_reported_on_backends(backend):
     ref_op = operator("gaussian")
     y = asymsense.measure(problem, ref_op)
     with pytest.raises(DivergenceError, match="step_size"):
-        asymsense.fgd(bk.to_backend(ref_op, backend, "cpu"), y, width=5, init_scale=0.5, step_size=50.0, max_iter=200, seed=0, record_every=10, threads=1)
+        asymsense.fgd(bk.to_backend(ref_op, backend, DEVICE), y, width=5, init_scale=0.5, step_size=50.0, max_iter=200, seed=0, record_every=10, threads=1)
 
 
 @settings(max_examples=25, deadline=None)
