@@ -60,6 +60,10 @@ def analyze(ctx):
     for a, c in zip(alphas, cols):
         rows = t.eq(alpha=a)
         axes[1].loglog(rows.num("step"), rows.num("max_rel_imbalance"), "o", color=c, ms=4, label=f"α={a:.0e}")
+    axes[1].set_xticks(steps, [f"{x:g}" for x in steps])
+    from matplotlib.ticker import NullLocator
+
+    axes[1].xaxis.set_minor_locator(NullLocator())
     axes[1].set_xlabel("step size μ")
     axes[1].set_ylabel("max over iterations")
     axes[1].set_title("maximum imbalance vs μ")
@@ -94,9 +98,10 @@ def analyze(ctx):
         for i, key in enumerate(c.eq(variant=variant).col("key")):
             if key in ch:
                 h = ch[key]
-                axes[2].semilogy(h.num("iteration"), h.num("rel_error"), color=color, lw=1, label=label if i == 0 else None)
+                axes[2].semilogy(h.num("iteration"), h.num("rel_error"), color=color, lw=1.4 if variant == "fgd" else 1,
+                                 ls="--" if variant == "fgd" else "-", zorder=3 if variant == "fgd" else 2, label=label if i == 0 else None)
                 axes[2].semilogy(h.num("iteration"), h.num("rel_imbalance"), color=color, lw=1, ls=":")
-    axes[2].set_title("error (solid) and imbalance (dotted)")
+    axes[2].set_title("test error and imbalance (dotted)")
     axes[2].set_xlabel("iteration")
     axes[2].legend(fontsize=7)
     sec.figures.append((figures.save(fig, ctx.figure_path("balancing")), "Left: relative imbalance vs iteration; middle: its maximum over the (α, μ) grid; right: plain FGD vs the explicit balancing term vs an unbalanced start (U₀ large, V₀ small)."))
