@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import InputError
-from .app import app, console, handle_errors
+from .app import app, console, fail, handle_errors
 
 
 @app.command("reproduce")
@@ -31,7 +31,12 @@ def reproduce(
         raise InputError("give --quick or --full, not both")
     mode = "full" if full else "quick"
     started = time.perf_counter()
-    run_all(out, mode, experiments=experiment, n_jobs=jobs, progress=progress, console=console if progress else None)
+    from ..experiments.sweep import SweepAborted
+
+    try:
+        run_all(out, mode, experiments=experiment, n_jobs=jobs, progress=progress, console=console if progress else None)
+    except SweepAborted as exc:
+        fail(str(exc), 1)
     claims, _ = build_report(out, console=console if progress else None)
     passed = sum(c.passed for c in claims)
     console.print(f"{passed} of {len(claims)} claims pass; report: {out / 'report.md'}, {out / 'report.html'} ({time.perf_counter() - started:.0f} s)")
