@@ -45,49 +45,13 @@ from ..errors import DivergenceError, InputError, check_dtype, check_int, check_
 from ..history import History
 from ..metrics import effective_rank, product_svd
 from ..operators import EntrySample
+from ..baselines.completion import BIAS_CHOICES, BIAS_DAMPING, Biases, fit_biases
 from ..stepsize import STEP_CONSTANT, adjoint_norm
 
-BIAS_CHOICES = ("both", "rows", "columns", "global", "none")
 VALIDATION_KINDS = ("entries", "rows")
 DEFAULT_WIDTH = 100
 INIT_RELATIVE = 1e-3
-BIAS_DAMPING = (10.0, 25.0)
-BIAS_SWEEPS = 10
 DIVERGENCE_FACTOR = 1e8
-
-
-@dataclass
-class Biases:
-    """b + r_i + c_j."""
-
-    mean: float
-    rows: np.ndarray
-    cols: np.ndarray
-
-    def __call__(self, rows, cols) -> np.ndarray:
-        return self.mean + self.rows[rows] + self.cols[cols]
-
-
-def fit_biases(rows, cols, y, shape, kind: str = "both", damping=BIAS_DAMPING, sweeps: int = BIAS_SWEEPS) -> Biases:
-    """Damped-mean biases (see the module docstring); `kind` picks which are fitted."""
-    if kind not in BIAS_CHOICES:
-        raise InputError(f"biases must be one of {', '.join(BIAS_CHOICES)}, got {kind!r}")
-    n1, n2 = shape
-    r, c = np.zeros(n1), np.zeros(n2)
-    if kind == "none":
-        return Biases(0.0, r, c)
-    mean = float(np.mean(y))
-    if kind == "global":
-        return Biases(mean, r, c)
-    cnt_r = np.bincount(rows, minlength=n1)
-    cnt_c = np.bincount(cols, minlength=n2)
-    fit_r, fit_c = kind in ("both", "rows"), kind in ("both", "columns")
-    for _ in range(sweeps if fit_r and fit_c else 1):
-        if fit_c:
-            c = np.bincount(cols, y - mean - r[rows], minlength=n2) / (cnt_c + damping[1])
-        if fit_r:
-            r = np.bincount(rows, y - mean - c[cols], minlength=n1) / (cnt_r + damping[0])
-    return Biases(mean, r, c)
 
 
 def split_validation(rows, n1: int, fraction: float, kind: str, seed: int):

@@ -1,0 +1,81 @@
+"""`asymsense complete DATA --out DIR`: complete a (row id, column id, value) table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app, console, handle_errors
+
+
+@app.command("complete")
+@handle_errors
+def complete_command(
+    data: str = typer.Argument(..., help="CSV/TSV/Parquet file of (row id, column id, value) triples, or 'movielens-100k' (fixed seeded 80/10/10 split)."),
+    out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="File of (row id, column id) pairs to predict."),
+    top: Optional[int] = typer.Option(None, "--top", help="Predict the top N unobserved columns of every row."),
+    test: Optional[Path] = typer.Option(None, "--test", help="Held-out (row id, column id, value) file: its RMSE goes into summary.json."),
+    compare: bool = typer.Option(False, "--compare", help="Also fit the bias-only model, SoftImpute and ALS on the same split and print test RMSE and seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print summary.json on stdout."),
+    width: Optional[int] = typer.Option(None, "--width", help="k, columns of U and V (default min(n1, n2, 100))."),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="Init scale α (default 1e-3·sqrt(‖A*(z)‖₂))."),
+    step: Optional[float] = typer.Option(None, "--step", help="Step size μ (default 0.5/‖A*(z)‖₂)."),
+    max_iter: int = typer.Option(2000, "--max-iter", help="Iteration budget."),
+    patience: int = typer.Option(50, "--patience", help="Stop after this many iterations without a better validation RMSE."),
+    validation: float = typer.Option(0.1, "--validation", help="Share of the entries held out for validation."),
+    validation_kind: str = typer.Option("entries", "--validation-kind", help="'entries' (random entries) or 'rows' (that share of each row's entries)."),
+    biases: str = typer.Option("both", "--biases", help="both, rows, columns, global or none."),
+    clip: bool = typer.Option(True, "--clip/--no-clip", help="Clip predictions to the observed range."),
+    l2: float = typer.Option(0.0, "--l2", help="Optional count-weighted L2 weight (0 = the paper's algorithm)."),
+    duplicates: str = typer.Option("error", "--duplicates", help="Repeated (row, column) pairs: mean, last or error."),
+    test_fraction: float = typer.Option(0.1, "--test-fraction", help="With --compare and no --test: share of DATA held out as the test set."),
+    row_col: Optional[str] = typer.Option(None, "--row-col", help="Name of the row-id column (default: the first)."),
+    col_col: Optional[str] = typer.Option(None, "--col-col", help="Name of the column-id column (default: the second)."),
+    value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for the split and the initialization (drawn and recorded when omitted)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
+):
+    """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
+    from ..completion.workflow import run_complete
+
+    options = {
+        "width": width, "max_iter": max_iter, "patience": patience, "validation": validation, "validation_kind": validation_kind,
+        "biases": biases, "clip": clip, "l2": l2, "seed": seed, "dtype": dtype,
+        "init_scale": alpha if alpha is not None else "auto", "step_size": step if step is not None else "auto",
+    }
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("fitting"), BarColumn(), TextColumn("iter {task.completed}/{task.total} · val RMSE {task.fields[val]}"),
+                  TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("fit", total=max_iter, val="—")
+
+        def progress(t, val_rmse):
+            bar.update(task, completed=t, val=f"{val_rmse:.4f}" if val_rmse is not None else "—")
+
+        summary = run_complete(
+            data, out, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
+            row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress,
+        )
+    if json_out:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    if compare:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="test RMSE on the same split")
+        for name in ("method", "test RMSE", "val RMSE", "seconds (chosen fit)", "seconds (with tuning)"):
+            table.add_column(name)
+        for row in summary["compare"]:
+            table.add_row(row["method"], f"{row['test_rmse']:.4f}", f"{row['val_rmse']:.4f}" if row["val_rmse"] is not None else "—",
+                          f"{row['seconds']:.2f}", f"{row['tuning_seconds']:.2f}")
+        Console(file=sys.stdout).print(table)
+    test_part = f", test RMSE {summary['test_rmse']:.4f}" if summary.get("test_rmse") is not None else ""
+    print(f"{summary['source']}: {summary['shape'][0]}×{summary['shape'][1]}, train RMSE {summary['train_rmse']:.4f}, "
+          f"validation RMSE {summary['val_rmse']:.4f}{test_part}; {summary['iterations']} iterations ({summary['stop_reason']}, best {summary['best_iter']}), "
+          f"effective rank {summary['eff_rank']:.1f}, {summary['seconds']:.2f} s → {out}")

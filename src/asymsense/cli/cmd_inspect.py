@@ -1,0 +1,29 @@
+"""`asymsense inspect DATA`: describe a table before completing it."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from .app import app, handle_errors
+
+
+@app.command("inspect")
+@handle_errors
+def inspect_command(
+    data: str = typer.Argument(..., help="CSV/TSV/Parquet file of (row id, column id, value) triples, or 'movielens-100k'."),
+    duplicates: str = typer.Option("error", "--duplicates", help="Repeated (row, column) pairs: mean, last or error."),
+    row_col: Optional[str] = typer.Option(None, "--row-col", help="Name of the row-id column (default: the first)."),
+    col_col: Optional[str] = typer.Option(None, "--col-col", help="Name of the column-id column (default: the second)."),
+    value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
+):
+    """Shape, density, observations per row and column, sparse rows/columns, whether |Ω| supports a low-rank fit, and the settings `complete` would use."""
+    from ..completion.inspect import format_report, inspect_table
+    from ..completion.workflow import load_data
+
+    table, _ = load_data(data, row=row_col, col=col_col, value=value_col, duplicates=duplicates)
+    info = inspect_table(table)
+    print(json.dumps(info, indent=2, default=str) if json_out else format_report(info))

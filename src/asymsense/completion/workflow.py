@@ -1,0 +1,216 @@
+"""The `asymsense complete` workflow: read, validate, split, fit, compare, write.
+
+All input is read and validated before anything is fitted, and all results
+are computed before anything is written; each output file is written
+atomically (temporary file + rename), so an error never leaves half a file.
+
+Outputs in DIR: predictions.csv (row_id, col_id, prediction[, rank]),
+row_factors.parquet / col_factors.parquet (id, bias, f_1..f_k),
+history.parquet, summary.json, report.html.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import InputError, check_int, resolve_seed
+from ..history import write_table
+from .estimator import predict_indices
+from .io import read_pairs, read_table, table_from_ids
+from .model import complete, split_validation
+from .report import render, write_text
+
+TOP_BLOCK_ELEMENTS = 4_000_000
+OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet", "history.parquet", "summary.json", "report.html")
+
+
+def load_data(data: str, *, row=None, col=None, value=None, duplicates="error"):
+    """A Table from a path or the built-in name 'movielens-100k', plus a fixed
+    (train, val, test) split for the built-in data (None otherwise)."""
+    from ..datasets import MOVIELENS_NAMES, movielens_100k, split_indices
+
+    if str(data).lower() in MOVIELENS_NAMES:
+        t = table_from_ids(*movielens_100k(), duplicates=duplicates, source="movielens-100k")
+        return t, split_indices(t.m, (0.8, 0.1, 0.1), seed=0)
+    return read_table(data, row=row, col=col, value=value, duplicates=duplicates), None
+
+
+def check_out_dir(out) -> Path:
+    """Refuse an output path that is a file or cannot be created/written, before any work."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: cannot write to {probe}")
+    return out
+
+
+def top_n(result, n: int, observed_rows, observed_cols) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For every row, the n columns with the highest prediction among those not
+    observed; returns (rows, cols, rank 1..n, prediction). Rows are scored in
+    blocks of ≤ TOP_BLOCK_ELEMENTS entries (never the whole n1×n2 at once)."""
+    import scipy.sparse as sp
+
+    n1, n2 = result.shape
+    n = min(n, n2)
+    seen = sp.csr_array((np.ones(len(observed_rows), dtype=bool), (observed_rows, observed_cols)), shape=(n1, n2))
+    block = max(1, TOP_BLOCK_ELEMENTS // n2)
+    U, V, b = np.asarray(result.U, np.float64), np.asarray(result.V, np.float64), result.biases
+    out_r, out_c, out_k, out_p = [], [], [], []
+    for a in range(0, n1, block):
+        z = min(a + block, n1)
+        scores = U[a:z] @ V.T + b.mean + b.rows[a:z, None] + b.cols[None, :]
+        sub = seen[a:z].tocoo()
+        scores[sub.row, sub.col] = -np.inf
+        idx = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < n2 else np.tile(np.arange(n2), (z - a, 1))
+        vals = np.take_along_axis(scores, idx, axis=1)
+        order = np.argsort(-vals, axis=1, kind="stable")
+        idx, vals = np.take_along_axis(idx, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        keep = np.isfinite(vals)
+        rr = np.broadcast_to(np.arange(a, z)[:, None], idx.shape)
+        kk = np.broadcast_to(np.arange(1, n + 1)[None, :], idx.shape)
+        out_r.append(rr[keep]), out_c.append(idx[keep]), out_k.append(kk[keep]), out_p.append(result.clipped(vals[keep]))
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_k), np.concatenate(out_p)
+
+
+def _factor_table(ids, bias, F) -> pa.Table:
+    cols = {"id": pa.array(ids), "bias": pa.array(np.asarray(bias, np.float64))}
+    for l in range(F.shape[1]):
+        cols[f"f_{l + 1}"] = pa.array(np.asarray(F[:, l], np.float64))
+    return pa.table(cols)
+
+
+def _rmse(pred, y) -> float:
+    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(y)) ** 2)))
+
+
+def run_complete(
+    data, out, *, pairs=None, top=None, test=None, compare=False, test_fraction: float = 0.1,
+    row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None,
+) -> dict:
+    """Run the whole command; returns the summary dict (also written to summary.json)."""
+    started = time.perf_counter()
+    fit_options = dict(fit_options or {})
+    if pairs is not None and top is not None:
+        raise InputError("give either --pairs FILE or --top N, not both")
+    if top is not None:
+        top = check_int("--top", top, minimum=1)
+    out = check_out_dir(out)
+    table, fixed = load_data(data, row=row, col=col, value=value, duplicates=duplicates)
+    pair_cols = read_pairs(pairs, row=row, col=col) if pairs is not None else None
+    test_table = read_table(test, row=row, col=col, value=value, duplicates=duplicates) if test is not None else None
+    seed = resolve_seed(fit_options.pop("seed", None))
+    validation = fit_options.pop("validation", 0.1)
+    validation_kind = fit_options.pop("validation_kind", "entries")
+
+    # the split: train / validation (/ test carved from the data when needed)
+    all_idx = np.arange(table.m)
+    test_idx = None
+    if fixed is not None and test_table is None:
+        train_idx, val_idx, test_idx = fixed
+        split_desc = {"kind": "fixed", "fractions": [0.8, 0.1, 0.1], "seed": 0}
+    else:
+        if compare and test_table is None:
+            if not 0 < test_fraction < 1:
+                raise InputError(f"--test-fraction must be in (0, 1), got {test_fraction}")
+            rest, test_idx = split_validation(table.rows, table.shape[0], test_fraction, "entries", seed + 1)
+            all_idx = rest
+        tr, va = split_validation(table.rows[all_idx], table.shape[0], validation, validation_kind, seed)
+        train_idx, val_idx = all_idx[tr], all_idx[va]
+        split_desc = {"kind": validation_kind, "validation": validation, "test_fraction": test_fraction if test_idx is not None else None, "seed": seed}
+    val = (table.rows[val_idx], table.cols[val_idx], table.values[val_idx])
+    train = (table.rows[train_idx], table.cols[train_idx], table.values[train_idx])
+
+    result = complete(*train, table.shape, validation=val, seed=seed, progress=progress, **fit_options)
+    summary = {"source": table.source, "shape": list(table.shape), "m": table.m, "duplicates_merged": table.n_duplicates}
+    summary.update(result.summary())
+    summary["config"]["validation"] = {**split_desc, "m": int(len(val_idx))}
+    summary["m_train"] = int(len(train_idx))
+
+    test_sets = None
+    if test_table is not None:
+        t_rows = table.row_map.encode(test_table.row_ids())
+        t_cols = table.col_map.encode(test_table.col_ids())
+        test_sets = (t_rows, t_cols, test_table.values)
+    elif test_idx is not None:
+        test_sets = (table.rows[test_idx], table.cols[test_idx], table.values[test_idx])
+    summary["test_rmse"] = None
+    if test_sets is not None:
+        pred = predict_indices(result, test_sets[0], test_sets[1], "biases", table.row_map, table.col_map)
+        summary["test_rmse"] = _rmse(pred, test_sets[2])
+        summary["test_m"] = int(len(test_sets[2]))
+        summary["test_unknown_ids"] = int(np.sum((test_sets[0] < 0) | (test_sets[1] < 0)))
+
+    comparison = None
+    if compare:
+        comparison = compare_methods(train, val, test_sets, table, result, summary)
+        summary["compare"] = comparison
+
+    # predictions (computed before any file is written)
+    predictions = None
+    if pair_cols is not None:
+        p_rows, p_cols = table.row_map.encode(pair_cols.row_ids), table.col_map.encode(pair_cols.col_ids)
+        unknown_pairs = int(np.sum((p_rows < 0) | (p_cols < 0)))
+        p = predict_indices(result, p_rows, p_cols, "biases", table.row_map, table.col_map)
+        predictions = pa.table({"row_id": pa.array(pair_cols.row_ids), "col_id": pa.array(pair_cols.col_ids), "prediction": pa.array(p)})
+        summary["predictions"] = {"kind": "pairs", "n": int(len(p)), "unknown_ids_biases_only": unknown_pairs}
+    elif top is not None:
+        r, c, k, p = top_n(result, top, table.rows, table.cols)
+        predictions = pa.table({"row_id": pa.array(table.row_map.decode(r)), "col_id": pa.array(table.col_map.decode(c)), "rank": pa.array(k), "prediction": pa.array(p)})
+        summary["predictions"] = {"kind": "top", "n": int(top), "rows": int(table.shape[0])}
+    summary["seconds_total"] = time.perf_counter() - started
+    report_html = render(result, summary, table.row_map.ids, table.col_map.ids, title=f"asymsense complete — {table.source}", compare=comparison)
+
+    out.mkdir(parents=True, exist_ok=True)
+    if predictions is not None:
+        write_table(predictions, out / "predictions.csv")
+    b = result.biases
+    write_table(_factor_table(table.row_map.ids, b.rows, result.U), out / "row_factors.parquet")
+    write_table(_factor_table(table.col_map.ids, b.cols, result.V), out / "col_factors.parquet")
+    write_table(result.history.to_arrow(), out / "history.parquet")
+    summary["global_mean"] = b.mean
+    write_text(out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+    write_text(out / "report.html", report_html)
+    for path in out.iterdir():
+        if path.name in OUTPUT_FILES:
+            path.chmod(0o644)
+    return summary
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def compare_methods(train, val, test_sets, table, result, summary) -> list[dict]:
+    """Test RMSE and seconds of the baselines and ours, on the same split."""
+    from ..baselines.completion import als, bias_only, soft_impute
+
+    if test_sets is None:
+        raise InputError("--compare needs a test set: pass --test FILE (or let it hold out --test-fraction of DATA)")
+    rows = []
+    known = (test_sets[0] >= 0) & (test_sets[1] >= 0)
+    for fn in (bias_only, soft_impute, als):
+        fit = fn(*train, table.shape, validation=val)
+        pred = np.empty(len(known))
+        pred[known] = fit.predict(test_sets[0][known], test_sets[1][known])
+        if not known.all():
+            b = fit.biases
+            r = np.where(test_sets[0] >= 0, b.rows[np.maximum(test_sets[0], 0)], 0.0)
+            c = np.where(test_sets[1] >= 0, b.cols[np.maximum(test_sets[1], 0)], 0.0)
+            pred[~known] = np.clip(b.mean + r + c, *fit.clip)[~known] if fit.clip else (b.mean + r + c)[~known]
+        rows.append({"method": fit.name, "test_rmse": _rmse(pred, test_sets[2]), "val_rmse": fit.val_rmse, "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.params})
+    rows.append({"method": "asymsense (fgd)", "test_rmse": summary["test_rmse"], "val_rmse": result.val_rmse, "seconds": result.seconds, "tuning_seconds": result.seconds,
+                 "params": {"width": result.config["width"], "best_iter": result.best_iter, "eff_rank": round(result.effective_rank, 2)}})
+    return rows
