@@ -50,6 +50,13 @@ def flaky_method(params):
     return {"value": 2.0 * params["x"]}, None
 
 
+def crash_method(params):
+    """A trial method that kills its own worker process for x = 3."""
+    if params["x"] == 3:
+        os._exit(1)
+    return {"value": params["x"]}, None
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The tiny sweep run once, uninterrupted, in this process."""
@@ -187,6 +194,16 @@ def test_retry_failed_reruns_only_failed_trials(tmp_path):
     rows = store.results(out).to_pylist()
     assert sorted((r["x"], r["status"], r["value"]) for r in rows) == [(1.0, "ok", 2.0), (2.0, "ok", 4.0)]
     assert len(raw_rows(out)) == 2, "the same trials make the same chunk file: the retry replaced it atomically"
+
+
+def test_a_trial_that_kills_its_worker_is_isolated_and_recorded(tmp_path):
+    config = {"name": "crash", "method": "test_sweep:crash_method", "chunk_size": 1, "grid": {"x": [1, 2, 3, 4, 5]}}
+    report = run_sweep(config, tmp_path, n_jobs=2, progress=False)
+    assert (report.done, report.failed) == (4, 1)
+    rows = {r["x"]: r for r in store.results(tmp_path).to_pylist()}
+    assert rows[3]["status"] == "failed" and "TerminatedWorkerError" in rows[3]["error"]
+    assert all(rows[x]["status"] == "ok" and rows[x]["value"] == x for x in (1, 2, 4, 5))
+    assert len(raw_rows(tmp_path)) == 5
 
 
 # --------------------------------------------------------------------------- store

@@ -42,7 +42,7 @@ def _status(config, out: Path, csv: bool) -> None:
     if summary["table"].num_rows:
         _print_table(summary["table"], csv)
     for key, error in summary["errors"]:
-        print(f"failed {key}: {error}")
+        print(f"failed {key}: {(error or '').splitlines()[0] if error else error}")
 
 
 @app.command("sweep")

@@ -16,16 +16,60 @@ DASK_RETRIES = 2
 died is rescheduled by Dask itself (up to `distributed.scheduler.allowed-failures`)."""
 
 
+def pool_failures() -> tuple:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    return (BrokenProcessPool, TerminatedWorkerError)
+
+
+def _alone(chunk: Chunk) -> ChunkResult:
+    """Run one chunk by itself in a worker process; a chunk whose process
+    dies even alone (segfault, out of memory) is recorded as failed."""
+    from joblib import Parallel, delayed
+
+    try:
+        return Parallel(n_jobs=2, backend="loky")([delayed(run_chunk)(chunk)])[0]
+    except pool_failures() as exc:
+        return failed_chunk(chunk, exc)
+
+
 def joblib_results(chunks: list[Chunk], n_jobs: int) -> Iterator[ChunkResult]:
-    """Chunks in loky worker processes (or in this process for n_jobs = 1)."""
+    """Chunks in loky worker processes (or in this process for n_jobs = 1).
+
+    When a worker process dies, the pool breaks and the chunks in flight are
+    lost: each of them is rerun alone in a fresh worker, which isolates the
+    culprit (recorded as failed with the error) from its innocent neighbours,
+    and the remaining chunks continue in a new pool."""
     if n_jobs == 1 or len(chunks) <= 1:
         for chunk in chunks:
             yield run_chunk(chunk)
         return
     from joblib import Parallel, delayed
 
-    parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs")
-    yield from parallel(delayed(run_chunk)(chunk) for chunk in chunks)
+    pending = list(chunks)
+    while pending:
+        dispatched: list[Chunk] = []
+        finished: set[str] = set()
+
+        def tasks():
+            for chunk in pending:
+                dispatched.append(chunk)
+                yield delayed(run_chunk)(chunk)
+
+        parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered", batch_size=1, pre_dispatch="2*n_jobs")
+        try:
+            for result in parallel(tasks()):
+                finished.add(result.id)
+                yield result
+            return
+        except pool_failures():
+            in_flight = [c for c in dispatched if c.id not in finished]
+            sent = {c.id for c in dispatched}
+            pending = [c for c in pending if c.id not in sent]
+            for chunk in in_flight:
+                yield _alone(chunk)
 
 
 def dask_results(chunks: list[Chunk], *, scheduler: str | None = None, dask_local: int | None = None) -> Iterator[ChunkResult]:

@@ -349,6 +349,8 @@ def run_sweep(config, out_dir, *, n_jobs=None, scheduler=None, dask_local=None, 
         })
         skipped = len(trials) - len(todo)
         done = failed = 0
+        from .executors import pool_failures
+
         if scheduler is not None or dask_local is not None:
             from .executors import dask_results
 
@@ -367,17 +369,9 @@ def run_sweep(config, out_dir, *, n_jobs=None, scheduler=None, dask_local=None, 
                     done += len(result.rows) - n_failed
                     failed += n_failed
                     bar.update(task, advance=len(result.rows), failed=failed)
-            except _pool_failures() as exc:
+            except pool_failures() as exc:
                 raise SweepAborted(f"a worker process died ({type(exc).__name__}); {done + failed} trials were stored, rerun the same command to resume") from exc
     return SweepReport(done=done, skipped=skipped, failed=failed, seconds=time.perf_counter() - started)
-
-
-def _pool_failures() -> tuple:
-    from concurrent.futures.process import BrokenProcessPool
-
-    from joblib.externals.loky.process_executor import TerminatedWorkerError
-
-    return (BrokenProcessPool, TerminatedWorkerError)
 
 
 def _version() -> str:
