@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, Stri
 
 from ..errors import InputError, check_int
 from . import store
+from .executors import dask_results, joblib_results, pool_failures
 from .methods import resolve_method
 from .params import RESERVED, plain
 from .worker import Chunk
@@ -349,15 +350,11 @@ def run_sweep(config, out_dir, *, n_jobs=None, scheduler=None, dask_local=None, 
         })
         skipped = len(trials) - len(todo)
         done = failed = 0
-        from .executors import pool_failures
-
-        if scheduler is not None or dask_local is not None:
-            from .executors import dask_results
-
+        if not chunks:
+            results = (result for result in ())
+        elif scheduler is not None or dask_local is not None:
             results = dask_results(chunks, scheduler=scheduler, dask_local=dask_local)
         else:
-            from .executors import joblib_results
-
             jobs = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
             results = joblib_results(chunks, max(1, min(jobs, len(chunks))))
         with _progress_bar(progress) as bar, closing(results):
