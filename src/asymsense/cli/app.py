@@ -7,13 +7,41 @@ import sys
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
+
+try:  # typer >= 0.25 vendors click as typer._click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click.exceptions import UsageError
 
 from ..errors import DivergenceError, InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 
-app = typer.Typer(
+class OneLineCommand(TyperCommand):
+    """Usage errors (an unknown option, "abc" for an integer flag) as one line
+    on stderr — `error: --n1: 'abc' is not a valid integer.` — and exit 2,
+    instead of click's multi-line panel."""
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as exc:
+            message = " ".join(exc.format_message().split())
+            print(f"error: {message} (see 'asymsense {self.name} --help')", file=sys.stderr)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+class _Typer(typer.Typer):
+    """Every command gets one-line usage errors unless it asks otherwise."""
+
+    def command(self, *args, **kwargs):
+        kwargs.setdefault("cls", OneLineCommand)
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(
     name="asymsense",
     help="Low-rank matrix recovery by overparameterized factorized gradient descent from small random initialization.",
     no_args_is_help=True,

@@ -7,10 +7,9 @@ from pathlib import Path
 import typer
 
 from .app import app, console, handle_errors
-from .usage import OneLineCommand
 
 
-@app.command("demo", cls=OneLineCommand)
+@app.command("demo")
 @handle_errors
 def demo(
     out: Path = typer.Option(Path("asymsense-demo"), "--out", help="Folder for the figures, history.parquet and summary.json."),

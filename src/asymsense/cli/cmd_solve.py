@@ -8,10 +8,9 @@ from typing import Optional
 import typer
 
 from .app import app, console, handle_errors
-from .usage import OneLineCommand
 
 
-@app.command("solve", cls=OneLineCommand)
+@app.command("solve")
 @handle_errors
 def solve(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of parameters (flat key = value, names as below with _ or -); flags override it."),
