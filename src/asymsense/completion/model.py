@@ -102,6 +102,7 @@ class CompletionResult:
     seconds: float
     train_rmse: float
     val_rmse: float | None
+    loss: float = float("nan")
     config: dict = field(default_factory=dict)
 
     @property
@@ -139,7 +140,7 @@ class CompletionResult:
         return {
             "train_rmse": self.train_rmse,
             "val_rmse": self.val_rmse,
-            "loss": float(h["loss"][-1]) if len(h) else None,
+            "loss": self.loss,
             "iterations": self.n_iter,
             "best_iter": self.best_iter,
             "stop_reason": self.stop_reason,
@@ -353,6 +354,7 @@ def _complete(
         fitted = op.forward_factors(U, V)
         train_rmse = float(np.sqrt(np.mean((clipped(base_train + fitted) - tr_y) ** 2)))
         val_rmse = float(best_rmse)
+        loss = 0.5 * float(np.sum((fitted - target) ** 2))
     else:
         best_iter = t
     config = {
@@ -380,7 +382,7 @@ def _complete(
     return CompletionResult(
         U=U, V=V, biases=bias, clip=clip_range, history=history, stop_reason=stop_reason, n_iter=t,
         best_iter=best_iter, step_size=mu, init_scale=alpha, seconds=time.perf_counter() - started,
-        train_rmse=train_rmse, val_rmse=val_rmse, config=config,
+        train_rmse=train_rmse, val_rmse=val_rmse, loss=loss, config=config,
     )
 
 
