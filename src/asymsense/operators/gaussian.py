@@ -21,6 +21,7 @@ a tail of probability 7·10⁻⁹ is cut); float64 operators hold the same value
 from __future__ import annotations
 
 import copy
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -126,6 +127,12 @@ class DenseGaussian(Operator):
     def forward(self, X):
         X = self._arr(X)
         flat = self.xp.reshape(X, (*X.shape[:-2], self.n1 * self.n2))
+        if is_numpy(self.xp) and self.dtype == np.float32 and flat.ndim > 1 and math.prod(flat.shape[:-1]) > 1:
+            # A float32 batch as G·Xᵀ: OpenBLAS's sgemm ran this layout 1.3–1.7×
+            # faster than X·Gᵀ for B = 4…64 (n1 = n2 = 100, m = 10⁴, one thread);
+            # for float64 X·Gᵀ was faster, and so is z·G for the adjoint.
+            rows = flat.reshape(-1, flat.shape[-1])
+            return (self.matrix @ rows.T).T.reshape(*flat.shape[:-1], self.m)
         return flat @ self.matrix.T
 
     def adjoint(self, z):
