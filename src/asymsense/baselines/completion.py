@@ -235,7 +235,7 @@ def _ridge_rows(rows, cols, z, n_rows, F, lam, counts):
 
 
 def als(
-    rows, cols, y, shape, *, validation, ranks=(10, 20, 40), l2s=(0.03, 0.06, 0.1, 0.2), max_sweeps: int = 20,
+    rows, cols, y, shape, *, validation, ranks=(10, 40), l2s=(0.05, 0.1), max_sweeps: int = 15,
     patience: int = 2, clip=True, biases="both", seed: int = 0,
 ) -> BaselineFit:
     """ALS-WR on the bias residual; (rank, λ) from the grid by validation RMSE;

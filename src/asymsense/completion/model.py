@@ -246,7 +246,9 @@ def _complete(
     l2 : optional count-weighted L2 weight (0: the paper's algorithm).
     seed : initialization and split seed (None draws one; it is recorded).
     dtype : float32 (default, twice the speed) or float64 for the factors.
-    record_every : monitor cadence (singular values, imbalance), or 'auto'.
+    record_every : cadence of the monitors (train RMSE of clipped predictions,
+        singular values, imbalance), or 'auto'; loss and validation RMSE are
+        recorded every iteration.
     progress : called as progress(iteration, val_rmse) after every step.
     """
     started = time.perf_counter()
@@ -272,6 +274,7 @@ def _complete(
         raise InputError(f"clip must be True or False, got {clip!r}")
 
     train, val, val_desc = _validation_split(validation, validation_kind, rows.astype(np.int64), cols.astype(np.int64), y, n1, seed)
+    train = train[np.lexsort((cols[train], rows[train]))]  # row-major order: U rows are read as a stream
     tr_rows, tr_cols, tr_y = rows[train].astype(np.int64), cols[train].astype(np.int64), y[train]
     if val is None and patience is not None:
         patience = None
@@ -325,15 +328,16 @@ def _complete(
                 step_size=mu,
                 iteration=t,
             )
-        train_rmse = float(np.sqrt(np.mean((clipped(base_train + fitted) - tr_y) ** 2)))
-        row = {"iteration": t, "loss": loss, "train_rmse": train_rmse}
+        record = t % record_every == 0
+        row = {"iteration": t, "loss": loss}
         if val is not None:
             val_rmse = float(np.sqrt(np.mean((clipped(val_base + val_op.forward_factors(U, V)) - val_y) ** 2)))
             row["val_rmse"] = val_rmse
             if val_rmse < best_rmse:
                 best_rmse, best_iter, best_U, best_V = val_rmse, t, U, V
         last = t == max_iter or (patience is not None and t - best_iter >= patience)
-        if t % record_every == 0 or last:
+        if record or last:
+            row["train_rmse"] = float(np.sqrt(np.mean((clipped(base_train + fitted) - tr_y) ** 2)))
             row.update(_monitors(U, V, n_singular))
         history.append(row)
         if progress is not None:
@@ -349,12 +353,12 @@ def _complete(
         U = U - mu * MV.astype(dtype, copy=False)
         V = V - mu * MtU.astype(dtype, copy=False)
 
+    U, V = (best_U, best_V) if val is not None else (U, V)
+    fitted = op.forward_factors(U, V)
+    train_rmse = float(np.sqrt(np.mean((clipped(base_train + fitted) - tr_y) ** 2)))
+    loss = 0.5 * float(np.sum((fitted - target) ** 2))
     if val is not None:
-        U, V = best_U, best_V
-        fitted = op.forward_factors(U, V)
-        train_rmse = float(np.sqrt(np.mean((clipped(base_train + fitted) - tr_y) ** 2)))
         val_rmse = float(best_rmse)
-        loss = 0.5 * float(np.sum((fitted - target) ** 2))
     else:
         best_iter = t
     config = {
@@ -386,6 +390,15 @@ def _complete(
     )
 
 
+def _gram(F, block: int = 1 << 16) -> np.ndarray:
+    """FᵀF in float64, accumulated over row blocks (no float64 copy of F)."""
+    G = np.zeros((F.shape[1], F.shape[1]))
+    for a in range(0, F.shape[0], block):
+        B = np.asarray(F[a:a + block], np.float64)
+        G += B.T @ B
+    return G
+
+
 def _monitors(U, V, n_singular: int) -> dict[str, float]:
     """Singular values of UVᵀ, effective rank and imbalance, from the k×k Grams.
 
@@ -395,8 +408,7 @@ def _monitors(U, V, n_singular: int) -> dict[str, float]:
     the imbalance ‖UᵀU − VᵀV‖_F; the squared route loses relative accuracy
     only below σ₁·1e-8, far under anything the report shows.
     """
-    U64, V64 = np.asarray(U, np.float64), np.asarray(V, np.float64)
-    Gu, Gv = U64.T @ U64, V64.T @ V64
+    Gu, Gv = _gram(U), _gram(V)
     lu, Qu = np.linalg.eigh(Gu)
     lv, Qv = np.linalg.eigh(Gv)
     core = (np.sqrt(np.maximum(lu, 0))[:, None] * (Qu.T @ Qv)) * np.sqrt(np.maximum(lv, 0))[None, :]

@@ -72,7 +72,8 @@ def figures(result) -> dict[str, str]:
     it = h["iteration"]
     figs = {}
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot(it, h["train_rmse"], label="train")
+    tr = np.isfinite(h["train_rmse"])
+    ax.plot(it[tr], h["train_rmse"][tr], label="train")
     if "val_rmse" in h:
         ax.plot(it, h["val_rmse"], label="validation")
         ax.axvline(result.best_iter, color="gray", ls="--", lw=1, label=f"best iterate ({result.best_iter})")

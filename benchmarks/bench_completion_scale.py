@@ -1,0 +1,92 @@
+"""Scale of `asymsense.completion.complete`: seconds per iteration and peak memory
+for a synthetic 10⁶ × 10⁵ table with 10⁷ observed entries and width k = 64.
+
+The table is rank 5 plus noise; entries are drawn uniformly (with replacement,
+so a few hundred pairs repeat, which the operator accepts). The fit holds out
+1% for validation (early stopping needs it) and runs a fixed number of
+iterations. Per-iteration wall times come from the progress callback; the
+median is reported, with the setup (split, CSR patterns, biases, step size)
+separately. Peak memory is the process's maximum resident set size
+(getrusage), which includes the data themselves (the 10⁷ triples).
+
+    python benchmarks/bench_completion_scale.py [--n1 1000000 --n2 100000 --m 10000000 --k 64 --iters 12]
+
+Targets (issue 4): under 2 s per iteration and under 4 GB peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n1", type=int, default=1_000_000)
+    ap.add_argument("--n2", type=int, default=100_000)
+    ap.add_argument("--m", type=int, default=10_000_000)
+    ap.add_argument("--k", type=int, default=64)
+    ap.add_argument("--iters", type=int, default=12)
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--block", type=int, default=None, help="override asymsense.operators.entries.BLOCK (entries per forward block) to measure a proposed setting")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    from threadpoolctl import threadpool_info
+
+    from asymsense.completion import complete
+    import asymsense.operators.entries as entries
+
+    if args.block:
+        entries.BLOCK = args.block
+
+    rng = np.random.default_rng(args.seed)
+    rows = rng.integers(0, args.n1, args.m, dtype=np.int64)
+    cols = rng.integers(0, args.n2, args.m, dtype=np.int64)
+    L = rng.standard_normal((args.n1, 5), dtype=np.float32)
+    R = rng.standard_normal((args.n2, 5), dtype=np.float32)
+    values = np.empty(args.m)
+    for a in range(0, args.m, 1 << 20):
+        b = a + (1 << 20)
+        values[a:b] = np.einsum("ik,ik->i", L[rows[a:b]], R[cols[a:b]])
+    values += 0.1 * rng.standard_normal(args.m)
+    del L, R
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+    stamps = []
+    started = time.perf_counter()
+    res = complete(rows, cols, values, (args.n1, args.n2), width=args.k, max_iter=args.iters, patience=None, validation=0.01,
+                   seed=args.seed, dtype=args.dtype, progress=lambda t, v: stamps.append(time.perf_counter()))
+    total = time.perf_counter() - started
+    per_iter = np.diff(stamps)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    out = {
+        "n1": args.n1, "n2": args.n2, "m": args.m, "k": args.k, "dtype": args.dtype, "iterations": int(len(per_iter)),
+        "seconds_per_iteration_median": float(np.median(per_iter)),
+        "seconds_per_iteration_min": float(np.min(per_iter)),
+        "seconds_per_iteration_max": float(np.max(per_iter)),
+        "setup_seconds": float(stamps[0] - started),
+        "total_seconds": total,
+        "peak_rss_gb": peak,
+        "rss_after_data_gb": rss_data,
+        "record_every": res.config["record_every"],
+        "forward_block": entries.BLOCK,
+        "val_rmse_first_last": [float(res.history["val_rmse"][0]), float(res.history["val_rmse"][-1])],
+        "blas_threads": [i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"],
+        "target": "< 2 s/iteration and < 4 GB peak",
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{args.n1}×{args.n2}, |Ω| = {args.m:.2e}, k = {args.k} ({args.dtype}): "
+              f"{out['seconds_per_iteration_median']:.3f} s/iteration (median of {out['iterations']}; min {out['seconds_per_iteration_min']:.3f}, max {out['seconds_per_iteration_max']:.3f}; "
+              f"monitors every {out['record_every']}, forward block {entries.BLOCK}), setup {out['setup_seconds']:.1f} s, peak RSS {peak:.2f} GB (data alone {rss_data:.2f} GB)")
+
+
+if __name__ == "__main__":
+    main()
