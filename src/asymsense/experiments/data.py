@@ -99,8 +99,6 @@ def histories(sweep_dir, keys=None) -> dict[str, Columns]:
     for a, b in zip(bounds[:-1], bounds[1:]):
         idx = order[a:b]
         sub = Columns({k: v[idx] for k, v in cols.items() if k != "key"})
-        it = sub.num("iteration")
-        sub = sub.where(np.ones(len(it), bool))
-        perm = np.argsort(it, kind="stable")
+        perm = np.argsort(sub.num("iteration"), kind="stable")
         out[str(sorted_keys[a])] = Columns({k: v[perm] for k, v in sub.items()})
     return out
