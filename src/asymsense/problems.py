@@ -75,3 +75,15 @@ def measure(problem: PlantedProblem, operator, *, noise: float = 0.0, seed=None)
     if noise > 0:
         y = y + noise * np.random.default_rng(resolve_seed(seed)).standard_normal(y.shape)
     return np.asarray(y, dtype=operator.dtype)
+
+
+def planted_instance(n1, n2, rank, *, cond=1.0, spectrum="linear", operator="gaussian", m, noise=0.0, dtype="float64",
+                     problem_seed=None, operator_seed=None, noise_seed=None):
+    """(truth, operator, y) of a planted sensing problem: planted(problem_seed),
+    make_operator(operator_seed), measure(noise_seed) — the one way every
+    command, sweep trial and experiment builds its problem."""
+    from .operators import make_operator
+
+    truth = planted(n1, n2, rank, cond=cond, spectrum=spectrum, seed=problem_seed)
+    op = make_operator(operator, n1, n2, m, seed=operator_seed, dtype=dtype)
+    return truth, op, measure(truth, op, noise=noise, seed=noise_seed)

@@ -14,13 +14,13 @@ from .app import EXIT_DIVERGED, app, console, handle_errors
 
 
 def problem_seeds(seed: int) -> dict:
-    """The truth, operator and noise seeds derived from the one --seed as a
-    sweep trial derives them (SeedSequence([seed, stream]), streams 1, 2, 3);
-    the initialization seed is --seed itself. `compare --seed s` thus builds
-    the same planted problem as a sweep trial with seed s."""
-    derived = {name: int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint32)[0])
-               for name, stream in (("problem_seed", 1), ("operator_seed", 2), ("noise_seed", 3))}
-    return {"seed": seed, **derived, "init_seed": seed}
+    """The truth, operator and noise seeds derived from the one --seed exactly
+    as a sweep trial derives them (`experiments.params.derived_seed`); the
+    initialization seed is --seed itself, so `compare --seed s` builds the
+    same planted problem as a sweep trial or `solve` run with seed s."""
+    from ..experiments.params import SEED_STREAMS, derived_seed
+
+    return {"seed": seed, **{name: derived_seed(seed, stream) for name, stream in SEED_STREAMS.items()}, "init_seed": seed}
 
 
 def noise_penalty(operator, noise: float, seed: int) -> float:
@@ -79,8 +79,7 @@ def run_compare(*, n1, n2, rank, cond, m, operator, noise, seed, max_iter, width
 
 def _run_compare(*, n1, n2, rank, cond, m, operator, noise, seed, max_iter, width, alpha, record_every, tol, progress) -> list[dict]:
     from ..errors import DivergenceError, check_int, check_positive, resolve_seed
-    from ..operators import make_operator
-    from ..problems import measure, planted
+    from ..problems import planted_instance
 
     n1, n2 = check_int("n1", n1, minimum=1), check_int("n2", n2, minimum=1)
     rank = check_int("rank", rank, minimum=1, maximum=min(n1, n2))
@@ -91,9 +90,8 @@ def _run_compare(*, n1, n2, rank, cond, m, operator, noise, seed, max_iter, widt
     record_every = check_int("record_every", record_every, minimum=1)
     noise = check_positive("noise", noise, allow_zero=True)
     seeds = problem_seeds(resolve_seed(seed))
-    truth = planted(n1, n2, rank, cond=cond, seed=seeds["problem_seed"])
-    op = make_operator(operator, n1, n2, m, seed=seeds["operator_seed"])
-    y = measure(truth, op, noise=noise, seed=seeds["noise_seed"])
+    truth, op, y = planted_instance(n1, n2, rank, cond=cond, operator=operator, m=m, noise=noise, problem_seed=seeds["problem_seed"],
+                                    operator_seed=seeds["operator_seed"], noise_seed=seeds["noise_seed"])
     penalty = noise_penalty(op, noise, seeds["noise_seed"]) if noise > 0 else None
     problem = {"n1": n1, "n2": n2, "rank": rank, "cond": cond, "m": m, "operator": operator, "noise": noise, "width": width, "alpha": alpha,
                "max_iter": max_iter, "tol": tol, "nuclear_penalty": penalty, **seeds}

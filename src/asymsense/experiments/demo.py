@@ -87,17 +87,15 @@ def run_demo(out_dir, *, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, t
     from threadpoolctl import threadpool_limits
 
     from ..fgd import fgd
-    from ..operators import make_operator
-    from ..problems import measure, planted
+    from ..problems import planted_instance
 
     config = demo_config(max_iter=max_iter, seed=seed, record_every=record_every, tol=tol, threads=threads)
     out = prepare_out_dir(out_dir)
     started = time.perf_counter()
-    truth = planted(N1, N2, RANK, cond=COND, spectrum="linear", seed=config["problem_seed"])
     results = {}
     with threadpool_limits(config["threads"]):
-        op = make_operator("gaussian", N1, N2, config["m"], seed=config["operator_seed"])
-        y = measure(truth, op)
+        truth, op, y = planted_instance(N1, N2, RANK, cond=COND, spectrum="linear", operator="gaussian", m=config["m"],
+                                        problem_seed=config["problem_seed"], operator_seed=config["operator_seed"])
         for width in WIDTHS:
             callback = progress(width, config["max_iter"]) if progress is not None else None
             results[width] = fgd(op, y, width=width, init_scale=list(ALPHAS), max_iter=config["max_iter"], seed=config["seed"],

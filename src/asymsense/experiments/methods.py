@@ -38,15 +38,12 @@ SUMMARY_METRICS = ("rel_error", "loss", "rel_residual", "iterations", "stop_reas
 
 # --------------------------------------------------------------------------- building blocks
 def build_problem(params: dict):
-    """(truth, operator, y) of a resolved trial: planted(problem_seed),
-    make_operator(operator_seed), measure(noise_seed)."""
-    from ..operators import make_operator
-    from ..problems import measure, planted
+    """(truth, operator, y) of a resolved trial (see `asymsense.problems.planted_instance`)."""
+    from ..problems import planted_instance
 
-    truth = planted(params["n1"], params["n2"], params["rank"], cond=params["cond"], spectrum=params["spectrum"], seed=params["problem_seed"])
-    op = make_operator(params["operator"], params["n1"], params["n2"], params["m"], seed=params["operator_seed"], dtype=params["dtype"])
-    y = measure(truth, op, noise=params["noise"], seed=params["noise_seed"])
-    return truth, op, y
+    return planted_instance(params["n1"], params["n2"], params["rank"], cond=params["cond"], spectrum=params["spectrum"],
+                            operator=params["operator"], m=params["m"], noise=params["noise"], dtype=params["dtype"],
+                            problem_seed=params["problem_seed"], operator_seed=params["operator_seed"], noise_seed=params["noise_seed"])
 
 
 def result_summary(result) -> dict:

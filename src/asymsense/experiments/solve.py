@@ -20,14 +20,12 @@ HISTORY_FILE = "history.parquet"
 
 
 def build(config: SolveConfig):
-    """(truth, operator, y) of a resolved config."""
-    from ..operators import make_operator
-    from ..problems import measure, planted
+    """(truth, operator, y) of a resolved config (see `asymsense.problems.planted_instance`)."""
+    from ..problems import planted_instance
 
-    truth = planted(config.n1, config.n2, config.rank, cond=config.cond, spectrum=config.spectrum, seed=config.problem_seed)
-    op = make_operator(config.operator, config.n1, config.n2, config.m, seed=config.operator_seed, dtype=config.dtype)
-    y = measure(truth, op, noise=config.noise, seed=config.noise_seed)
-    return truth, op, y
+    return planted_instance(config.n1, config.n2, config.rank, cond=config.cond, spectrum=config.spectrum, operator=config.operator,
+                            m=config.m, noise=config.noise, dtype=config.dtype, problem_seed=config.problem_seed,
+                            operator_seed=config.operator_seed, noise_seed=config.noise_seed)
 
 
 def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = None):
