@@ -269,3 +269,20 @@ def test_same_seed_same_summary_and_history(runs, tmp):
     assert other["rel_error"] != a["rel_error"]
     assert other["config"]["problem_seed"] != a["config"]["problem_seed"]
     assert pq.read_table(tmp / "same-1" / "history.parquet").equals(pq.read_table(tmp / "same-2" / "history.parquet"))
+
+
+# ---------------------------------------------------------------- help texts
+def test_solve_help_shows_every_default():
+    """solve's flags default to None (so a flag can override a config file); the
+    help still shows the effective defaults (rich markup must not eat them)."""
+    from typer.testing import CliRunner
+
+    from asymsense.cli import app
+    from asymsense.config import SolveConfig
+
+    text = " ".join(CliRunner().invoke(app, ["solve", "--help"], env={"COLUMNS": "200"}).stdout.split())
+    for flag, default in (("--n1", 40), ("--rank", 3), ("--alpha", "1e-3"), ("--max-iter", 1000), ("--step", "auto"), ("--seed", 0)):
+        assert f"{flag} " in text
+        assert f"[default: {default}]" in text, flag
+    assert SolveConfig().n1 == 40 and SolveConfig().max_iter == 1000
+    assert text.count("[default:") >= 20
