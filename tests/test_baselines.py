@@ -250,7 +250,9 @@ def test_compare_json_lists_every_method():
     assert [r["method"] for r in records] == ["fgd", *BASELINES]
     for rec in records:
         assert rec["iterations"] == 150 and rec["seconds"] >= 0
-        assert rec["problem"]["seed"] == 3 and rec["problem"]["m"] == 5 * 2 * (12 + 10 - 2)
+        assert rec["config"]["seed"] == 3 and rec["config"]["m"] == 5 * 2 * (12 + 10 - 2)
+        assert rec["config"]["noise_seed"] is None  # as solve and sweep record it without noise
+        assert rec["solver"]["max_iter"] == 150 or rec["method"] == "als"
     errors = {r["method"]: r["rel_error"] for r in records}
     assert errors["spectral"] < 1e-6 and errors["als"] < 1e-6 and errors["fgd"] < 0.05
     again = json.loads(_cli("compare", "--n1", "12", "--n2", "10", "--rank", "2", "--max-iter", "150", "--seed", "3", "--json").stdout)
@@ -268,6 +270,18 @@ def test_compare_table_and_bad_input_exit_codes():
     assert len(bad.stderr.strip().splitlines()) == 1
     bad = _cli("compare", "--alpha", "-1")
     assert bad.returncode == 2 and "alpha" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_compare_too_large_for_memory_is_bad_input():
+    from typer.testing import CliRunner
+
+    from asymsense.cli import app
+
+    result = CliRunner().invoke(app, ["compare", "--n1", "100000", "--n2", "100000", "--max-iter", "1"])
+    assert result.exit_code == 2, (result.stderr, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: not enough memory for 100000×100000"), result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
 
 
 def test_nuclear_tol_stops_once_the_path_has_reached_its_final_penalty(planted_problem):

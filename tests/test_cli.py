@@ -286,3 +286,34 @@ def test_solve_help_shows_every_default():
         assert f"[default: {default}]" in text, flag
     assert SolveConfig().n1 == 40 and SolveConfig().max_iter == 1000
     assert text.count("[default:") >= 20
+
+
+# ---------------------------------------------------------------- one problem per seed, across commands
+def test_solve_compare_and_a_sweep_trial_build_the_same_problem():
+    """The same parameters and seed give the same truth, operator, noise and
+    fgd run in `solve`, `compare` and a sweep trial (checked on the numbers)."""
+    import numpy as np
+
+    from asymsense.cli.cmd_compare import run_compare
+    from asymsense.config import load_solve_config
+    from asymsense.experiments.methods import build_problem, resolve_method
+    from asymsense.experiments.solve import build, run_solve
+
+    params = dict(n1=9, n2=7, rank=2, noise=0.01, max_iter=40, seed=4)
+    settings = load_solve_config(None, params).resolved()
+    solved, _ = run_solve(settings)
+    compared = {r["method"]: r for r in run_compare(**params)}
+    method = resolve_method("fgd")
+    trial = method.resolve_params(dict(params))
+    swept, _ = method(trial)
+
+    truth_a, op_a, y_a = build(settings)
+    truth_b, op_b, y_b = build_problem(trial)
+    np.testing.assert_array_equal(truth_a.X, truth_b.X)
+    np.testing.assert_array_equal(y_a, y_b)
+    config = {k: v for k, v in compared["fgd"]["config"].items() if k != "nuclear_penalty"}
+    assert config == solved["config"]
+    for key in ("seed", "problem_seed", "operator_seed", "noise_seed", "m", "width"):
+        assert trial[key] == solved["config"][key], key
+    assert compared["fgd"]["rel_error"] == solved["rel_error"] == swept["rel_error"]
+    assert compared["fgd"]["solver"]["operator"]["seed"] == solved["config"]["operator_seed"]

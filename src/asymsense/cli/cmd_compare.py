@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Optional
 
@@ -11,16 +10,6 @@ import numpy as np
 import typer
 
 from .app import EXIT_DIVERGED, app, console, handle_errors
-
-
-def problem_seeds(seed: int) -> dict:
-    """The truth, operator and noise seeds derived from the one --seed exactly
-    as a sweep trial derives them (`experiments.params.derived_seed`); the
-    initialization seed is --seed itself, so `compare --seed s` builds the
-    same planted problem as a sweep trial or `solve` run with seed s."""
-    from ..experiments.params import SEED_STREAMS, derived_seed
-
-    return {"seed": seed, **{name: derived_seed(seed, stream) for name, stream in SEED_STREAMS.items()}, "init_seed": seed}
 
 
 def noise_penalty(operator, noise: float, seed: int) -> float:
@@ -52,58 +41,44 @@ def method_calls(*, rank: int, width: int, alpha: float, init_seed: int, penalty
     return calls
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def run_compare(*, n1=40, n2=30, rank=3, cond=2.0, spectrum="linear", m=None, operator="gaussian", noise=0.0, seed=0, max_iter=500, width=None,
+                alpha=1e-3, record_every=10, tol=None, progress=None) -> list[dict]:
+    """Run every method with the same budget on the planted problem that
+    `asymsense solve` builds from the same parameters (`SolveConfig`: the same
+    validation, defaults and derived seeds, so `compare --seed s` and
+    `solve --seed s` share truth, operator, noise and fgd's initialization).
 
-
-def run_compare(*, n1, n2, rank, cond, m, operator, noise, seed, max_iter, width, alpha, record_every, tol=None, progress=None) -> list[dict]:
-    """Run every method with the same budget; one record per method:
-    {"method", summary.json keys…, "problem"} or {"method", "diverged": True,
-    "error", "problem"} when it diverged. BLAS is limited to one thread: these
-    problems are small, and a second BLAS thread competing with any other busy
-    process slowed such steps 15–25× in our runs."""
+    One record per method: {"method", summary.json keys…, "config", "solver"}
+    with `config` every resolved problem parameter and seed (plus
+    `nuclear_penalty`) and `solver` what the method recorded; or {"method",
+    "diverged": True, "error", "config"} when it diverged. BLAS is limited to
+    one thread: these problems are small, and a second BLAS thread competing
+    with any other busy process slowed such steps 15–25× in our runs."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1):
-        return _run_compare(n1=n1, n2=n2, rank=rank, cond=cond, m=m, operator=operator, noise=noise, seed=seed, max_iter=max_iter,
-                            width=width, alpha=alpha, record_every=record_every, tol=tol, progress=progress)
+    from ..config import load_solve_config
+    from ..errors import DivergenceError, resolve_seed
+    from ..experiments.outputs import plain
+    from ..experiments.solve import build, enough_memory
 
-
-def _run_compare(*, n1, n2, rank, cond, m, operator, noise, seed, max_iter, width, alpha, record_every, tol, progress) -> list[dict]:
-    from ..errors import DivergenceError, check_int, check_positive, resolve_seed
-    from ..problems import planted_instance
-
-    n1, n2 = check_int("n1", n1, minimum=1), check_int("n2", n2, minimum=1)
-    rank = check_int("rank", rank, minimum=1, maximum=min(n1, n2))
-    m = rank * (n1 + n2 - rank) * 5 if m is None else check_int("m", m, minimum=1)
-    width = min(n1, n2) if width is None else check_int("width", width, minimum=1)
-    alpha = check_positive("alpha", alpha)
-    max_iter = check_int("max_iter", max_iter, minimum=0)
-    record_every = check_int("record_every", record_every, minimum=1)
-    noise = check_positive("noise", noise, allow_zero=True)
-    seeds = problem_seeds(resolve_seed(seed))
-    truth, op, y = planted_instance(n1, n2, rank, cond=cond, operator=operator, m=m, noise=noise, problem_seed=seeds["problem_seed"],
-                                    operator_seed=seeds["operator_seed"], noise_seed=seeds["noise_seed"])
-    penalty = noise_penalty(op, noise, seeds["noise_seed"]) if noise > 0 else None
-    problem = {"n1": n1, "n2": n2, "rank": rank, "cond": cond, "m": m, "operator": operator, "noise": noise, "width": width, "alpha": alpha,
-               "max_iter": max_iter, "tol": tol, "nuclear_penalty": penalty, **seeds}
+    overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=resolve_seed(seed),
+                     max_iter=max_iter, width=width, alpha=alpha, record_every=record_every, tol=tol, threads=1)
+    settings = load_solve_config(None, overrides).resolved()
     records = []
-    for name, (fn, kwargs) in method_calls(rank=rank, width=width, alpha=alpha, init_seed=seeds["init_seed"], penalty=penalty).items():
-        callback = progress(name) if progress is not None else None
-        try:
-            result = fn(op, y, max_iter=max_iter, truth=truth, record_every=record_every, seed=seeds["init_seed"], tol=tol, progress=callback, **kwargs)
-        except DivergenceError as exc:
-            records.append({"method": name, "diverged": True, "error": str(exc), "problem": problem})
-            continue
-        records.append(_plain({"method": name, **result.summary(), "problem": problem}))
+    with threadpool_limits(1), enough_memory(settings):
+        truth, op, y = build(settings)
+        penalty = noise_penalty(op, settings.noise, settings.noise_seed) if settings.noise > 0 else None
+        config = {**settings.record(), "nuclear_penalty": penalty}
+        calls = method_calls(rank=settings.rank, width=settings.width, alpha=settings.alpha, init_seed=settings.seed, penalty=penalty)
+        for name, (fn, kwargs) in calls.items():
+            callback = progress(name) if progress is not None else None
+            try:
+                result = fn(op, y, max_iter=settings.max_iter, truth=truth, record_every=settings.record_every, seed=settings.seed,
+                            tol=settings.tol, progress=callback, **kwargs)
+            except DivergenceError as exc:
+                records.append({"method": name, "diverged": True, "error": str(exc), "config": config})
+                continue
+            records.append(plain({"method": name, **result.summary(), "config": config, "solver": result.config}))
     return records
 
 
@@ -132,11 +107,12 @@ def compare(
     n1: int = typer.Option(40, help="Rows of X*."),
     n2: int = typer.Option(30, help="Columns of X*."),
     rank: int = typer.Option(3, help="Rank r of X*."),
-    cond: float = typer.Option(2.0, help="Condition number κ of X*."),
+    cond: float = typer.Option(2.0, help="Condition number κ = σ₁/σ_r ≥ 1 of X*."),
+    spectrum: str = typer.Option("linear", help="linear or geometric spacing of σ from 1 to 1/κ."),
     m: Optional[int] = typer.Option(None, help="Measurements (default 5·r(n1 + n2 − r))."),
     operator: str = typer.Option("gaussian", help="Operator kind: gaussian, gaussian-stream, rank-one, structured, entries."),
     noise: float = typer.Option(0.0, help="Noise standard deviation σ."),
-    seed: Optional[int] = typer.Option(0, help="Master seed (truth, operator, noise and initialization seeds derive from it)."),
+    seed: Optional[int] = typer.Option(0, help="Initialization seed; the truth, operator and noise seeds derive from it, as in `asymsense solve`."),
     max_iter: int = typer.Option(500, "--max-iter", help="Iteration budget of every method (for als: sweeps)."),
     tol: Optional[float] = typer.Option(None, help="Stop a method when its relative residual ‖A(UVᵀ) − y‖/‖y‖ ≤ tol."),
     width: Optional[int] = typer.Option(None, help="k for the overparameterized methods (fgd, balanced, scaled-gd); default min(n1, n2)."),
@@ -156,7 +132,7 @@ def compare(
             task = bar.add_task(name, total=max_iter)
             return lambda done: bar.update(task, completed=done)
 
-        records = run_compare(n1=n1, n2=n2, rank=rank, cond=cond, m=m, operator=operator, noise=noise, seed=seed, max_iter=max_iter,
+        records = run_compare(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=seed, max_iter=max_iter,
                               width=width, alpha=alpha, record_every=record_every, tol=tol, progress=progress)
     if as_json:
         print(json.dumps(records))

@@ -41,9 +41,8 @@ def solve(
 
     Exit codes: 0 success, 2 bad input, 3 divergence (try a smaller --step)."""
     from ..config import load_solve_config
-    from ..errors import InputError
     from ..experiments.outputs import dumps, prepare_out_dir
-    from ..experiments.solve import run_solve, write_outputs
+    from ..experiments.solve import enough_memory, run_solve, write_outputs
 
     overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, width=width, alpha=alpha,
                      step=step, step_constant=step_constant, max_iter=max_iter, seed=seed, dtype=dtype, tol=tol, record_every=record_every,
@@ -57,11 +56,8 @@ def solve(
     with Progress(TextColumn("fgd k={task.fields[k]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("fgd", total=settings.max_iter, k=settings.width)
-        try:
+        with enough_memory(settings):
             summary, result = run_solve(settings, progress=lambda done: bar.update(task, completed=done))
-        except MemoryError:
-            raise InputError(f"not enough memory for the {settings.operator} operator with m = {settings.m} on {settings.n1}×{settings.n2} "
-                             f"(a dense Gaussian operator holds m·n1·n2 numbers; try --operator gaussian-stream or a smaller --m)") from None
     if out is not None:
         write_outputs(out, summary, result)
     if as_json:

@@ -9,6 +9,7 @@ back as TOML it repeats the run exactly) and `solver` = what fgd recorded
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -20,12 +21,26 @@ HISTORY_FILE = "history.parquet"
 
 
 def build(config: SolveConfig):
-    """(truth, operator, y) of a resolved config (see `asymsense.problems.planted_instance`)."""
-    from ..problems import planted_instance
+    """(truth, operator, y) of a resolved config: the sweep trial's
+    `experiments.methods.build_problem` on the same parameters."""
+    from .methods import build_problem
 
-    return planted_instance(config.n1, config.n2, config.rank, cond=config.cond, spectrum=config.spectrum, operator=config.operator,
-                            m=config.m, noise=config.noise, dtype=config.dtype, problem_seed=config.problem_seed,
-                            operator_seed=config.operator_seed, noise_seed=config.noise_seed)
+    return build_problem(config.record())
+
+
+@contextmanager
+def enough_memory(config: SolveConfig):
+    """Turn a MemoryError raised while building or solving the problem of a
+    resolved config into an InputError naming the sizes (a dense Gaussian
+    operator holds m·n1·n2 numbers, the factors (n1 + n2)·k)."""
+    try:
+        yield
+    except MemoryError:
+        from ..errors import InputError
+
+        raise InputError(f"not enough memory for {config.n1}×{config.n2} with the {config.operator} operator, m = {config.m}, k = {config.width} "
+                         f"(a dense Gaussian operator holds m·n1·n2 numbers, the factors (n1 + n2)·k; try --operator gaussian-stream, "
+                         f"a smaller --m or a smaller --width)") from None
 
 
 def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = None):
