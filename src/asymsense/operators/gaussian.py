@@ -35,8 +35,11 @@ from ..errors import check_dtype, check_int, resolve_seed
 from ..backend import gaussian_chunk, is_numpy
 from .base import Operator, check_shape
 
-CHUNK_ENTRIES = 2**17
-"""Target number of entries per generated chunk (1 MiB in float64)."""
+CHUNK_ENTRIES = 2**16
+"""Target number of entries per generated chunk (512 KiB in float64): small
+enough that the generation buffers of all threads stay under 1% of the dense
+operator at n1 = n2 = 100, m = 10⁴, large enough that per-chunk overhead
+(seeding, one small GEMM) stays near 2%."""
 
 
 def rows_per_chunk(n_entries_per_row: int) -> int:
@@ -193,10 +196,13 @@ class StreamGaussian(Operator):
     @property
     def peak_bytes(self) -> int:
         """Memory held by the generation buffers at any one time: per thread,
-        one chunk in the operator's dtype and the float32 Box–Muller scratch
-        (1.5 chunk entries, plus a float32 staging chunk for float64)."""
+        one chunk in the operator's dtype, a float32 staging chunk (float64
+        only), the Box–Muller scratch (θ in float32, the raw words and their
+        bit fields in uint64, half a chunk each) and the adjoint accumulator
+        of one n1·n2 row per trial (counted for one trial)."""
         entries = self._rows * self.n1 * self.n2
-        per_thread = entries * self.dtype.itemsize + (entries // 2 + 1) * 4
+        half = entries // 2 + 1
+        per_thread = entries * self.dtype.itemsize + half * (4 + 8 + 8) + self.n1 * self.n2 * self.dtype.itemsize
         if self.dtype != np.float32:
             per_thread += entries * 4
         return self.threads * per_thread
