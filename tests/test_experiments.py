@@ -254,3 +254,11 @@ def test_shipped_configs_expand_in_both_modes():
         assert 0 < nq <= nf, name
     e6 = experiment_config("e6", "quick")
     assert all(s["seeds"] >= 5 for s in e6["sweeps"])
+
+
+def test_cli_reproduce_bad_jobs_is_one_line_before_any_output(tmp_path):
+    proc = _cli("reproduce", "--out", str(tmp_path / "x"), "-e", "e1", "--jobs", "0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert lines == ["error: --jobs must be >= 1, got 0"], proc.stderr
+    assert not (tmp_path / "x").exists()

@@ -128,10 +128,10 @@ def test_keys_are_stable_across_processes():
 def test_config_errors_name_file_and_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nseeds = 2\nchunk_size = 0\n')
-    with pytest.raises(InputError, match=r"bad\.toml, line 3: chunk_size"):
+    with pytest.raises(InputError, match=r"bad\.toml line 3: chunk_size"):
         load_sweep_config(bad)
     bad.write_text('name = "x"\n[grid]\nalpha = [1e-3, 1e-2\n')
-    with pytest.raises(InputError, match=r"bad\.toml: malformed TOML.*line"):
+    with pytest.raises(InputError, match=r"bad\.toml line 3: malformed TOML"):
         load_sweep_config(bad)
     bad.write_text('name = "x"\n[grid]\nalhpa = [1e-3]\n')
     with pytest.raises(InputError, match=r"bad\.toml.*alhpa"):
@@ -310,6 +310,28 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path, text, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "c.toml" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scheduler", "no-port"], "cannot connect to the Dask scheduler at no-port"),
+    (["--jobs", "0"], "--jobs must be >= 1"),
+])
+def test_cli_bad_execution_options_exit_2_with_one_line_before_any_progress(tmp_path, args, message):
+    path = tmp_path / "s.toml"
+    path.write_text(to_toml({"name": "cli", "seeds": 1, "fixed": TINY}))
+    result = run_cli(path, "--out", tmp_path / "out", *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("out/**/*.parquet"))
+
+
+def test_empty_config_is_refused(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text("# nothing here\n")
+    with pytest.raises(InputError, match=r"empty\.toml: the sweep config is empty"):
+        load_sweep_config(path)
 
 
 def test_cli_runs_resumes_and_reports_status(tmp_path):

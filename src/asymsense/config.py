@@ -145,26 +145,10 @@ def read_config(path) -> tuple[dict, dict]:
     `--config out/summary.json` repeats that run). InputError naming the file
     (and the line, for malformed text) when it cannot be read or parsed."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(f"{path} line {line}: config file is not UTF-8 text") from None
+    text = read_text(path, "config file")
     if path.suffix == ".json":
         return _read_json(path, text)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
-        if where:
-            reason = message[: where.start()].strip()
-            raise InputError(f"{path} line {where.group(1)}: malformed TOML ({reason[:1].lower() + reason[1:]}, column {where.group(2)})") from None
-        raise InputError(f"{path}: malformed TOML ({message})") from None
+    data = parse_toml(path, text)
     lines = text.splitlines()
     values, sources = {}, {}
     for key, value in data.items():
@@ -174,6 +158,35 @@ def read_config(path) -> tuple[dict, dict]:
         sources[name] = f"{path} line {line}" if line else str(path)
         values[name] = value
     return values, sources
+
+
+def read_text(path, what: str = "config file") -> str:
+    """The UTF-8 text of `path`; InputError naming the file (and the line of
+    the first byte that is not UTF-8) when it cannot be read."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path} line {line}: {what} is not UTF-8 text") from None
+
+
+def parse_toml(path, text: str) -> dict:
+    """The TOML document `text` read from `path`; InputError
+    `FILE line N: malformed TOML (reason, column C)` when it does not parse."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc).replace("(at end of document)", f"(at line {max(1, len(text.splitlines()))}, column 1)")
+        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        if where:
+            reason = message[: where.start()].strip()
+            raise InputError(f"{path} line {where.group(1)}: malformed TOML ({reason[:1].lower() + reason[1:]}, column {where.group(2)})") from None
+        raise InputError(f"{path}: malformed TOML ({message})") from None
 
 
 def _read_json(path: Path, text: str) -> tuple[dict, dict]:

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, check_int
 from .app import app, console, fail, handle_errors
 
 
@@ -29,6 +29,8 @@ def reproduce(
 
     if quick and full:
         raise InputError("give --quick or --full, not both")
+    if jobs is not None:
+        check_int("--jobs", jobs, minimum=1)
     mode = "full" if full else "quick"
     started = time.perf_counter()
     from ..experiments.sweep import SweepAborted

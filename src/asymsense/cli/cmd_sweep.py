@@ -63,6 +63,11 @@ def sweep(
     from ..experiments import store
     from ..experiments.sweep import SweepAborted, load_sweep_config, run_sweep
 
+    from ..errors import check_int
+
+    for flag, value in (("--jobs", jobs), ("--dask-local", dask_local)):
+        if value is not None:
+            check_int(flag, value, minimum=1)
     cfg = load_sweep_config(config)
     if query is not None:
         _print_table(store.query(out, query), csv)

@@ -76,7 +76,17 @@ def dask_results(chunks: list[Chunk], *, scheduler: str | None = None, dask_loca
     """Chunks as Dask tasks, on the cluster at `scheduler` or on a fresh
     LocalCluster of `dask_local` single-threaded worker processes (the nanny
     also sets OMP/MKL/OPENBLAS_NUM_THREADS=1 in them; run_chunk limits BLAS
-    with threadpoolctl in any case)."""
+    with threadpoolctl in any case).
+
+    Connects before returning, so an unreachable scheduler is an InputError
+    raised here, before any progress output; the returned iterator closes the
+    client (and the cluster) when it is exhausted or closed."""
+    stream = _dask_stream(chunks, scheduler=scheduler, dask_local=dask_local)
+    next(stream)  # runs up to the connection
+    return stream
+
+
+def _dask_stream(chunks, *, scheduler, dask_local):
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -90,6 +100,7 @@ def dask_results(chunks: list[Chunk], *, scheduler: str | None = None, dask_loca
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
         try:
+            yield None
             token = uuid.uuid4().hex[:8]
             futures = {client.submit(run_chunk, chunk, key=f"asymsense-chunk-{chunk.id}-{token}", pure=False, retries=DASK_RETRIES): chunk for chunk in chunks}
             for future in as_completed(futures):

@@ -19,8 +19,9 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, check_int
 from .context import EXPERIMENT_FILE
+from .outputs import prepare_out_dir
 from .registry import EXPERIMENTS, experiment_config
 
 MANIFEST = "reproduce.json"
@@ -69,11 +70,9 @@ def reproduce(out_dir, mode: str = "quick", *, experiments=None, n_jobs=None, pr
     for n in names:
         if n not in EXPERIMENTS:
             raise InputError(f"unknown experiment {n!r}; known: {', '.join(EXPERIMENTS)}")
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"output directory {out} cannot be written: {exc.strerror or exc}") from None
+    if n_jobs is not None:
+        n_jobs = check_int("n_jobs", n_jobs, minimum=1)
+    out = prepare_out_dir(out_dir)
     manifest_path = out / MANIFEST
     manifest = {}
     if manifest_path.is_file():

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import time
-import tomllib
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,11 +146,11 @@ def _validation_message(exc: pydantic.ValidationError, where: str, text: str | N
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p)))
     path = ".".join(str(p) for p in loc) or "config"
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = f"unknown key (allowed: {', '.join(SweepConfig.model_fields)})"
     line = _line_of(text, loc) if text is not None else None
-    place = f"{where}, line {line}" if line else where
+    place = f"{where} line {line}" if line else where
     more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
     return f"{place}: {path}: {msg}{more}"
 
@@ -166,18 +165,13 @@ def load_sweep_config(source) -> SweepConfig:
             return SweepConfig.model_validate(source)
         except pydantic.ValidationError as exc:
             raise InputError(_validation_message(exc, "sweep config", None)) from None
+    from ..config import parse_toml, read_text
+
     path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"sweep config {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read sweep config {path}: {exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        where = str(exc).replace("(at end of document)", f"(at end of document, line {len(text.splitlines())})")
-        raise InputError(f"{path}: malformed TOML: {where}") from None
+    text = read_text(path, "sweep config")
+    data = parse_toml(path, text)
+    if not data:
+        raise InputError(f"{path}: the sweep config is empty (give at least a [fixed] or [grid] table; see docs/sweeps.md)")
     data.setdefault("name", path.stem)
     try:
         config = SweepConfig.model_validate(data)
