@@ -262,3 +262,14 @@ def test_cli_reproduce_bad_jobs_is_one_line_before_any_output(tmp_path):
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     assert lines == ["error: --jobs must be >= 1, got 0"], proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_e8_note_blames_the_spectral_gap_only_when_it_separates_the_seeds():
+    from asymsense.experiments.e8_lifted import _misalignment_notes
+
+    inf = float("inf")
+    assert _misalignment_notes([0.01, 0.02], [0.05, 0.04], [0.7, 0.8], 0.1, 0.1) == []
+    close = _misalignment_notes([0.003, inf, 0.007], [0.05, 0.16, 0.04], [0.788, 0.793, 0.719], 0.1, 0.1)[0]
+    assert "1 of 3 seeds" in close and "0.16" in close and "does not explain" in close and "saturates" not in close
+    apart = _misalignment_notes([0.003, inf], [0.05, 0.3], [0.70, 0.91], 0.1, 0.1)[0]
+    assert "above every aligned seed's (0.700 at most)" in apart and "saturates" in apart
