@@ -165,3 +165,13 @@ def test_backend_choice_errors_name_the_parameter():
         if not torch.cuda.is_available():
             with pytest.raises(InputError, match="CUDA is not available"):
                 asymsense.make_operator("gaussian", 4, 3, 10, seed=0, backend="torch", device="cuda")
+
+
+def test_to_numpy_accepts_plain_python_and_pandas_data():
+    assert bk.to_numpy([1.0, 2.0]).tolist() == [1.0, 2.0]
+    assert float(bk.to_numpy(3.0)) == 3.0
+    op = operator("gaussian")
+    with pytest.raises(InputError, match="shape mismatch"):
+        op.check_measurements([1.0, 2.0])
+    with pytest.raises(InputError, match="non-finite"):
+        op.check_measurements([float("nan")] * M)

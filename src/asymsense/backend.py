@@ -90,10 +90,12 @@ def to_numpy(x) -> np.ndarray:
         return x.get()
     if type(x).__module__.startswith("torch"):
         return x.detach().cpu().numpy()
-    try:
-        return np.from_dlpack(x)
-    except (TypeError, RuntimeError, BufferError):
-        return np.asarray(x)
+    if hasattr(x, "__dlpack__"):
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, RuntimeError, BufferError, ValueError):
+            pass
+    return np.asarray(x)
 
 
 def asarray(x, xp, device=None, dtype=None):
