@@ -23,8 +23,9 @@ def adjoint_norm(operator, y, *, iterations: int = POWER_ITERATIONS, seed: int =
     the operator's backend; the norms are read back once per iteration."""
     rng = np.random.default_rng(seed)
     v = rng.standard_normal((operator.n2, 1))
-    v = operator.asarray(v / np.linalg.norm(v))
-    xp = operator.xp
+    xp = getattr(operator, "xp", np)
+    v = v / np.linalg.norm(v)
+    v = operator.asarray(v) if hasattr(operator, "asarray") else v.astype(operator.dtype)
     norm = np.linalg.norm if bk.is_numpy(xp) else xp.linalg.vector_norm
     sigma = 0.0
     for _ in range(iterations):
