@@ -273,3 +273,25 @@ def test_e8_note_blames_the_spectral_gap_only_when_it_separates_the_seeds():
     assert "1 of 3 seeds" in close and "0.16" in close and "does not explain" in close and "saturates" not in close
     apart = _misalignment_notes([0.003, inf], [0.05, 0.3], [0.70, 0.91], 0.1, 0.1)[0]
     assert "above every aligned seed's (0.700 at most)" in apart and "saturates" in apart
+
+
+def test_every_report_figure_has_labelled_axes_and_titles(tiny_store, tmp_path, monkeypatch):
+    """A reader must never meet an unlabelled axis: every panel has a title and
+    an x label, and a y label unless it shares the y axis of a labelled panel."""
+    from asymsense.experiments import figures
+    from asymsense.experiments.report import build_report
+
+    seen = []
+    save = figures.save
+
+    def inspect(fig, path):
+        seen.append((path.name, [(ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.has_data()]))
+        return save(fig, path)
+
+    monkeypatch.setattr(figures, "save", inspect)
+    build_report(copy_store(tiny_store, tmp_path / "r"), console=None)
+    assert {name for name, _ in seen} >= {"e5_iterations.png", "e8_lifted.png"}
+    for name, panels in seen:
+        assert panels, name
+        for title, xlabel, ylabel in panels:
+            assert title and xlabel and ylabel, (name, title, xlabel, ylabel)

@@ -37,8 +37,8 @@ def analyze(ctx) -> Section:
                     ax.semilogy(h.num("iteration"), h.num("rel_error"), color=c, lw=1, label=f"α={a:.0e}" if i == 0 else None)
         ax.set_title(f"k = {k}" + (" (= r)" if k == rank else ""))
         ax.set_xlabel("iteration")
+        ax.set_ylabel("‖UVᵀ − X*‖_F / ‖X*‖_F")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("‖UVᵀ − X*‖_F / ‖X*‖_F")
     axes[0].legend(fontsize=7)
     sec.figures.append((figures.save(fig, ctx.figure_path("convergence")), "Test error vs iteration, one panel per width k, colour = α."))
 

@@ -51,9 +51,9 @@ def analyze(ctx) -> Section:
         results.append((label, budget, est))
         ax.set_title(label)
         ax.set_xlabel("α (init scale)")
+        ax.set_ylabel("rel. test error")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6.5, loc="upper left")
-    axes[0].set_ylabel("rel. test error")
     sec.figures.append((figures.save(fig, ctx.figure_path("error_vs_alpha")), "Test error vs α at each stopping rule (dots: trials; line: least-squares fit in log–log; dashed: the symmetric theorem's slope 21/16, reference only)."))
     for i, (label, budget, est) in enumerate(results):
         sec.claims.append(claim(f"E2.{'abc'[i] if i < 3 else i}", "e2", f"error shrinks polynomially in α (k = n2), stopping rule: {label}", "log–log slope in α",

@@ -65,7 +65,7 @@ def analyze(ctx):
 
     axes[1].xaxis.set_minor_locator(NullLocator())
     axes[1].set_xlabel("step size μ")
-    axes[1].set_ylabel("max over iterations")
+    axes[1].set_ylabel("max rel. imbalance over iterations")
     axes[1].set_title("maximum imbalance vs μ")
     axes[1].legend(fontsize=7)
 
@@ -102,6 +102,7 @@ def analyze(ctx):
                                  ls="--" if variant == "fgd" else "-", zorder=3 if variant == "fgd" else 2, label=label if i == 0 else None)
                 axes[2].semilogy(h.num("iteration"), h.num("rel_imbalance"), color=color, lw=1, ls=":")
     axes[2].set_title("test error and imbalance (dotted)")
+    axes[2].set_ylabel("rel. test error (solid), rel. imbalance (dotted)")
     axes[2].set_xlabel("iteration")
     axes[2].legend(fontsize=7)
     sec.figures.append((figures.save(fig, ctx.figure_path("balancing")), "Left: relative imbalance vs iteration; middle: its maximum over the (α, μ) grid; right: plain FGD vs the explicit balancing term vs an unbalanced start (U₀ large, V₀ small)."))

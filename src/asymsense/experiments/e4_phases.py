@@ -38,15 +38,18 @@ def analyze(ctx) -> Section:
             if name in h:
                 axes[0].semilogy(it, h.num(name), lw=1.2 if i <= rank else 0.8, ls="-" if i <= rank else "--", label=f"σ_{i}(UVᵀ)")
         axes[0].set_title("singular values of UVᵀ")
+        axes[0].set_ylabel("singular value")
         axes[0].legend(fontsize=6.5, loc="lower right")
         for name, style in (("angle_u", "C0-"), ("angle_v", "C1-")):
             axes[1].semilogy(it, h.num(name), style, lw=1, label=f"{name} (sin θ_max)")
         axes[1].semilogy(it, h.num("rel_error"), "k-", lw=1, label="rel. error")
         axes[1].set_title("principal angles to X*, test error")
+        axes[1].set_ylabel("sin θ_max; rel. test error")
         axes[1].legend(fontsize=6.5, loc="lower left")
         for name, style in (("tail_u", "C2-"), ("tail_v", "C3-")):
             axes[2].semilogy(it, h.num(name), style, lw=1, label=f"{name} = ‖(I − P*)·‖₂")
         axes[2].set_title("tail norms")
+        axes[2].set_ylabel("‖(I − P*)U‖₂, ‖(I − P*)V‖₂")
         axes[2].legend(fontsize=6.5, loc="lower right")
         for ax in axes:
             figures.mark_phases(ax, ph)

@@ -66,6 +66,7 @@ def analyze(ctx) -> Section:
                                 "slope (iterations per unit log(1/α))", slope, ">=", 0.0))
     ax.set_xlabel("log(1/α)")
     ax.set_ylabel("iterations to reach the tolerance")
+    ax.set_title("first iteration with rel. test error ≤ tol, per seed")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     sec.figures.append((figures.save(fig, ctx.figure_path("iterations")), "First iteration with test error ≤ tol vs log(1/α); lines are least-squares fits."))

@@ -85,6 +85,7 @@ def analyze(ctx):
     axes[1].set_xlim(-0.5, len(widths) - 0.5)
     axes[1].axhline(1, color="0.5", lw=0.8)
     axes[1].set_xlabel("width k")
+    axes[1].set_ylabel("test error ratio")
     axes[1].set_title("● final/best (overfitting), □ validation/oracle")
     sec.figures.append((figures.save(fig, ctx.figure_path("noise")), "Left: test error along the path; right: per trial, final/best error (dots) and validation-stopped/oracle error (squares)."))
     over = t.where(t.num("width") > rank)
