@@ -23,8 +23,8 @@ import inspect
 import numpy as np
 
 from ..errors import InputError
-from .io import IdMap, table_from_ids
-from .model import complete
+from .io import table_from_ids
+from .model import complete, predict_indices
 
 try:  # optional dependency: only for the base classes
     from sklearn.base import BaseEstimator as _Base
@@ -161,8 +161,10 @@ class LowRankCompleter(_Mixin, _Base):
 
     def predict(self, X):
         """Ŷ at the (row id, column id) pairs of X (unknown ids: see `unknown`)."""
-        rows, cols = self.encode(X)
-        return predict_indices(self.result_, rows, cols, self.unknown, self.row_map_, self.col_map_, X)
+        self._check_fitted()
+        row_ids, col_ids = _pairs(X)
+        rows, cols = self.row_map_.encode(row_ids), self.col_map_.encode(col_ids)
+        return predict_indices(self.result_, rows, cols, self.unknown, row_ids, col_ids)
 
     def rmse(self, X, y) -> float:
         """Root-mean-square error of predict(X) against y."""
@@ -180,20 +182,3 @@ def _numeric_y(y):
         return np.asarray(y, dtype=float).reshape(-1)
     except (TypeError, ValueError):
         raise InputError("y must be numeric") from None
-
-
-def predict_indices(result, rows, cols, unknown: str, row_map: IdMap, col_map: IdMap, X=None) -> np.ndarray:
-    """Predictions at index pairs where −1 marks an unknown id: an error or the biases-only fallback."""
-    known = (rows >= 0) & (cols >= 0)
-    if not known.all() and unknown == "error":
-        i = int(np.flatnonzero(~known)[0])
-        side, ids = ("row", _pairs(X)[0]) if rows[i] < 0 else ("column", _pairs(X)[1])
-        raise InputError(f"unknown {side} id {ids[i]!r} at pair {i} (not seen in fit); use unknown='biases' to predict from the biases")
-    out = np.empty(len(rows), dtype=np.float64)
-    out[known] = result.predict(rows[known], cols[known])
-    if not known.all():
-        b = result.biases
-        r = np.where(rows >= 0, b.rows[np.maximum(rows, 0)], 0.0)
-        c = np.where(cols >= 0, b.cols[np.maximum(cols, 0)], 0.0)
-        out[~known] = result.clipped(b.mean + r[~known] + c[~known])
-    return out

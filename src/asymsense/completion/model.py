@@ -45,7 +45,7 @@ from ..errors import DivergenceError, InputError, check_dtype, check_int, check_
 from ..history import History
 from ..metrics import effective_rank, product_svd
 from ..operators import EntrySample
-from ..baselines.completion import BIAS_CHOICES, BIAS_DAMPING, Biases, fit_biases
+from ..baselines.completion import BIAS_DAMPING, Biases, fit_biases  # noqa: F401 (Biases re-exported)
 from ..stepsize import STEP_CONSTANT, adjoint_norm
 
 VALIDATION_KINDS = ("entries", "rows")
@@ -427,3 +427,23 @@ def _monitors(U, V, n_singular: int) -> dict[str, float]:
     row = {"imbalance": imb, "rel_imbalance": imb / s[0] if s[0] > 0 else np.nan, "eff_rank": float(effective_rank(s))}
     row.update({f"sv_{i + 1}": float(s[i]) for i in range(min(n_singular, len(s)))})
     return row
+
+
+def predict_indices(result, rows, cols, unknown: str = "biases", row_ids=None, col_ids=None) -> np.ndarray:
+    """Predictions at index pairs where −1 marks an unknown id: an InputError
+    naming the id (unknown='error'; row_ids/col_ids are the original ids, for
+    the message) or the biases-only fallback b + (bias of the known side)."""
+    known = (rows >= 0) & (cols >= 0)
+    if not known.all() and unknown == "error":
+        i = int(np.flatnonzero(~known)[0])
+        side, ids = ("row", row_ids) if rows[i] < 0 else ("column", col_ids)
+        shown = repr(ids[i]) if ids is not None else "?"
+        raise InputError(f"unknown {side} id {shown} at pair {i} (not seen in fit); use unknown='biases' to predict from the biases")
+    out = np.empty(len(rows), dtype=np.float64)
+    out[known] = result.predict(rows[known], cols[known])
+    if not known.all():
+        b = result.biases
+        r = np.where(rows >= 0, b.rows[np.maximum(rows, 0)], 0.0)
+        c = np.where(cols >= 0, b.cols[np.maximum(cols, 0)], 0.0)
+        out[~known] = result.clipped(b.mean + r[~known] + c[~known])
+    return out

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,9 +21,8 @@ import pyarrow as pa
 
 from ..errors import InputError, check_int, resolve_seed
 from ..history import write_table
-from .estimator import predict_indices
 from .io import read_pairs, read_table, table_from_ids
-from .model import complete, split_validation
+from .model import complete, predict_indices, split_validation
 from .report import render, write_text
 
 TOP_BLOCK_ELEMENTS = 4_000_000
@@ -144,7 +142,7 @@ def run_complete(
         test_sets = (table.rows[test_idx], table.cols[test_idx], table.values[test_idx])
     summary["test_rmse"] = None
     if test_sets is not None:
-        pred = predict_indices(result, test_sets[0], test_sets[1], "biases", table.row_map, table.col_map)
+        pred = predict_indices(result, test_sets[0], test_sets[1], "biases")
         summary["test_rmse"] = _rmse(pred, test_sets[2])
         summary["test_m"] = int(len(test_sets[2]))
         summary["test_unknown_ids"] = int(np.sum((test_sets[0] < 0) | (test_sets[1] < 0)))
@@ -159,7 +157,7 @@ def run_complete(
     if pair_cols is not None:
         p_rows, p_cols = table.row_map.encode(pair_cols.row_ids), table.col_map.encode(pair_cols.col_ids)
         unknown_pairs = int(np.sum((p_rows < 0) | (p_cols < 0)))
-        p = predict_indices(result, p_rows, p_cols, "biases", table.row_map, table.col_map)
+        p = predict_indices(result, p_rows, p_cols, "biases")
         predictions = pa.table({"row_id": pa.array(pair_cols.row_ids), "col_id": pa.array(pair_cols.col_ids), "prediction": pa.array(p)})
         summary["predictions"] = {"kind": "pairs", "n": int(len(p)), "unknown_ids_biases_only": unknown_pairs}
     elif top is not None:
