@@ -6,7 +6,8 @@ Every method sees the same training entries, is tuned or early-stopped on the
 same validation entries, and is scored once on the test entries:
 - ours (default, the paper's algorithm: biases, then factorized GD from small
   random initialization with early stopping), median over 3 initialization seeds;
-- ours with the optional count-weighted L2 (l2=0.05), same seeds;
+- ours with the optional count-weighted L2 (l2=0.05), same seeds, and with l2
+  chosen on the validation RMSE from a small grid (seed 0);
 - the bias-only model; SoftImpute along its λ path; ALS-WR on a (rank, λ) grid.
 "seconds" is the chosen fit; "tuning" includes the whole grid/path.
 
@@ -35,6 +36,7 @@ def main(argv=None):
     ap.add_argument("--scale-json", default=None, help="JSON written by bench_completion_scale.py --json, for the targets table")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--l2", type=float, default=0.05)
+    ap.add_argument("--l2-grid", type=float, nargs="+", default=[0.02, 0.05, 0.1])
     ap.add_argument("--skip-baselines", action="store_true")
     args = ap.parse_args(argv)
 
@@ -65,6 +67,14 @@ def main(argv=None):
 
     ours("asymsense (default)")
     ours(f"asymsense (l2={args.l2})", l2=args.l2)
+    # l2 chosen honestly: the grid point with the best validation RMSE (seed 0), then its test RMSE
+    grid = []
+    for l2 in args.l2_grid:
+        res = complete(*train, t.shape, validation=val, seed=args.seeds[0], l2=l2)
+        grid.append((res.val_rmse, l2, rmse(res.predict(*test_rc), test_y), res.seconds))
+    v, l2, te_rmse, sec = min(grid)
+    rows.append({"method": "asymsense (l2 chosen on validation)", "test_rmse": te_rmse, "val_rmse": v, "seconds": sec,
+                 "tuning_seconds": float(sum(g[3] for g in grid)), "params": {"l2": l2, "grid": list(args.l2_grid), "seed": args.seeds[0]}})
     if not args.skip_baselines:
         with threadpool_limits(limits=1, user_api="blas"):
             for fn in (bias_only, soft_impute, als):
@@ -84,6 +94,8 @@ def main(argv=None):
     targets = [("MovieLens test RMSE ≤ 0.915 (aim 0.905), default", f"{default['test_rmse']:.4f}", default["test_rmse"] <= 0.915)]
     l2row = rows[1]
     targets.append((f"MovieLens test RMSE ≤ 0.915, optional l2={args.l2}", f"{l2row['test_rmse']:.4f}", l2row["test_rmse"] <= 0.915))
+    chosen = rows[2]
+    targets.append((f"MovieLens test RMSE ≤ 0.915, l2 chosen on validation ({chosen['params']['l2']})", f"{chosen['test_rmse']:.4f}", chosen["test_rmse"] <= 0.915))
     targets.append(("MovieLens fit < 5 s (default)", f"{default['seconds']:.2f} s", default["seconds"] < 5))
     for base in ("softimpute", "als"):
         if base in others:
