@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -178,6 +179,9 @@ def test_report_builder_writes_markdown_html_and_claims(tiny_store, tmp_path):
     for c in claims:
         assert c.id in md and c.id in html
     assert "data:image/png;base64," in html and "<img" in html
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)|url\(|@import""", html), "report.html must be self-contained"
+    assert html.count("<summary>configuration</summary>") == md.count("<summary>configuration</summary>") == len(sections)
+    assert "Generated " in html and "rebuilds this page without recomputing" in html
     assert "figures/e5_iterations.png" in md and (out / "figures" / "e5_iterations.png").stat().st_size > 1000
     stored = json.loads((out / "claims.json").read_text())
     assert [r["id"] for r in stored] == [c.id for c in claims]
@@ -295,3 +299,23 @@ def test_every_report_figure_has_labelled_axes_and_titles(tiny_store, tmp_path, 
         assert panels, name
         for title, xlabel, ylabel in panels:
             assert title and xlabel and ylabel, (name, title, xlabel, ylabel)
+
+
+def test_cli_report_malformed_manifest_is_one_line_naming_file_and_line(tiny_store, tmp_path):
+    out = copy_store(tiny_store, tmp_path / "bad-manifest")
+    (out / "reproduce.json").write_text('{"mode": "quick",\n "seconds": }\n')
+    before = (out / "report.md").read_bytes() if (out / "report.md").exists() else None
+    proc = _cli("report", str(out))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "reproduce.json line 2: malformed JSON" in lines[0], proc.stderr
+    assert ((out / "report.md").read_bytes() if (out / "report.md").exists() else None) == before
+
+
+@pytest.mark.parametrize("name, stat", [("mean_ci", np.mean), ("median_ci", np.median)])
+def test_mean_and_median_ci_drop_non_finite_values_and_bracket_the_statistic(name, stat):
+    values = [1.0, 2.0, float("nan"), 3.0, 10.0, float("inf")]
+    est = getattr(fitting, name)(values, n_boot=200)
+    assert est.value == pytest.approx(stat([1.0, 2.0, 3.0, 10.0])) and est.n == 4
+    assert 1.0 <= est.low <= est.value <= est.high <= 10.0
+    assert math.isnan(getattr(fitting, name)([float("nan")]).value)

@@ -130,19 +130,21 @@ def multi_loglog_fit(columns, y):
     return coef[:-1], float(coef[-1]), r2
 
 
-def mean_ci(values, *, level: float = 0.95, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """Mean of the finite values with a bootstrap percentile interval."""
+def _stat_ci(values, stat, *, level: float, n_boot: int, seed: int) -> Estimate:
+    """`stat` of the finite values with a bootstrap percentile interval
+    (each value resampled as its own group)."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return Estimate(float("nan"), float("nan"), float("nan"), level, 0)
-    return bootstrap([np.array([x]) for x in v], lambda gs: float(np.mean(np.concatenate(gs))), n_boot=n_boot, level=level, seed=seed)
+    return bootstrap([np.array([x]) for x in v], lambda gs: float(stat(np.concatenate(gs))), n_boot=n_boot, level=level, seed=seed)
+
+
+def mean_ci(values, *, level: float = 0.95, n_boot: int = 1000, seed: int = 0) -> Estimate:
+    """Mean of the finite values with a bootstrap percentile interval."""
+    return _stat_ci(values, np.mean, level=level, n_boot=n_boot, seed=seed)
 
 
 def median_ci(values, *, level: float = 0.95, n_boot: int = 1000, seed: int = 0) -> Estimate:
     """Median of the finite values with a bootstrap percentile interval."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return Estimate(float("nan"), float("nan"), float("nan"), level, 0)
-    return bootstrap([np.array([x]) for x in v], lambda gs: float(np.median(np.concatenate(gs))), n_boot=n_boot, level=level, seed=seed)
+    return _stat_ci(values, np.median, level=level, n_boot=n_boot, seed=seed)

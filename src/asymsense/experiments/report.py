@@ -76,7 +76,14 @@ def _mode_line(out_dir) -> tuple[str, dict]:
     path = Path(out_dir) / MANIFEST
     if not path.is_file():
         return "mode unknown (no reproduce.json)", {}
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} line {exc.lineno}: malformed JSON ({exc.msg}, column {exc.colno}); rerun `asymsense reproduce` to rewrite it") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("seconds", {}), dict):
+        raise InputError(f"{path}: not a reproduce.json manifest (expected an object with 'mode' and 'seconds')")
     secs = manifest.get("seconds", {})
     total = sum(secs.values())
     return f"mode **{manifest.get('mode', '?')}**, run time of the sweeps {total:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in secs.items()) + ")", manifest
@@ -91,24 +98,25 @@ def _config_block(ctx_config: dict) -> str:
     return "\n".join(parts)
 
 
-def render_markdown(out_dir, sections: list[Section]) -> str:
+def _head(out_dir, sections: list[Section]) -> tuple[str, str, list]:
+    """(introduction, claims heading, all claims): the top of both renderings."""
     mode, _ = _mode_line(out_dir)
     claims = [c for s in sections for c in s.claims]
     passed = sum(c.passed for c in claims)
-    lines = [
-        "# asymsense — reproduction report",
-        "",
-        "Soltanolkotabi, Stöger, Xie (COLT 2023): *Implicit balancing and regularization: generalization and convergence "
-        "guarantees for overparameterized asymmetric matrix sensing*. Every number below is computed from the stored "
-        f"results in this folder ({mode}); `asymsense report DIR` rebuilds this page without recomputing.",
-        "",
-        f"## Claims ({passed} of {len(claims)} pass)",
-        "",
-        THRESHOLD_RULE,
-        "",
-        claims_markdown(claims),
-        "",
-    ]
+    intro = ("Soltanolkotabi, Stöger, Xie (COLT 2023): *Implicit balancing and regularization: generalization and convergence "
+             "guarantees for overparameterized asymmetric matrix sensing*. Every number below is computed from the stored "
+             f"results in this folder ({mode}); `asymsense report DIR` rebuilds this page without recomputing.")
+    return intro, f"Claims ({passed} of {len(claims)} pass)", claims
+
+
+def _section_config(out_dir, sec: Section) -> str:
+    """The Markdown list of a section's stored sweep configs and analysis thresholds."""
+    return _config_block(json.loads((Path(out_dir) / "data" / sec.name / EXPERIMENT_FILE).read_text(encoding="utf-8")))
+
+
+def render_markdown(out_dir, sections: list[Section]) -> str:
+    intro, heading, claims = _head(out_dir, sections)
+    lines = ["# asymsense — reproduction report", "", intro, "", f"## {heading}", "", THRESHOLD_RULE, "", claims_markdown(claims), ""]
     for sec in sections:
         lines += [f"## {sec.title}", "", sec.summary, ""]
         if sec.error:
@@ -119,8 +127,7 @@ def render_markdown(out_dir, sections: list[Section]) -> str:
             lines += [claims_markdown(sec.claims), ""]
         for note in sec.notes:
             lines += [note, ""]
-        ctx_cfg = json.loads((Path(out_dir) / "data" / sec.name / EXPERIMENT_FILE).read_text(encoding="utf-8"))
-        lines += ["<details><summary>configuration</summary>", "", _config_block(ctx_cfg), "", "</details>", ""]
+        lines += ["<details><summary>configuration</summary>", "", _section_config(out_dir, sec), "", "</details>", ""]
     lines.append(f"_Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}._")
     return "\n".join(lines) + "\n"
 
@@ -187,16 +194,11 @@ pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:.8em}code{background
 
 
 def render_html(out_dir, sections: list[Section]) -> str:
-    mode, _ = _mode_line(out_dir)
-    claims = [c for s in sections for c in s.claims]
-    passed = sum(c.passed for c in claims)
+    intro, heading, claims = _head(out_dir, sections)
     body = [
         "<h1>asymsense — reproduction report</h1>",
-        _md_block_to_html(
-            "Soltanolkotabi, Stöger, Xie (COLT 2023): *Implicit balancing and regularization: generalization and convergence "
-            f"guarantees for overparameterized asymmetric matrix sensing*. Every number below is computed from the stored results ({mode})."
-        ),
-        f"<h2>Claims ({passed} of {len(claims)} pass)</h2>",
+        _md_block_to_html(intro),
+        f"<h2>{html.escape(heading)}</h2>",
         _md_block_to_html(THRESHOLD_RULE),
         _md_block_to_html(claims_markdown(claims)),
     ]
@@ -211,6 +213,8 @@ def render_html(out_dir, sections: list[Section]) -> str:
             body.append(_md_block_to_html(claims_markdown(sec.claims)))
         for note in sec.notes:
             body.append(_md_block_to_html(note))
+        body.append(f"<details><summary>configuration</summary>{_md_block_to_html(_section_config(out_dir, sec))}</details>")
+    body.append(f"<p><i>Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</i></p>")
     return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>asymsense reproduction report</title><style>{CSS}</style></head><body>\n' + "\n".join(body) + "\n</body></html>\n"
 
 
@@ -227,6 +231,7 @@ def build_report(out_dir, *, console=None) -> tuple[list[Claim], list[Section]]:
         raise InputError(f"{out} is not a folder with stored results")
     if not stored_experiments(out):
         raise InputError(f"{out} holds no stored experiment results (expected {out}/data/<experiment>/{EXPERIMENT_FILE}; run `asymsense reproduce --out {out}`)")
+    _mode_line(out)  # a malformed reproduce.json is bad input before any analysis
     sections = analyze_all(out, console=console)
     claims = [c for s in sections for c in s.claims]
     _atomic_text(out / "report.md", render_markdown(out, sections))
