@@ -94,6 +94,9 @@ BAD_IN_PROCESS = {
     "demo-out-unwritable": (["demo", "--out", "{tmp}/a-file/demo"], "{tmp}/a-file/demo"),
     "demo-tol=0": (["demo", "--tol", "0", "--out", "{tmp}/demo-never"], "tol"),
     "demo-unknown-flag": (["demo", "--alpha", "1"], "--alpha"),
+    "seed>int64": (["solve", "--seed", str(2**63)], "--seed must be <= 9223372036854775807"),
+    "demo-seed>int64": (["demo", "--seed", str(2**63), "--out", "{tmp}/demo-never"], "seed must be <= 9223372036854775807"),
+    "compare-seed>int64": (["compare", "--seed", str(2**63)], "--seed must be <= 9223372036854775807"),
 }
 
 
@@ -243,6 +246,7 @@ def test_more_bad_input_exits_2_with_one_line(tmp, name):
 def test_bad_input_creates_no_output(runs, tmp):
     for name in ("alpha=0", "demo-max-iter=0"):
         _one_line_error(runs[f"bad-{name}"].result(), 2)
+    test_more_bad_input_exits_2_with_one_line(tmp, "demo-seed>int64")
     assert not (tmp / "never").exists()
     assert not (tmp / "demo-never").exists()
 

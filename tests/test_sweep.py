@@ -301,6 +301,7 @@ def run_cli(*args):
 @pytest.mark.parametrize("text, message", [
     ('name = "x"\n[grid]\nalpha = [1e-3,\n', "malformed TOML"),
     ('name = "x"\n[fixed]\nalpha = -1.0\n', "alpha must be finite and > 0"),
+    ('name = "x"\nseeds = [9223372036854775808]\n', "seed must be <= 9223372036854775807"),
 ])
 def test_cli_bad_config_exits_2_with_one_line(tmp_path, text, message):
     path = tmp_path / "c.toml"

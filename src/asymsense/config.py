@@ -34,9 +34,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import InputError
-
-DEFAULT_OVERSAMPLING = 5.0
-"""m defaults to ⌈DEFAULT_OVERSAMPLING · r(n1 + n2 − r)⌉."""
+from .experiments.params import DEFAULT_OVERSAMPLING, MAX_SEED, PROBLEM_DEFAULTS, RUN_DEFAULTS, SOLVER_DEFAULTS
 
 Finite = dict(allow_inf_nan=False)
 
@@ -46,26 +44,26 @@ class SolveConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    n1: int = Field(40, ge=1, description="rows of X*")
-    n2: int = Field(30, ge=1, description="columns of X*")
-    rank: int = Field(3, ge=1, description="rank r of X*")
-    cond: float = Field(2.0, ge=1, **Finite, description="condition number κ = σ₁/σ_r")
-    spectrum: Literal["linear", "geometric"] = Field("linear", description="σ from 1 to 1/κ, evenly or in ratio")
+    n1: int = Field(PROBLEM_DEFAULTS["n1"], ge=1, description="rows of X*")
+    n2: int = Field(PROBLEM_DEFAULTS["n2"], ge=1, description="columns of X*")
+    rank: int = Field(PROBLEM_DEFAULTS["rank"], ge=1, description="rank r of X*")
+    cond: float = Field(PROBLEM_DEFAULTS["cond"], ge=1, **Finite, description="condition number κ = σ₁/σ_r")
+    spectrum: Literal["linear", "geometric"] = Field(PROBLEM_DEFAULTS["spectrum"], description="σ from 1 to 1/κ, evenly or in ratio")
     m: Optional[int] = Field(None, ge=1, description="measurements (default ⌈5·r(n1+n2−r)⌉)")
-    operator: str = Field("gaussian", description="operator kind of make_operator")
-    noise: float = Field(0.0, ge=0, **Finite, description="noise standard deviation σ")
-    width: Optional[int] = Field(None, ge=1, description="k (default min(n1, n2))")
-    alpha: float = Field(1e-3, gt=0, **Finite, description="initialization scale α")
-    step: Union[Literal["auto"], float] = Field("auto", description="step size μ > 0 or 'auto'")
-    step_constant: float = Field(0.5, gt=0, **Finite, description="c of the auto step μ = c/‖A*(y)‖₂")
-    max_iter: int = Field(1000, ge=0, description="iteration budget")
-    seed: int = Field(0, ge=0, description="initialization seed; the other seeds derive from it")
-    problem_seed: Optional[int] = Field(None, ge=0)
-    operator_seed: Optional[int] = Field(None, ge=0)
-    noise_seed: Optional[int] = Field(None, ge=0)
-    dtype: Literal["float64", "float32"] = "float64"
-    tol: Optional[float] = Field(None, gt=0, **Finite, description="stop when rel_residual ≤ tol")
-    record_every: int = Field(10, ge=1, description="history cadence in iterations")
+    operator: str = Field(PROBLEM_DEFAULTS["operator"], description="operator kind of make_operator")
+    noise: float = Field(PROBLEM_DEFAULTS["noise"], ge=0, **Finite, description="noise standard deviation σ")
+    width: Optional[int] = Field(SOLVER_DEFAULTS["width"], ge=1, description="k (default min(n1, n2))")
+    alpha: float = Field(SOLVER_DEFAULTS["alpha"], gt=0, **Finite, description="initialization scale α")
+    step: Union[Literal["auto"], float] = Field(SOLVER_DEFAULTS["step"], description="step size μ > 0 or 'auto'")
+    step_constant: float = Field(SOLVER_DEFAULTS["step_constant"], gt=0, **Finite, description="c of the auto step μ = c/‖A*(y)‖₂")
+    max_iter: int = Field(RUN_DEFAULTS["max_iter"], ge=0, description="iteration budget")
+    seed: int = Field(RUN_DEFAULTS["seed"], ge=0, le=MAX_SEED, description="initialization seed; the other seeds derive from it")
+    problem_seed: Optional[int] = Field(None, ge=0, le=MAX_SEED)
+    operator_seed: Optional[int] = Field(None, ge=0, le=MAX_SEED)
+    noise_seed: Optional[int] = Field(None, ge=0, le=MAX_SEED)
+    dtype: Literal["float64", "float32"] = PROBLEM_DEFAULTS["dtype"]
+    tol: Optional[float] = Field(RUN_DEFAULTS["tol"], gt=0, **Finite, description="stop when rel_residual ≤ tol")
+    record_every: int = Field(RUN_DEFAULTS["record_every"], ge=1, description="history cadence in iterations")
     validation: Optional[float] = Field(None, gt=0, lt=1, **Finite, description="held-out fraction of measurements")
     patience: Optional[int] = Field(None, ge=1, description="stop after this many iterations without validation improvement")
     threads: int = Field(1, ge=1, description="BLAS threads (1: robust on a shared machine)")

@@ -64,9 +64,9 @@ class DemoOutcome:
 
 def demo_config(*, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, tol=TOL, threads=1) -> dict:
     """The demo's resolved parameters, seeds included."""
-    from .params import SEED_STREAMS, derived_seed
+    from .params import MAX_SEED, SEED_STREAMS, derived_seed
 
-    seed = resolve_seed(seed)
+    seed = check_int("seed", resolve_seed(seed), minimum=0, maximum=MAX_SEED)
     m = OVERSAMPLING * RANK * (N1 + N2 - RANK)
     return {
         "n1": N1, "n2": N2, "rank": RANK, "cond": COND, "spectrum": "linear", "operator": "gaussian", "m": m,

@@ -62,6 +62,9 @@ SEED_STREAMS = {"problem_seed": 1, "operator_seed": 2, "noise_seed": 3}
 
 STANDARD = set(PROBLEM_DEFAULTS) | set(RUN_DEFAULTS) | set(SOLVER_DEFAULTS) | set(SEED_STREAMS) | {"m", "oversampling"}
 
+MAX_SEED = 2**63 - 1
+"""Largest seed: seeds are stored in int64 columns (Parquet, DuckDB)."""
+
 RESERVED = {"key", "method", "status", "error", "seconds", "chunk", "finished_at", "iteration"}
 """Column names of the results tables; no parameter may take them."""
 
@@ -165,12 +168,12 @@ def resolve_run(params: dict) -> dict:
     """Resolve max_iter, seed (and the derived problem/operator/noise seeds), tol, record_every."""
     out = {name: params.pop(name, default) for name, default in RUN_DEFAULTS.items()}
     out["max_iter"] = check_int("max_iter", out["max_iter"], minimum=0)
-    out["seed"] = check_int("seed", out["seed"], minimum=0)
+    out["seed"] = check_int("seed", out["seed"], minimum=0, maximum=MAX_SEED)
     out["tol"] = _optional("tol", out["tol"], check_positive)
     out["record_every"] = check_int("record_every", out["record_every"], minimum=1)
     for name, stream in SEED_STREAMS.items():
         value = params.pop(name, None)
-        out[name] = derived_seed(out["seed"], stream) if value is None else check_int(name, value, minimum=0)
+        out[name] = derived_seed(out["seed"], stream) if value is None else check_int(name, value, minimum=0, maximum=MAX_SEED)
     return out
 
 
