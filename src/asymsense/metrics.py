@@ -60,7 +60,7 @@ def product_svd(U, V):
     """Thin SVD of UVᵀ from the QR cores: returns (left vectors, singular values, right vectors)."""
     Qu, Ru = np.linalg.qr(U)
     Qv, Rv = np.linalg.qr(V)
-    W, s, Zt = np.linalg.svd(Ru @ _t(Rv))
+    W, s, Zt = np.linalg.svd(Ru @ _t(Rv), full_matrices=False)
     return Qu @ W, s, Qv @ _t(Zt)
 
 
