@@ -124,6 +124,8 @@ def runs(tmp):
         "same-1": ["solve", *SMALL, "--seed", "5", "--out", f"{tmp}/same-1", "--json"],
         "other-seed": ["solve", *SMALL, "--seed", "6", "--out", f"{tmp}/other-seed"],
         "diverge": ["solve", *SMALL, "--step", "50", "--out", f"{tmp}/diverged", "--json"],
+        "diverge-overflow": ["solve", *SMALL, "--alpha", "1e300"],
+        "compare-overflow": ["compare", *SMALL, "--alpha", "1e300"],
     }
     jobs.update({f"recover-{name}": ["solve", *args, "--json"] for name, args in RECOVERY.items()})
     jobs.update({f"bad-{name}": [a.format(tmp=tmp) for a in args] for name, (args, _) in BAD.items()})
@@ -256,6 +258,15 @@ def test_divergence_exits_3_and_writes_no_summary(runs, tmp):
     assert "step_size=50" in line and "smaller step" in line
     assert not (tmp / "diverged" / "summary.json").exists()
     assert not (tmp / "diverged" / "history.parquet").exists()
+
+
+def test_overflowing_runs_exit_3_with_one_line_and_no_numpy_warnings(runs):
+    """An init scale of 1e300 overflows at once: one error line, not a burst of RuntimeWarnings."""
+    line = _one_line_error(runs["diverge-overflow"].result(), 3)
+    assert "init_scale=1e+300" in line
+    proc = runs["compare-overflow"].result()
+    assert proc.returncode == 3 and "RuntimeWarning" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: diverged: fgd, balanced, scaled-gd"], proc.stderr
 
 
 # ---------------------------------------------------------------- determinism

@@ -58,14 +58,14 @@ def run_compare(*, n1=40, n2=30, rank=3, cond=2.0, spectrum="linear", m=None, op
 
     from ..config import load_solve_config
     from ..errors import DivergenceError, resolve_seed
-    from ..experiments.outputs import plain
+    from ..experiments.outputs import plain, quiet_overflow
     from ..experiments.solve import build, enough_memory
 
     overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=resolve_seed(seed),
                      max_iter=max_iter, width=width, alpha=alpha, record_every=record_every, tol=tol, threads=1)
     settings = load_solve_config(None, overrides).resolved()
     records = []
-    with threadpool_limits(1), enough_memory(settings):
+    with threadpool_limits(1), enough_memory(settings), quiet_overflow():
         truth, op, y = build(settings)
         penalty = noise_penalty(op, settings.noise, settings.noise_seed) if settings.noise > 0 else None
         config = {**settings.record(), "nuclear_penalty": penalty}

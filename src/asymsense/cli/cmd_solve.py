@@ -41,7 +41,7 @@ def solve(
 
     Exit codes: 0 success, 2 bad input, 3 divergence (try a smaller --step)."""
     from ..config import load_solve_config
-    from ..experiments.outputs import dumps, prepare_out_dir
+    from ..experiments.outputs import dumps, prepare_out_dir, quiet_overflow
     from ..experiments.solve import enough_memory, run_solve, write_outputs
 
     overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, width=width, alpha=alpha,
@@ -56,7 +56,7 @@ def solve(
     with Progress(TextColumn("fgd k={task.fields[k]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("fgd", total=settings.max_iter, k=settings.width)
-        with enough_memory(settings):
+        with enough_memory(settings), quiet_overflow():
             summary, result = run_solve(settings, progress=lambda done: bar.update(task, completed=done))
     if out is not None:
         write_outputs(out, summary, result)

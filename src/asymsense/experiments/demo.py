@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import check_int, check_positive, resolve_seed
-from .outputs import prepare_out_dir, write_json
+from .outputs import prepare_out_dir, quiet_overflow, write_json
 
 N1, N2, RANK, COND = 60, 40, 3, 3.0
 OVERSAMPLING = 5
@@ -93,7 +93,7 @@ def run_demo(out_dir, *, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, t
     out = prepare_out_dir(out_dir)
     started = time.perf_counter()
     results = {}
-    with threadpool_limits(config["threads"]):
+    with threadpool_limits(config["threads"]), quiet_overflow():
         truth, op, y = planted_instance(N1, N2, RANK, cond=COND, spectrum="linear", operator="gaussian", m=config["m"],
                                         problem_seed=config["problem_seed"], operator_seed=config["operator_seed"])
         for width in WIDTHS:

@@ -27,6 +27,13 @@ def prepare_out_dir(path) -> Path:
     return out
 
 
+def quiet_overflow():
+    """numpy.errstate silencing overflow/invalid/divide warnings: a diverging
+    run is reported once, as a DivergenceError (exit 3, or a failed sweep
+    trial), not as a burst of RuntimeWarnings on stderr."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

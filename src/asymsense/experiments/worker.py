@@ -110,11 +110,12 @@ def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run every unit of `chunk` with BLAS limited to one thread."""
     from threadpoolctl import threadpool_limits
 
+    from .outputs import quiet_overflow
     from .store import concat_tables
 
     method = resolve_method(chunk.method)
     rows, histories = [], []
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), quiet_overflow():
         for unit in chunk.units:
             for row, history in _run_unit(method, chunk.method, unit, chunk.record_history):
                 rows.append(row)
