@@ -54,23 +54,23 @@ CONFIGS = {
 # name → (arguments, text that the one-line message must contain); through subprocesses
 BAD = {
     "rank>min": (["solve", "--n1", "8", "--n2", "6", "--rank", "7"], "--rank"),
-    "m=0": (["solve", "--m", "0"], "--m"),
-    "width=0": (["solve", "--width", "0"], "--width"),
     "alpha=0": (["solve", "--alpha", "0", "--out", "{tmp}/never"], "--alpha"),
-    "step=0": (["solve", "--step", "0"], "--step"),
-    "n1=2.5": (["solve", "--n1", "2.5"], "--n1"),
-    "noise=nan": (["solve", "--noise", "nan"], "--noise"),
-    "operator": (["solve", "--operator", "wavelet"], "--operator"),
-    "config-missing": (["solve", "--config", "{tmp}/missing.toml"], "missing.toml"),
     "config-malformed": (["solve", "--config", "{tmp}/malformed.toml"], "malformed.toml line 2"),
-    "config-unknown-key": (["solve", "--config", "{tmp}/unknown.toml"], "unknown.toml line 3: bogus_key"),
-    "config-wrong-type": (["solve", "--config", "{tmp}/wrongtype.toml"], "wrongtype.toml line 3: rank"),
     "out-unwritable": (["solve", *SMALL, "--out", "{tmp}/a-file/out"], "{tmp}/a-file/out"),
     "demo-max-iter=0": (["demo", "--max-iter", "0", "--out", "{tmp}/demo-never"], "max_iter"),
 }
 
 # more bad input, checked in-process (typer's CliRunner) to spare a Python start-up each
 BAD_IN_PROCESS = {
+    "m=0": (["solve", "--m", "0"], "--m"),
+    "width=0": (["solve", "--width", "0"], "--width"),
+    "step=0": (["solve", "--step", "0"], "--step"),
+    "n1=2.5": (["solve", "--n1", "2.5"], "--n1"),
+    "noise=nan": (["solve", "--noise", "nan"], "--noise"),
+    "operator": (["solve", "--operator", "wavelet"], "--operator"),
+    "config-missing": (["solve", "--config", "{tmp}/missing.toml"], "missing.toml"),
+    "config-unknown-key": (["solve", "--config", "{tmp}/unknown.toml"], "unknown.toml line 3: bogus_key"),
+    "config-wrong-type": (["solve", "--config", "{tmp}/wrongtype.toml"], "wrongtype.toml line 3: rank"),
     "step=word": (["solve", "--step", "fast"], "--step"),
     "unknown-flag": (["solve", "--bogus", "1"], "--bogus"),
     "max-iter=abc": (["solve", "--max-iter", "abc"], "--max-iter"),
