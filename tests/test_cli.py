@@ -332,3 +332,15 @@ def test_solve_compare_and_a_sweep_trial_build_the_same_problem():
         assert trial[key] == solved["config"][key], key
     assert compared["fgd"]["rel_error"] == solved["rel_error"] == swept["rel_error"]
     assert compared["fgd"]["solver"]["operator"]["seed"] == solved["config"]["operator_seed"]
+
+
+def test_demo_help_paragraphs_are_not_broken_mid_sentence():
+    from typer.testing import CliRunner
+
+    from asymsense.cli import app
+
+    text = CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "240"}).stdout
+    assert any("k = 3 over α = 1e-1" in line for line in text.splitlines()), text
+    listing = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "240"}).stdout
+    demo_line = next(line for line in listing.splitlines() if " demo " in line)
+    assert "summary.json" in demo_line

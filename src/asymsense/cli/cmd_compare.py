@@ -122,7 +122,7 @@ def compare(
 ):
     """Run fgd and every baseline on one planted problem; print test error, iterations and seconds side by side.
 
-    Exit code 3 when any method diverged (the others are still reported)."""
+    Exit codes: 0 success, 2 bad input, 3 when any method diverged (the others are still reported)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
