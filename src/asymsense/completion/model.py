@@ -22,7 +22,8 @@ Model: Ŷ_ij = b + r_i + c_j + (UVᵀ)_ij, with U ∈ R^{n1×k}, V ∈ R^{n2×k}
 
 Optional (off by default, not the paper's algorithm): `l2 > 0` adds the
 count-weighted penalty (l2/2)(Σ_i |Ω_i|‖U_i‖² + Σ_j |Ω_j|‖V_j‖²) — the
-penalty SGD matrix factorization applies implicitly — to the loss.
+penalty SGD matrix factorization applies implicitly, and the factored form of
+the weighted trace norm of Srebro & Salakhutdinov (2010) — to the loss.
 
 Automatic choices (each recorded in the result's config):
 - step μ = c/(‖A*(z)‖₂ + l2·max count): ‖A*(z)‖₂ is the curvature scale of the
