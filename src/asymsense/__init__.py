@@ -10,4 +10,14 @@ from . import operators
 
 __version__ = "0.1.0"
 
-__all__ = ["planted", "measure", "make_operator", "EntrySample", "fgd", "FGDResult", "BatchResult", "InputError", "DivergenceError", "operators"]
+def __getattr__(name):
+    """`asymsense.LowRankCompleter` on first use: it pulls in scikit-learn,
+    which the CLI and the solver never need."""
+    if name == "LowRankCompleter":
+        from .completion import LowRankCompleter
+
+        return LowRankCompleter
+    raise AttributeError(f"module 'asymsense' has no attribute {name!r}")
+
+
+__all__ = ["LowRankCompleter", "planted", "measure", "make_operator", "EntrySample", "fgd", "FGDResult", "BatchResult", "InputError", "DivergenceError", "operators"]
