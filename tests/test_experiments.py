@@ -319,3 +319,16 @@ def test_mean_and_median_ci_drop_non_finite_values_and_bracket_the_statistic(nam
     assert est.value == pytest.approx(stat([1.0, 2.0, 3.0, 10.0])) and est.n == 4
     assert 1.0 <= est.low <= est.value <= est.high <= 10.0
     assert math.isnan(getattr(fitting, name)([float("nan")]).value)
+
+
+def test_write_text_is_atomic_and_leaves_no_temporary_file_on_failure(tmp_path):
+    from asymsense.experiments.outputs import write_json, write_text
+
+    target = tmp_path / "report.md"
+    write_text(target, "old\n")
+    with pytest.raises(UnicodeEncodeError):
+        write_text(target, "half \ud800 written")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
+    write_json(tmp_path / "m.json", {"b": 1, "a": float("nan")}, sort_keys=True)
+    assert (tmp_path / "m.json").read_text() == '{\n  "a": null,\n  "b": 1\n}\n'

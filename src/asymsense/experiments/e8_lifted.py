@@ -58,7 +58,6 @@ def lifted_trial(params: dict):
     target_sin = float(np.linalg.norm(Ey - E @ (E.T @ Ey), 2))
     top = np.sort(evals)[::-1]
     truth = as_truth(truth)
-    n1 = op.n1
     rows = {"iteration": [], "deviation": [], "align_sin": [], "align_sin_y": [], "w_norm": [], "rel_error": []}
     max_dev = 0.0
     for t in range(params["max_iter"] + 1):

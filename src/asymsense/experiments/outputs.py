@@ -55,17 +55,24 @@ def plain(value):
     return value
 
 
-def dumps(value) -> str:
-    return json.dumps(plain(value), indent=2, allow_nan=False)
+def dumps(value, *, sort_keys: bool = False) -> str:
+    return json.dumps(plain(value), indent=2, allow_nan=False, sort_keys=sort_keys)
 
 
-def write_json(path, value) -> Path:
-    """Write `value` as strict JSON atomically (temporary file in the same folder, then rename)."""
+def write_json(path, value, *, sort_keys: bool = False) -> Path:
+    """Write `value` as strict JSON atomically (see `write_text`)."""
+    return write_text(path, dumps(value, sort_keys=sort_keys) + "\n")
+
+
+def write_text(path, text: str) -> Path:
+    """Write `text` (UTF-8) atomically: a temporary file in the same folder,
+    then a rename, so a reader never sees half a file; the temporary file is
+    removed if anything fails."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dumps(value) + "\n")
+            handle.write(text)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:

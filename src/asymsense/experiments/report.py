@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
 import time
 import traceback
@@ -16,6 +15,7 @@ from pathlib import Path
 from ..errors import InputError
 from .claims import Claim, claim, claims_json, claims_markdown
 from .context import EXPERIMENT_FILE, Context, Section
+from .outputs import write_text
 from .registry import EXPERIMENTS
 from .runner import MANIFEST
 
@@ -218,12 +218,6 @@ def render_html(out_dir, sections: list[Section]) -> str:
     return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>asymsense reproduction report</title><style>{CSS}</style></head><body>\n' + "\n".join(body) + "\n</body></html>\n"
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def build_report(out_dir, *, console=None) -> tuple[list[Claim], list[Section]]:
     """Analyze every stored experiment and write report.md, report.html, claims.json."""
     out = Path(out_dir)
@@ -234,7 +228,7 @@ def build_report(out_dir, *, console=None) -> tuple[list[Claim], list[Section]]:
     _mode_line(out)  # a malformed reproduce.json is bad input before any analysis
     sections = analyze_all(out, console=console)
     claims = [c for s in sections for c in s.claims]
-    _atomic_text(out / "report.md", render_markdown(out, sections))
-    _atomic_text(out / "report.html", render_html(out, sections))
-    _atomic_text(out / "claims.json", claims_json(claims))
+    write_text(out / "report.md", render_markdown(out, sections))
+    write_text(out / "report.html", render_html(out, sections))
+    write_text(out / "claims.json", claims_json(claims))
     return claims, sections

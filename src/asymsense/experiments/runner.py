@@ -15,22 +15,15 @@ also holds another mode's trials is read correctly.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from ..errors import InputError, check_int
 from .context import EXPERIMENT_FILE
-from .outputs import prepare_out_dir
+from .outputs import prepare_out_dir, write_json
 from .registry import EXPERIMENTS, experiment_config
 
 MANIFEST = "reproduce.json"
-
-
-def write_json(path: Path, value) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def sweep_configs(cfg: dict) -> list[tuple[str, dict]]:
@@ -49,7 +42,7 @@ def prepare_experiment(name: str, out_dir, mode: str) -> tuple[dict, Path]:
     except OSError as exc:
         raise InputError(f"output directory {out_dir} cannot be written: {exc.strerror or exc}") from None
     cfg["keys"] = {label: [t.key for t in expand(load_sweep_config(sc))] for label, sc in sweep_configs(cfg)}
-    write_json(root / EXPERIMENT_FILE, cfg)
+    write_json(root / EXPERIMENT_FILE, cfg, sort_keys=True)
     return cfg, root
 
 
@@ -87,10 +80,10 @@ def reproduce(out_dir, mode: str = "quick", *, experiments=None, n_jobs=None, pr
             console.print(f"[bold]{name}[/bold] — {experiment_config(name, mode)['title']}")
         seconds[name] = round(run_experiment(name, out, mode, n_jobs=n_jobs, progress=progress), 2)
         manifest["seconds"] = seconds
-        write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest, sort_keys=True)
     from .. import __version__
 
     manifest["asymsense_version"] = __version__
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    write_json(manifest_path, manifest)
+    write_json(manifest_path, manifest, sort_keys=True)
     return manifest

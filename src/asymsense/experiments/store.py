@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,10 +145,9 @@ def write_chunk(out_dir, chunk_id: str, rows: list[dict], history: pa.Table | No
 
 
 def write_manifest(out_dir, manifest: dict) -> None:
-    path = Path(out_dir) / "sweep.json"
-    tmp = path.with_name(f".sweep.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    from .outputs import write_text
+
+    write_text(Path(out_dir) / "sweep.json", json.dumps(manifest, indent=2, sort_keys=True, default=str))
 
 
 # --------------------------------------------------------------------------- reading
