@@ -141,6 +141,32 @@ def test_best_iterate_is_restored_and_recorded():
     assert s["best_iter"] == res.best_iter and s["config"]["seed"] == 0 and s["config"]["width"] == 30
 
 
+def test_refit_uses_every_entry_for_the_chosen_number_of_iterations():
+    X, r, c, y = low_rank_table(noise=0.3, frac=0.3)
+    selected = complete(r, c, y, X.shape, width=30, seed=0, max_iter=400, patience=30, refit=False)
+    refit = complete(r, c, y, X.shape, width=30, seed=0, max_iter=400, patience=30)
+    info = refit.config["refit"]
+    assert "refit" not in selected.config
+    assert info["iterations"] == selected.best_iter > 0
+    assert info["m"] == len(y) > selected.config["m_train"]
+    assert refit.best_iter == selected.best_iter and refit.val_rmse == selected.val_rmse
+    np.testing.assert_array_equal(refit.history["val_rmse"], selected.history["val_rmse"])
+    assert not np.allclose(refit.U, selected.U)
+    unseen = np.ones(X.shape, bool)
+    unseen[r, c] = False
+    ur, uc = np.nonzero(unseen)
+    error = {name: np.sqrt(np.mean((res.predict(ur, uc) - X[ur, uc]) ** 2)) for name, res in (("selected", selected), ("refit", refit))}
+    assert error["refit"] < error["selected"]
+
+
+def test_refit_with_explicit_validation_entries_adds_them():
+    X, r, c, y = low_rank_table(noise=0.3, frac=0.3)
+    n_val = len(y) // 10
+    res = complete(r[n_val:], c[n_val:], y[n_val:], X.shape, width=10, seed=0, max_iter=200, patience=20,
+                   validation=(r[:n_val], c[:n_val], y[:n_val]))
+    assert res.config["refit"]["m"] == len(y)
+
+
 def test_clipping_and_no_bias_options():
     X, r, c, y = low_rank_table()
     res = complete(r, c, y, X.shape, width=5, seed=0, max_iter=50, biases="none")

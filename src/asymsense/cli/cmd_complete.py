@@ -32,6 +32,7 @@ def complete_command(
     biases: str = typer.Option("both", "--biases", help="both, rows, columns, global or none."),
     clip: bool = typer.Option(True, "--clip/--no-clip", help="Clip predictions to the observed range."),
     l2: float = typer.Option(0.0, "--l2", help="Optional count-weighted L2 weight (0 = the paper's algorithm)."),
+    refit: bool = typer.Option(True, "--refit/--no-refit", help="After early stopping, refit on training + validation entries for the chosen number of iterations."),
     duplicates: str = typer.Option("error", "--duplicates", help="Repeated (row, column) pairs: mean, last or error."),
     test_fraction: float = typer.Option(0.1, "--test-fraction", help="With --compare and no --test: share of DATA held out as the test set."),
     row_col: Optional[str] = typer.Option(None, "--row-col", help="Name of the row-id column (default: the first)."),
@@ -45,7 +46,7 @@ def complete_command(
 
     options = {
         "width": width, "max_iter": max_iter, "patience": patience, "validation": validation, "validation_kind": validation_kind,
-        "biases": biases, "clip": clip, "l2": l2, "seed": seed, "dtype": dtype,
+        "biases": biases, "clip": clip, "l2": l2, "refit": refit, "seed": seed, "dtype": dtype,
         "init_scale": alpha if alpha is not None else "auto", "step_size": step if step is not None else "auto",
     }
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

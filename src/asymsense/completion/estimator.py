@@ -79,6 +79,7 @@ class LowRankCompleter(_Mixin, _Base):
         biases="both",
         clip=True,
         l2=0.0,
+        refit=True,
         duplicates="mean",
         unknown="biases",
         dtype="float32",
@@ -95,6 +96,7 @@ class LowRankCompleter(_Mixin, _Base):
         self.biases = biases
         self.clip = clip
         self.l2 = l2
+        self.refit = refit
         self.duplicates = duplicates
         self.unknown = unknown
         self.dtype = dtype
@@ -137,7 +139,7 @@ class LowRankCompleter(_Mixin, _Base):
             width=self.width, init_scale=self.init_scale, step_size=self.step_size,
             step_constant=self.step_constant, max_iter=self.max_iter, patience=self.patience,
             validation=validation, validation_kind=self.validation_kind, biases=self.biases,
-            clip=self.clip, l2=self.l2, seed=self.random_state, dtype=self.dtype, progress=progress,
+            clip=self.clip, l2=self.l2, refit=self.refit, seed=self.random_state, dtype=self.dtype, progress=progress,
         )
         self.result_ = result
         self.row_map_, self.col_map_ = table.row_map, table.col_map
