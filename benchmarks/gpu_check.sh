@@ -43,12 +43,13 @@ else
 fi
 
 step "correctness subset on $DEVICE (tests/test_backends.py)"
-ASYMSENSE_TEST_DEVICE="$DEVICE" timeout 120 python -m pytest tests/test_backends.py -q -p no:cacheprovider -p no:warnings -x -rs \
-  | tee "$RESULTS/${TAG}_tests.txt" | tail -3
+ASYMSENSE_TEST_DEVICE="$DEVICE" timeout 120 python -m pytest tests/test_backends.py -p no:cacheprovider -p no:warnings -x -rs \
+  | tee "$RESULTS/${TAG}_tests.txt" | tail -1 || echo "correctness subset FAILED or timed out: see $RESULTS/${TAG}_tests.txt"
 
 step "dense float64/float32, batched, structured, rank-one on $DEVICE (n1=n2=$N, m=$M, k=$K)"
 timeout 150 python benchmarks/bench_iteration.py --backend torch --device "$DEVICE" --n1 "$N" --n2 "$N" --m "$M" --k "$K" \
-  --iters "$ITERS" --batches $BATCHES --kinds structured rank-one --threads 1 --out "$RESULTS/${TAG}_iteration.md" | tail -25
+  --iters "$ITERS" --batches $BATCHES --kinds structured rank-one --threads 1 --out "$RESULTS/${TAG}_iteration.md" | tail -25 \
+  || echo "iteration benchmark failed or timed out"
 
 step "matrix-free Gaussian on $DEVICE (m=$MS: host generation, copies to the device)"
 timeout 60 python benchmarks/bench_iteration.py --backend torch --device "$DEVICE" --n1 "$N" --n2 "$N" --m "$MS" --k "$K" \
