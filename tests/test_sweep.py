@@ -344,3 +344,22 @@ def test_cli_runs_resumes_and_reports_status(tmp_path):
     assert status.returncode == 0 and "2 trials: 2 ok, 0 failed, 0 pending" in status.stdout
     query = run_cli(path, "--out", out, "--query", "select alpha, status from trials order by alpha", "--csv")
     assert query.returncode == 0 and query.stdout.splitlines() == ['"alpha","status"', '0.01,"ok"', '0.1,"ok"']
+
+
+def test_exact_rank_baselines_default_to_width_rank_as_in_compare():
+    """A sweep of `spectral` without a width runs k = r, the run compare makes:
+    same problem, same numbers."""
+    from asymsense.cli.cmd_compare import run_compare
+    from asymsense.experiments.methods import resolve_method
+
+    params = {"n1": 9, "n2": 7, "rank": 2, "max_iter": 30, "seed": 4}
+    compared = {r["method"]: r for r in run_compare(**params, record_every=10)}
+    for name in ("spectral", "als"):
+        method = resolve_method(name)
+        trial = method.resolve_params(dict(params))
+        assert trial["width"] == 2
+        summary, _ = method(trial)
+        assert compared[name]["solver"]["width"] == 2
+        assert summary["rel_error"] == compared[name]["rel_error"], name
+    assert resolve_method("spectral").resolve_params({**params, "width": 5})["width"] == 5
+    assert resolve_method("balanced").resolve_params(dict(params))["width"] == 7

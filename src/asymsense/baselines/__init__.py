@@ -26,4 +26,8 @@ BASELINES = {
     "als": als,
 }
 
-__all__ = ["BASELINES", "nuclear_norm", "spectral_gd", "balanced_gd", "scaled_gd", "als"]
+EXACT_RANK = frozenset({"spectral", "als"})
+"""The baselines that fit the exact model k = r: `asymsense compare` runs them
+with width = rank, and so does a sweep that does not set `width`."""
+
+__all__ = ["BASELINES", "EXACT_RANK", "nuclear_norm", "spectral_gd", "balanced_gd", "scaled_gd", "als"]

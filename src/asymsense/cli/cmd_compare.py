@@ -24,18 +24,13 @@ def noise_penalty(operator, noise: float, seed: int) -> float:
 
 def method_calls(*, rank: int, width: int, alpha: float, init_seed: int, penalty: float | None) -> dict:
     """Each method's name → (function, method-specific keywords) as compare runs it."""
-    from ..baselines import BASELINES
+    from ..baselines import BASELINES, EXACT_RANK
     from ..fgd import fgd
 
-    kwargs = {
-        "fgd": {"width": width, "init_scale": alpha},
-        "nuclear": {} if penalty is None else {"penalty": penalty},
-        "spectral": {"width": rank},
-        "balanced": {"width": width, "init_scale": alpha},
-        "scaled-gd": {"width": width, "init_scale": alpha},
-        "als": {"width": rank},
-    }
-    calls = {"fgd": (fgd, kwargs["fgd"])}
+    small_init = {"width": width, "init_scale": alpha}
+    kwargs = {"nuclear": {} if penalty is None else {"penalty": penalty}, "balanced": small_init, "scaled-gd": small_init,
+              **{name: {"width": rank} for name in EXACT_RANK}}
+    calls = {"fgd": (fgd, small_init)}
     for name, fn in BASELINES.items():
         calls[name] = (fn, kwargs.get(name, {}))
     return calls

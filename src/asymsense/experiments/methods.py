@@ -146,18 +146,27 @@ def _baselines():
     return getattr(baselines, "BASELINES", {})
 
 
+def _exact_rank() -> frozenset:
+    from ..baselines import EXACT_RANK
+
+    return EXACT_RANK
+
+
 def baseline_method(name: str) -> Callable:
     """Wrap `asymsense.baselines.BASELINES[name]` as a trial method on the
     planted problem. Solver parameters (width, alpha, step, ...) are kept only
     when the baseline's signature takes them (alpha as init_scale or alpha,
     step as step_size or step); any other non-standard parameter is passed
-    through as a method-specific keyword."""
+    through as a method-specific keyword. The exact-rank baselines
+    (`baselines.EXACT_RANK`: spectral, als) default to width = "rank"."""
     fn = _baselines()[name]
     sig = inspect.signature(fn)
     accepted = set(sig.parameters)
 
     def resolve(params: dict) -> dict:
         params = dict(params)
+        if name in _exact_rank():
+            params.setdefault("width", "rank")
         problem = resolve_problem(params)
         run = resolve_run(params)
         solver = resolve_solver(params, problem)
