@@ -342,6 +342,11 @@ def test_cli_runs_resumes_and_reports_status(tmp_path):
     assert run_cli(path, "--out", out, "--jobs", "1", "--no-progress").returncode == 0
     status = run_cli(path, "--out", out, "--status")
     assert status.returncode == 0 and "2 trials: 2 ok, 0 failed, 0 pending" in status.stdout
+    other = tmp_path / "other.toml"
+    other.write_text(to_toml({"name": "other", "seeds": 1, "chunk_size": 4, "fixed": TINY, "grid": {"alpha": [0.1, 0.001]}}))
+    mixed = run_cli(other, "--out", out, "--status")
+    assert mixed.returncode == 0 and "2 trials: 1 ok, 0 failed, 1 pending" in mixed.stdout
+    assert "also holds 1 trials that other does not define" in mixed.stdout
     query = run_cli(path, "--out", out, "--query", "select alpha, status from trials order by alpha", "--csv")
     assert query.returncode == 0 and query.stdout.splitlines() == ['"alpha","status"', '0.01,"ok"', '0.1,"ok"']
 

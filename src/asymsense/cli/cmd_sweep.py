@@ -39,6 +39,8 @@ def _status(config, out: Path, csv: bool) -> None:
     counts = summary["counts"]
     print(f"sweep {config.name}: {len(expected)} trials: {counts.get('ok', 0)} ok, {counts.get('failed', 0)} failed, "
           f"{counts.get('pending', 0)} pending ({out})")
+    if summary["others"]:
+        print(f"note: {out} also holds {summary['others']} trials that {config.name} does not define (another config, or an earlier version of this one)")
     if summary["table"].num_rows:
         _print_table(summary["table"], csv)
     for key, error in summary["errors"]:

@@ -255,11 +255,14 @@ def query(out_dir, sql: str) -> pa.Table:
 def status(out_dir, expected_keys) -> dict:
     """Progress of a sweep whose trials have `expected_keys`: counts of ok,
     failed and pending trials, a DuckDB summary by status and stop reason
-    (count, median error, iterations and seconds), and up to five errors."""
+    (count, median error, iterations and seconds), up to five errors, and
+    `others`: how many stored trials the sweep does not define (another
+    config, or an older version of it, wrote into the folder)."""
     import duckdb
 
     wanted = set(expected_keys)
     table = results(out_dir) if Path(out_dir).is_dir() else pa.table({})
+    stored = table.num_rows
     if table.num_rows:
         table = table.filter(pc.is_in(table.column("key"), value_set=pa.array(sorted(wanted), pa.string())))
     counts = {"ok": 0, "failed": 0}
@@ -281,4 +284,4 @@ def status(out_dir, expected_keys) -> dict:
             summary = con.sql(f"SELECT {', '.join(parts)}, {', '.join(aggs)} FROM trials GROUP BY ALL ORDER BY ALL").to_arrow_table()
         finally:
             con.close()
-    return {"counts": counts, "table": summary, "errors": errors}
+    return {"counts": counts, "table": summary, "errors": errors, "others": stored - table.num_rows}
