@@ -332,3 +332,14 @@ def test_write_text_is_atomic_and_leaves_no_temporary_file_on_failure(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
     write_json(tmp_path / "m.json", {"b": 1, "a": float("nan")}, sort_keys=True)
     assert (tmp_path / "m.json").read_text() == '{\n  "a": null,\n  "b": 1\n}\n'
+
+
+def test_reproduce_adds_up_the_seconds_of_resumed_runs(tmp_path, monkeypatch):
+    from asymsense.experiments import runner
+
+    times = iter([5.0, 0.25, 2.0])
+    monkeypatch.setattr(runner, "run_experiment", lambda *args, **kwargs: next(times))
+    runner.reproduce(tmp_path, "quick", experiments=["e4"], progress=False)
+    manifest = runner.reproduce(tmp_path, "quick", experiments=["e4"], progress=False)
+    assert manifest["seconds"] == {"e4": 5.25}
+    assert runner.reproduce(tmp_path, "full", experiments=["e4"], progress=False)["seconds"] == {"e4": 2.0}

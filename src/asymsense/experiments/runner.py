@@ -58,7 +58,10 @@ def run_experiment(name: str, out_dir, mode: str, *, n_jobs=None, progress: bool
 
 
 def reproduce(out_dir, mode: str = "quick", *, experiments=None, n_jobs=None, progress: bool = True, console=None) -> dict:
-    """Run the chosen experiments (default all) and record their timings in reproduce.json."""
+    """Run the chosen experiments (default all) and record their timings in
+    reproduce.json: per experiment, the seconds of every run in this mode
+    added up, so a resumed or repeated run does not replace the time the
+    stored results took by the seconds of skipping them."""
     names = list(EXPERIMENTS) if not experiments else list(experiments)
     for n in names:
         if n not in EXPERIMENTS:
@@ -73,12 +76,13 @@ def reproduce(out_dir, mode: str = "quick", *, experiments=None, n_jobs=None, pr
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             manifest = {}
-    manifest.update({"mode": mode, "experiments": sorted(set(manifest.get("experiments", [])) | set(names)) if manifest.get("mode") == mode else names})
-    seconds = manifest.get("seconds", {}) if manifest.get("mode") == mode else {}
+    same_mode = manifest.get("mode") == mode
+    manifest.update({"mode": mode, "experiments": sorted(set(manifest.get("experiments", [])) | set(names)) if same_mode else names})
+    seconds = manifest.get("seconds", {}) if same_mode else {}
     for name in names:
         if console is not None:
             console.print(f"[bold]{name}[/bold] — {experiment_config(name, mode)['title']}")
-        seconds[name] = round(run_experiment(name, out, mode, n_jobs=n_jobs, progress=progress), 2)
+        seconds[name] = round(seconds.get(name, 0.0) + run_experiment(name, out, mode, n_jobs=n_jobs, progress=progress), 2)
         manifest["seconds"] = seconds
         write_json(manifest_path, manifest, sort_keys=True)
     from .. import __version__
