@@ -343,3 +343,17 @@ def test_reproduce_adds_up_the_seconds_of_resumed_runs(tmp_path, monkeypatch):
     manifest = runner.reproduce(tmp_path, "quick", experiments=["e4"], progress=False)
     assert manifest["seconds"] == {"e4": 5.25}
     assert runner.reproduce(tmp_path, "full", experiments=["e4"], progress=False)["seconds"] == {"e4": 2.0}
+
+
+def test_missing_trials_fail_their_claims_with_a_message_that_says_so(tiny_store, tmp_path):
+    from asymsense.experiments.report import build_report
+
+    out = copy_store(tiny_store, tmp_path / "missing")
+    for path in (out / "data" / "e5").glob("*/trials"):
+        shutil.rmtree(path)
+    claims, sections = build_report(out)
+    e5 = next(s for s in sections if s.name == "e5")
+    assert "no stored ok trial of sweep" in e5.error and "asymsense reproduce -e e5" in e5.error
+    failed = [c for c in claims if c.id.startswith("E5")]
+    assert failed and not any(c.passed for c in failed)
+    assert any(c.id.startswith("E8") and c.passed for c in claims)

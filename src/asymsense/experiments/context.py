@@ -57,6 +57,9 @@ class Context:
         keys = self.config.get("keys", {}).get(label)
         if keys is not None and len(cols):
             cols = cols.where(np.isin(cols.col("key"), np.asarray(keys, dtype=object)))
+        if not len(cols):
+            raise InputError(f"no stored ok trial of sweep {label!r} of {self.name} in {self.sweep_dir(label)} ({self.expected(label)} expected; "
+                             f"asymsense reproduce -e {self.name} --out {self.root.parent.parent} computes the missing ones)")
         return cols
 
     def expected(self, label: str) -> int:
