@@ -368,3 +368,8 @@ def test_exact_rank_baselines_default_to_width_rank_as_in_compare():
         assert summary["rel_error"] == compared[name]["rel_error"], name
     assert resolve_method("spectral").resolve_params({**params, "width": 5})["width"] == 5
     assert resolve_method("balanced").resolve_params(dict(params))["width"] == 7
+
+
+def test_cli_missing_config_argument_is_one_line_naming_it():
+    result = subprocess.run(["asymsense", "sweep"], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == ["error: Missing argument 'CONFIG'. (see 'asymsense sweep --help')"]

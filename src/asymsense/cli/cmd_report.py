@@ -12,7 +12,7 @@ from .app import app, console, handle_errors
 @app.command("report")
 @handle_errors
 def report(
-    out: Path = typer.Argument(..., help="A folder written by `asymsense reproduce`."),
+    out: Path = typer.Argument(..., metavar="OUT", help="A folder written by `asymsense reproduce`."),
     json_out: bool = typer.Option(False, "--json", help="Print the claims table as JSON on stdout."),
 ):
     """Rebuild figures, report.md, report.html and claims.json from the stored results in OUT."""

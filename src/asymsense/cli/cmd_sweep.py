@@ -50,7 +50,7 @@ def _status(config, out: Path, csv: bool) -> None:
 @app.command("sweep")
 @handle_errors
 def sweep(
-    config: Path = typer.Argument(..., help="Sweep config (TOML): name, method, seeds, chunk_size and the tables fixed and grid (see docs/sweeps.md)."),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="Sweep config (TOML): name, method, seeds, chunk_size and the tables fixed and grid (see docs/sweeps.md)."),
     out: Path = typer.Option(..., "--out", "-o", help="Results folder (Parquet chunks); rerunning resumes."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="joblib worker processes (default: CPU count)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on an existing Dask cluster, e.g. tcp://host:8786."),
