@@ -132,10 +132,20 @@ def test_validation_patience_restores_the_best_iterate():
     assert res.config["validation"]["fraction"] == 0.2
 
 
-def test_divergence_names_the_step_size():
+def test_divergence_names_the_step_size_without_numpy_warnings():
+    import warnings
+
     p, op, y = problem()
-    with pytest.raises(DivergenceError, match="step_size=50"):
-        fgd(op, y, width=4, init_scale=0.5, step_size=50.0, max_iter=200, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DivergenceError, match="step_size=50"):
+            fgd(op, y, width=4, init_scale=0.5, step_size=50.0, max_iter=200, seed=0)
+
+
+def test_overflowing_measurements_are_bad_input_not_a_nan_step():
+    p, op, y = problem()
+    with pytest.raises(InputError, match="overflows"):
+        fgd(op, y * 1e300, width=3, init_scale=1e-3, max_iter=5, seed=0)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +159,7 @@ def test_divergence_names_the_step_size():
         (dict(step_size="fast"), "step_size must be a positive number or 'auto'"),
         (dict(max_iter=-1), "max_iter must be >= 0"),
         (dict(seed=-3), "seed must be >= 0"),
+        (dict(seed=2**63), "seed must be <= 9223372036854775807"),
         (dict(patience=10), "patience needs validation"),
         (dict(validation=1.5), "validation must be a fraction"),
         (dict(init_scale=[]), "init_scale must not be an empty sequence"),

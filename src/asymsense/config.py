@@ -34,7 +34,8 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import InputError
-from .experiments.params import DEFAULT_OVERSAMPLING, MAX_SEED, PROBLEM_DEFAULTS, RUN_DEFAULTS, SOLVER_DEFAULTS
+from .errors import MAX_SEED
+from .experiments.params import DEFAULT_OVERSAMPLING, PROBLEM_DEFAULTS, RUN_DEFAULTS, SOLVER_DEFAULTS
 
 Finite = dict(allow_inf_nan=False)
 

@@ -59,13 +59,17 @@ def check_finite_array(name: str, array) -> None:
         raise InputError(f"{name} contains {int(bad.sum())} non-finite value(s), first at index {tuple(int(i) for i in first)}")
 
 
+MAX_SEED = 2**63 - 1
+"""Seeds are stored in int64 columns (Parquet, DuckDB)."""
+
+
 def resolve_seed(seed) -> int:
     """One way to handle seeds everywhere: an int is used as given, None draws a
     fresh one from the OS. The resolved int is recorded with every result so a
     run can be repeated exactly."""
     if seed is None:
-        return int(np.random.SeedSequence().entropy % (2**63))
-    return check_int("seed", seed, minimum=0)
+        return int(np.random.SeedSequence().entropy % MAX_SEED)
+    return check_int("seed", seed, minimum=0, maximum=MAX_SEED)
 
 
 def check_dtype(dtype) -> np.dtype:

@@ -156,33 +156,16 @@ def fgd(
     becomes non-finite or exceeds DIVERGENCE_FACTOR·½‖y‖².
     """
     threads = check_int("threads", threads, minimum=1) if threads is not None else None
-    with bk.limit_threads(getattr(operator, "xp", np), threads):
-        return _fgd(
-            operator, y, width=width, init_scale=init_scale, step_size=step_size, max_iter=max_iter, seed=seed,
-            truth=truth, record_every=record_every, validation=validation, patience=patience, tol=tol, dtype=dtype,
-            step_constant=step_constant, n_singular=n_singular, progress=progress,
-        )
+    arguments = {name: value for name, value in locals().items() if name not in ("operator", "y", "threads")}
+    with bk.limit_threads(getattr(operator, "xp", np), threads), np.errstate(over="ignore", invalid="ignore"):
+        return _fgd(operator, y, **arguments)
 
 
-def _fgd(
-    operator,
-    y,
-    *,
-    width,
-    init_scale,
-    step_size="auto",
-    max_iter,
-    seed=None,
-    truth=None,
-    record_every=1,
-    validation=None,
-    patience=None,
-    tol=None,
-    dtype=None,
-    step_constant: float = STEP_CONSTANT,
-    n_singular: int = 10,
-    progress: Callable[[int], None] | None = None,
-):
+def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, record_every, validation, patience, tol, dtype,
+         step_constant, n_singular, progress):
+    """The loop of `fgd` (which documents the parameters), under its BLAS-thread
+    limit; overflow warnings are silenced because divergence is detected and
+    raised as DivergenceError."""
     started = time.perf_counter()
     width = check_int("width", width, minimum=1)
     max_iter = check_int("max_iter", max_iter, minimum=0)
@@ -243,7 +226,7 @@ def _fgd(
             trials = ", ".join(f"init_scale={scales[i % len(scales)]}" for i in np.flatnonzero(bad))
             raise DivergenceError(
                 f"diverged at iteration {t} with step_size={mu:.4g} ({trials}): the loss became "
-                f"{'non-finite' if not np.all(np.isfinite(loss[bad])) else 'too large'}; try a smaller step size, e.g. --step {mu / 4:.3g}",
+                f"{'non-finite' if not np.all(np.isfinite(loss[bad])) else 'too large'}; try a smaller step size, e.g. --step {mu / 4:.3g} (or a smaller init_scale if it is not small)",
                 step_size=mu,
                 iteration=t,
             )

@@ -39,9 +39,12 @@ def adjoint_norm(operator, y, *, iterations: int = POWER_ITERATIONS, seed: int =
 
 
 def auto_step_size(operator, y, *, constant: float = STEP_CONSTANT, seed: int = 0) -> float:
-    norm = adjoint_norm(operator, y, seed=seed)
-    if norm == 0.0:
-        from .errors import InputError
+    from .errors import InputError
 
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = adjoint_norm(operator, y, seed=seed)
+    if norm == 0.0:
         raise InputError("step_size='auto' needs nonzero measurements: A*(y) = 0 (is y all zeros?)")
+    if not np.isfinite(norm):
+        raise InputError("step_size='auto' cannot be computed: ‖A*(y)‖₂ overflows (are the measurements of order 1e150 or more? rescale y)")
     return constant / norm

@@ -56,7 +56,7 @@ def run_compare(*, n1=40, n2=30, rank=3, cond=2.0, spectrum="linear", m=None, op
     from ..experiments.outputs import plain, quiet_overflow
     from ..experiments.solve import build, enough_memory
 
-    overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=resolve_seed(seed),
+    overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=resolve_seed(None) if seed is None else seed,
                      max_iter=max_iter, width=width, alpha=alpha, record_every=record_every, tol=tol, threads=1)
     settings = load_solve_config(None, overrides).resolved()
     records = []

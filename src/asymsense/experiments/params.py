@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import InputError, check_dtype, check_int, check_positive
+from ..errors import MAX_SEED, InputError, check_dtype, check_int, check_positive
 from ..problems import SPECTRA
 from ..stepsize import STEP_CONSTANT
 
@@ -62,8 +62,6 @@ SEED_STREAMS = {"problem_seed": 1, "operator_seed": 2, "noise_seed": 3}
 
 STANDARD = set(PROBLEM_DEFAULTS) | set(RUN_DEFAULTS) | set(SOLVER_DEFAULTS) | set(SEED_STREAMS) | {"m", "oversampling"}
 
-MAX_SEED = 2**63 - 1
-"""Largest seed: seeds are stored in int64 columns (Parquet, DuckDB)."""
 
 RESERVED = {"key", "method", "status", "error", "seconds", "chunk", "finished_at", "iteration"}
 """Column names of the results tables; no parameter may take them."""
