@@ -68,6 +68,8 @@ class SolveConfig(BaseModel):
     validation: Optional[float] = Field(None, gt=0, lt=1, **Finite, description="held-out fraction of measurements")
     patience: Optional[int] = Field(None, ge=1, description="stop after this many iterations without validation improvement")
     threads: int = Field(1, ge=1, description="BLAS threads (1: robust on a shared machine)")
+    backend: Literal["numpy", "torch", "cupy"] = Field("numpy", description="array library of the operator and the iterations")
+    device: str = Field("cpu", description="device of that library: cpu, cuda, cuda:1, ...")
 
     _sources: dict = PrivateAttr(default_factory=dict)
 

@@ -78,12 +78,19 @@ def measure(problem: PlantedProblem, operator, *, noise: float = 0.0, seed=None)
 
 
 def planted_instance(n1, n2, rank, *, cond=1.0, spectrum="linear", operator="gaussian", m, noise=0.0, dtype="float64",
-                     problem_seed=None, operator_seed=None, noise_seed=None):
+                     problem_seed=None, operator_seed=None, noise_seed=None, backend=None, device=None):
     """(truth, operator, y) of a planted sensing problem: planted(problem_seed),
     make_operator(operator_seed), measure(noise_seed) — the one way every
-    command, sweep trial and experiment builds its problem."""
+    command, sweep trial and experiment builds its problem. `backend`/`device`
+    put the operator on another array library (see `asymsense.backend`); the
+    truth and y stay NumPy data, identical for every backend."""
     from .operators import make_operator
 
     truth = planted(n1, n2, rank, cond=cond, spectrum=spectrum, seed=problem_seed)
     op = make_operator(operator, n1, n2, m, seed=operator_seed, dtype=dtype)
-    return truth, op, measure(truth, op, noise=noise, seed=noise_seed)
+    y = measure(truth, op, noise=noise, seed=noise_seed)
+    if backend not in (None, "numpy") or device not in (None, "cpu"):
+        from .backend import to_backend
+
+        op = to_backend(op, backend or "numpy", device)
+    return truth, op, y

@@ -34,6 +34,8 @@ def solve(
     validation: Optional[float] = typer.Option(None, help="Fraction of measurements held out; the best validation iterate is returned. \\[default: none]"),
     patience: Optional[int] = typer.Option(None, help="Stop after this many iterations without validation improvement (needs --validation). \\[default: none]"),
     threads: Optional[int] = typer.Option(None, help="BLAS threads. \\[default: 1]"),
+    backend: Optional[str] = typer.Option(None, help="Array library: numpy, torch or cupy (see docs/backends.md). \\[default: numpy]"),
+    device: Optional[str] = typer.Option(None, help="Device of that library: cpu, cuda, cuda:1, ... \\[default: cpu]"),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for summary.json and history.parquet (created; written atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary JSON on stdout (and nothing else)."),
 ):
@@ -46,7 +48,7 @@ def solve(
 
     overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, width=width, alpha=alpha,
                      step=step, step_constant=step_constant, max_iter=max_iter, seed=seed, dtype=dtype, tol=tol, record_every=record_every,
-                     validation=validation, patience=patience, threads=threads)
+                     validation=validation, patience=patience, threads=threads, backend=backend, device=device)
     settings = load_solve_config(config, overrides).resolved()
     if out is not None:
         prepare_out_dir(out)

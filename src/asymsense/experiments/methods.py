@@ -43,7 +43,8 @@ def build_problem(params: dict):
 
     return planted_instance(params["n1"], params["n2"], params["rank"], cond=params["cond"], spectrum=params["spectrum"],
                             operator=params["operator"], m=params["m"], noise=params["noise"], dtype=params["dtype"],
-                            problem_seed=params["problem_seed"], operator_seed=params["operator_seed"], noise_seed=params["noise_seed"])
+                            problem_seed=params["problem_seed"], operator_seed=params["operator_seed"], noise_seed=params["noise_seed"],
+                            backend=params.get("backend"), device=params.get("device"))
 
 
 def result_summary(result) -> dict:

@@ -60,7 +60,12 @@ SOLVER_DEFAULTS = {
 
 SEED_STREAMS = {"problem_seed": 1, "operator_seed": 2, "noise_seed": 3}
 
-STANDARD = set(PROBLEM_DEFAULTS) | set(RUN_DEFAULTS) | set(SOLVER_DEFAULTS) | set(SEED_STREAMS) | {"m", "oversampling"}
+BACKENDS = ("numpy", "torch", "cupy")
+BACKEND_PARAMS = ("backend", "device")
+"""Where the operator and the iterations live (see asymsense.backend). Kept out
+of the resolved parameters unless given, so default trials keep their keys."""
+
+STANDARD = set(PROBLEM_DEFAULTS) | set(RUN_DEFAULTS) | set(SOLVER_DEFAULTS) | set(SEED_STREAMS) | {"m", "oversampling"} | set(BACKEND_PARAMS)
 
 
 RESERVED = {"key", "method", "status", "error", "seconds", "chunk", "finished_at", "iteration"}
@@ -147,6 +152,12 @@ def resolve_problem(params: dict) -> dict:
         raise InputError(f"operator must be one of {', '.join(OPERATOR_KINDS)}, got {out['operator']!r}")
     out["noise"] = check_positive("noise", out["noise"], allow_zero=True)
     out["dtype"] = check_dtype(out["dtype"]).name
+    if "backend" in params:
+        out["backend"] = params.pop("backend")
+        if out["backend"] not in BACKENDS:
+            raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {out['backend']!r}")
+    if "device" in params:
+        out["device"] = str(params.pop("device"))
 
     dof = degrees_of_freedom(n1, n2, rank)
     m, over = params.pop("m", None), params.pop("oversampling", None)

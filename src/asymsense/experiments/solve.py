@@ -57,7 +57,7 @@ def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = N
         result = fgd(
             op, y, width=config.width, init_scale=config.alpha, step_size=config.step, max_iter=config.max_iter, seed=config.seed,
             truth=truth, record_every=config.record_every, validation=config.validation, patience=config.patience, tol=config.tol,
-            dtype=config.dtype, step_constant=config.step_constant, progress=progress,
+            dtype=config.dtype, step_constant=config.step_constant, progress=progress, threads=config.threads,
         )
     summary = result.summary()
     summary["config"] = config.record()
