@@ -51,3 +51,18 @@ def test_truth_from_a_matrix_equals_truth_from_a_planted_problem():
     t = as_truth(p.X)
     assert t.rank == 2
     np.testing.assert_allclose(t.singular_values, p.singular_values, rtol=1e-12)
+
+
+def test_written_tables_appear_whole_with_the_usual_permissions(tmp_path):
+    import os
+
+    from asymsense.history import History
+
+    h = History()
+    h.append({"iteration": 0, "loss": 1.0})
+    path = tmp_path / "history.parquet"
+    h.to_parquet(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~mask
+    assert [p.name for p in tmp_path.iterdir()] == ["history.parquet"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -70,23 +68,17 @@ class History:
 
 
 def write_table(table: pa.Table, path) -> None:
-    """Write a table as Parquet or CSV (by suffix) atomically: a temporary file
-    in the same folder, then a rename, so a reader never sees half a file."""
+    """Write a table as Parquet or CSV (by suffix), atomically (`asymsense.atomic`)."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix == ".csv":
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        if Path(path).suffix == ".csv":
             pcsv.write_csv(table, tmp)
         else:
             pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def concat_histories(histories, **per_trial_columns) -> pa.Table:

@@ -13,9 +13,6 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -169,14 +166,3 @@ def render(result, summary: dict, row_ids, col_ids, *, title: str = "asymsense c
     return "\n".join(parts)
 
 
-def write_text(path, text: str) -> None:
-    """Write text atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -23,7 +23,8 @@ from ..errors import InputError, check_int, resolve_seed
 from ..history import write_table
 from .io import read_pairs, read_table, table_from_ids
 from .model import complete, predict_indices, split_validation
-from .report import render, write_text
+from ..atomic import write_text
+from .report import render
 
 TOP_BLOCK_ELEMENTS = 4_000_000
 OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet", "history.parquet", "summary.json", "report.html")

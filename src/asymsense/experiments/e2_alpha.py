@@ -59,5 +59,5 @@ def analyze(ctx) -> Section:
         sec.claims.append(claim(f"E2.{'abc'[i] if i < 3 else i}", "e2", f"error shrinks polynomially in α (k = n2), stopping rule: {label}", "log–log slope in α",
                                 est, ">=", cfg["min_slope"]))
     sec.notes.append("Measured slopes: " + "; ".join(f"{label}: {est.format(3)}" for label, _, est in results if est is not None)
-                     + f". The symmetric theorem's exponent 21/16 = 1.3125 is a reference only; the asymmetric exponent is what is measured here.")
+                     + ". The symmetric theorem's exponent 21/16 = 1.3125 is a reference only; the asymmetric exponent is what is measured here.")
     return sec

@@ -66,7 +66,7 @@ def analyze(ctx) -> Section:
                             "fraction of seeds with all three phases", None if frac is None else Estimate(frac, frac, frac, 1.0, n), ">=",
                             cfg["min_complete_fraction"], uncertainty=f"count over {n} seeds"))
     worst = float(np.nanmax(spurious)) if spurious else None
-    sec.claims.append(claim("E4.b", "e4", f"implicit low-rank bias: σ_(r+1)(UVᵀ) stays small along the whole path (k = n2 ≫ r)",
+    sec.claims.append(claim("E4.b", "e4", "implicit low-rank bias: σ_(r+1)(UVᵀ) stays small along the whole path (k = n2 ≫ r)",
                             "max_t σ_(r+1)(UVᵀ) / σ_r(X*) (worst seed)", None if worst is None else Estimate(worst, worst, worst, 1.0, n), "<=",
                             cfg["max_spurious"], uncertainty="worst over seeds"))
     sec.notes.append("Detected phase boundaries (iterations):\n\n| trial | alignment ends | growth ends | last | complete |\n|---|---|---|---|---|\n" + "\n".join(rows))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -21,19 +19,15 @@ def new(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.6)
 
 def save(fig, path) -> Path:
     """Write the PNG atomically (temporary file + rename) and close the figure."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+    from ..atomic import atomic_path
+
     try:
-        fig.tight_layout()
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.tight_layout()
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-    return path
+    return Path(path)
 
 
 def mark_phases(ax, phases, *, legend: bool = False) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_text
 from ..errors import InputError
 
 
@@ -32,12 +33,6 @@ def quiet_overflow():
     run is reported once, as a DivergenceError (exit 3, or a failed sweep
     trial), not as a burst of RuntimeWarnings on stderr."""
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def plain(value):
@@ -64,18 +59,3 @@ def write_json(path, value, *, sort_keys: bool = False) -> Path:
     return write_text(path, dumps(value, sort_keys=sort_keys) + "\n")
 
 
-def write_text(path, text: str) -> Path:
-    """Write `text` (UTF-8) atomically: a temporary file in the same folder,
-    then a rename, so a reader never sees half a file; the temporary file is
-    removed if anything fails."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

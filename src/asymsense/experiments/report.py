@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import InputError
 from .claims import Claim, claim, claims_json, claims_markdown
 from .context import EXPERIMENT_FILE, Context, Section
-from .outputs import write_text
+from ..atomic import write_text
 from .registry import EXPERIMENTS
 from .runner import MANIFEST
 

@@ -145,7 +145,7 @@ def write_chunk(out_dir, chunk_id: str, rows: list[dict], history: pa.Table | No
 
 
 def write_manifest(out_dir, manifest: dict) -> None:
-    from .outputs import write_text
+    from ..atomic import write_text
 
     write_text(Path(out_dir) / "sweep.json", json.dumps(manifest, indent=2, sort_keys=True, default=str))
 
