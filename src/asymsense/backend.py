@@ -249,27 +249,22 @@ def _dct_via_fft(x, xp, inverse: bool):
     return xp.take(v, inv, axis=-1)
 
 
-def dct(x, xp, workers: int = 1):
-    """Orthonormal DCT-II along the last axis."""
+def dct(x, xp, workers: int = 1, *, inverse: bool = False):
+    """Orthonormal DCT-II along the last axis (its inverse, the orthonormal
+    DCT-III, with `inverse=True`): SciPy on NumPy, cupyx on CuPy, an FFT
+    (Makhoul's reordering) on any other namespace."""
+    name = "idct" if inverse else "dct"
     if is_numpy(xp):
         import scipy.fft
 
-        return scipy.fft.dct(x, type=2, norm="ortho", axis=-1, workers=workers)
+        return getattr(scipy.fft, name)(x, type=2, norm="ortho", axis=-1, workers=workers)
     if backend_name(xp) == "cupy":
         import cupyx.scipy.fft
 
-        return cupyx.scipy.fft.dct(x, type=2, norm="ortho", axis=-1)
-    return _dct_via_fft(x, xp, inverse=False)
+        return getattr(cupyx.scipy.fft, name)(x, type=2, norm="ortho", axis=-1)
+    return _dct_via_fft(x, xp, inverse=inverse)
 
 
 def idct(x, xp, workers: int = 1):
-    """Inverse of `dct` (orthonormal DCT-III) along the last axis."""
-    if is_numpy(xp):
-        import scipy.fft
-
-        return scipy.fft.idct(x, type=2, norm="ortho", axis=-1, workers=workers)
-    if backend_name(xp) == "cupy":
-        import cupyx.scipy.fft
-
-        return cupyx.scipy.fft.idct(x, type=2, norm="ortho", axis=-1)
-    return _dct_via_fft(x, xp, inverse=True)
+    """Inverse of `dct`."""
+    return dct(x, xp, workers, inverse=True)
