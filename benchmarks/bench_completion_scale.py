@@ -34,7 +34,7 @@ def main(argv=None):
     ap.add_argument("--iters", type=int, default=12)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--block", type=int, default=None, help="override asymsense.operators.entries.BLOCK (entries per forward block) to measure a proposed setting")
+    ap.add_argument("--block-bytes", type=int, default=None, help="override asymsense.operators.entries.BLOCK_BYTES (gathered bytes per forward block)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -43,8 +43,8 @@ def main(argv=None):
     from asymsense.completion import complete
     import asymsense.operators.entries as entries
 
-    if args.block:
-        entries.BLOCK = args.block
+    if args.block_bytes:
+        entries.BLOCK_BYTES = args.block_bytes
 
     rng = np.random.default_rng(args.seed)
     rows = rng.integers(0, args.n1, args.m, dtype=np.int64)
@@ -77,7 +77,7 @@ def main(argv=None):
         "peak_rss_gb": peak,
         "rss_after_data_gb": rss_data,
         "record_every": res.config["record_every"],
-        "forward_block": entries.BLOCK,
+        "forward_block_bytes": entries.BLOCK_BYTES,
         "val_rmse_first_last": [float(res.history["val_rmse"][0]), float(res.history["val_rmse"][-1])],
         "blas_threads": [i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"],
         "target": "< 2 s/iteration and < 4 GB peak",
@@ -87,7 +87,7 @@ def main(argv=None):
     else:
         print(f"{args.n1}×{args.n2}, |Ω| = {args.m:.2e}, k = {args.k} ({args.dtype}): "
               f"{out['seconds_per_iteration_median']:.3f} s/iteration (median of {out['iterations']}; CPU {out['cpu_seconds_per_iteration_median']:.3f} s; min {out['seconds_per_iteration_min']:.3f}, max {out['seconds_per_iteration_max']:.3f}; "
-              f"monitors every {out['record_every']}, forward block {entries.BLOCK}), setup {out['setup_seconds']:.1f} s, peak RSS {peak:.2f} GB (data alone {rss_data:.2f} GB)")
+              f"monitors every {out['record_every']}, forward block {entries.BLOCK_BYTES} B), setup {out['setup_seconds']:.1f} s, peak RSS {peak:.2f} GB (data alone {rss_data:.2f} GB)")
 
 
 if __name__ == "__main__":

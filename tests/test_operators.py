@@ -143,3 +143,28 @@ def test_measurements_are_checked_against_the_operator():
         op.check_measurements(np.zeros(4))
     with pytest.raises(InputError, match="non-finite"):
         op.check_measurements(np.array([0, 1, np.nan, 0, 0.0]))
+
+
+@pytest.mark.parametrize("sorted_entries", [True, False])
+def test_entry_sampling_threaded_kernels_match_the_matrix_forms(monkeypatch, sorted_entries):
+    """Row ranges on several threads (forced at a small size) give the same products."""
+    import asymsense.operators.entries as entries
+
+    monkeypatch.setattr(entries, "PARALLEL_ENTRIES", 1)
+    monkeypatch.setattr(entries, "BLOCK_BYTES", 64)
+    rng = np.random.default_rng(5)
+    rows, cols = rng.integers(0, 23, 400), rng.integers(0, 17, 400)
+    if sorted_entries:
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+    op = EntrySample(rows, cols, (23, 17))
+    op._threads = 3
+    op._row_ranges = [(0, 7), (7, 15), (15, 23)]
+    assert op._row_major == sorted_entries
+    U, V, z = rng.standard_normal((23, 4)), rng.standard_normal((17, 4)), rng.standard_normal(400)
+    M = op.adjoint(z)
+    np.testing.assert_allclose(op.forward_factors(U, V), np.sum(U[rows] * V[cols], axis=1), rtol=1e-12)
+    np.testing.assert_allclose(op.adjoint_times(z, V), M @ V, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(op.adjoint_t_times(z, U), M.T @ U, rtol=1e-10, atol=1e-12)
+    default = EntrySample(rows, cols, (23, 17))
+    assert default._threads >= 1 and default._row_ranges[0][0] == 0 and default._row_ranges[-1][1] == 23

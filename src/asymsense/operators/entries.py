@@ -2,13 +2,16 @@
 
 Unscaled, so y holds the observed values themselves and
 f(U, V) = ½ Σ_{(i,j)∈Ω} ((UVᵀ)_ij − Y_ij)². Nothing n1×n2 is ever formed on the
-factor path: the forward map gathers rows of U and V (in blocks of
-`BLOCK` entries to bound temporaries), and A*(z)V, A*(z)ᵀU are sparse–dense
-products with the observation pattern stored once in CSR order for both
-orientations. Cost O(|Ω|·k) per step.
+factor path: the forward map gathers rows of U and V in cache-sized blocks
+(`BLOCK_BYTES`), spread over the cores (NumPy releases the GIL there), and
+A*(z)V, A*(z)ᵀU are sparse–dense products with the one row-major CSR layout
+of the pattern (A*(z)ᵀU through its transpose). Cost O(|Ω|·k) per step.
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +21,21 @@ from ..backend import xp_dtype as bk_dtype
 from ..errors import InputError, check_dtype, check_int
 from .base import Operator
 
-BLOCK = 2**18
+BLOCK_BYTES = 2**20
+"""Gathered bytes per forward block and factor: small enough to stay in cache."""
+
+PARALLEL_ENTRIES = 2**16
+"""Below this many entries every kernel runs on one thread (no pool overhead)."""
+
+
+def _run(work, items, threads: int) -> list:
+    """work(item) for every item, on `threads` threads when there are several
+    items (NumPy's gathers and SciPy's sparse products release the GIL)."""
+    items = list(items)
+    if threads > 1 and len(items) > 1:
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            return list(pool.map(work, items))
+    return [work(item) for item in items]
 
 
 def _csr_pattern(major, minor, n_major):
@@ -52,6 +69,11 @@ class EntrySample(Operator):
         self.cols = cols.astype(index_dtype)
         self._by_row = _csr_pattern(self.rows, self.cols, n1)
         self._by_col = _csr_pattern(self.cols, self.rows, n2)
+        self._row_major = bool(np.all(self._by_row[0][1:] > self._by_row[0][:-1]))
+        self._threads = (os.cpu_count() or 1) if self.m >= PARALLEL_ENTRIES else 1
+        indptr = self._by_row[1]
+        cuts = np.unique(np.searchsorted(indptr, np.linspace(0, self.m, self._threads + 1), side="left"))
+        self._row_ranges = list(zip(np.r_[0, cuts[1:-1]], np.r_[cuts[1:-1], n1])) if self._threads > 1 else [(0, n1)]
 
     backend_arrays = ("rows", "cols")
 
@@ -76,9 +98,29 @@ class EntrySample(Operator):
         values = xp.expand_dims(xp.take(self._arr(z), order, axis=-1), axis=-1) * xp.take(self._arr(F), indices, axis=-2)
         return segment_sum(values, segments, indptr, xp)
 
-    def _sparse(self, z, pattern, shape):
-        order, indptr, indices = pattern
-        return sp.csr_array((z[order], indices, indptr), shape=shape)
+    def _row_csr(self, z, r0: int = 0, r1: int | None = None):
+        """Rows r0:r1 of A*(z) as a CSR array in the row-major layout stored once
+        (no reorder when the entries already come row-major, as the completion
+        model passes them)."""
+        order, indptr, indices = self._by_row
+        r1 = self.shape[0] if r1 is None else r1
+        a, b = indptr[r0], indptr[r1]
+        data = z[a:b] if self._row_major else z[order[a:b]]
+        return sp.csr_array((data, indices[a:b], indptr[r0:r1 + 1] - a), shape=(r1 - r0, self.shape[1]))
+
+    def _products(self, z, F, transpose: bool):
+        """A*(z)F, or A*(z)ᵀF, for one z and one F: row ranges of A*(z) on the
+        cores, each range's rows of the output (or its share of the sum)."""
+        if transpose:
+            parts = _run(lambda r: self._row_csr(z, *r).T @ F[r[0]:r[1]], self._row_ranges, self._threads)
+            return sum(parts[1:], parts[0])
+        out = np.empty((self.shape[0], F.shape[-1]), dtype=np.result_type(z, F))
+
+        def rows(r):
+            out[r[0]:r[1]] = self._row_csr(z, *r) @ F
+
+        _run(rows, self._row_ranges, self._threads)
+        return out
 
     def forward(self, X):
         if not is_numpy(self.xp):
@@ -93,28 +135,35 @@ class EntrySample(Operator):
             return xp.sum(xp.take(self._arr(U), self.rows, axis=-2) * xp.take(self._arr(V), self.cols, axis=-2), axis=-1)
         U, V = np.asarray(U), np.asarray(V)
         out = np.empty(np.broadcast_shapes(U.shape[:-2], V.shape[:-2]) + (self.m,), dtype=np.result_type(U, V))
-        for a in range(0, self.m, BLOCK):
-            b = min(a + BLOCK, self.m)
+        block = max(1024, BLOCK_BYTES // max(1, U.shape[-1] * U.dtype.itemsize))
+
+        def gather_dot(a):
+            b = min(a + block, self.m)
             out[..., a:b] = np.einsum("...ik,...ik->...i", U[..., self.rows[a:b], :], V[..., self.cols[a:b], :])
+
+        _run(gather_dot, range(0, self.m, block), self._threads)
         return out
 
-    def _batched(self, z, F, pattern, shape):
+    def _batched(self, z, F, transpose: bool):
+        """A*(z)F (or A*(z)ᵀF) for each leading index, through the one row-major CSR."""
         z, F = np.asarray(z), np.asarray(F)
+        if z.ndim == 1 and F.ndim == 2:
+            return self._products(z, F, transpose)
         lead = np.broadcast_shapes(z.shape[:-1], F.shape[:-2])
         zb = np.broadcast_to(z, lead + z.shape[-1:]).reshape(-1, self.m)
         Fb = np.broadcast_to(F, lead + F.shape[-2:]).reshape(-1, *F.shape[-2:])
-        out = np.stack([self._sparse(zi, pattern, shape) @ Fi for zi, Fi in zip(zb, Fb)])
+        out = np.stack([self._products(zi, Fi, transpose) for zi, Fi in zip(zb, Fb)])
         return out.reshape(lead + out.shape[-2:])
 
     def adjoint_times(self, z, V):
         if not is_numpy(self.xp):
             return self._segment_products(z, V, 0)
-        return self._batched(z, V, self._by_row, self.shape)
+        return self._batched(z, V, transpose=False)
 
     def adjoint_t_times(self, z, U):
         if not is_numpy(self.xp):
             return self._segment_products(z, U, 1)
-        return self._batched(z, U, self._by_col, self.shape[::-1])
+        return self._batched(z, U, transpose=True)
 
     def gradient_products(self, z, U, V):
         return self.adjoint_times(z, V), self.adjoint_t_times(z, U)
