@@ -352,7 +352,7 @@ def _complete(
     history = History()
     target_norm_sq = float(np.dot(target, target)) or 1.0
     best_rmse, best_iter = np.inf, 0
-    best_U, best_V = (np.empty_like(U), np.empty_like(V)) if val is not None else (None, None)
+    best_U = best_V = None
     stop_reason, t = "max_iter", 0
     train_rmse = val_rmse = None
     for t in range(max_iter + 1):
@@ -372,8 +372,7 @@ def _complete(
             row["val_rmse"] = val_rmse
             if val_rmse < best_rmse:
                 best_rmse, best_iter = val_rmse, t
-                np.copyto(best_U, U)
-                np.copyto(best_V, V)
+                best_U, best_V = U, V  # never modified: each step writes new arrays
         last = t == max_iter or (patience is not None and t - best_iter >= patience)
         if record or last:
             row["train_rmse"] = float(np.sqrt(np.mean((clipped(base_train + fitted) - tr_y) ** 2)))
@@ -390,10 +389,13 @@ def _complete(
         if l2:
             MV += l2 * counts_r * U
             MtU += l2 * counts_c * V
-        MV *= mu
-        MtU *= mu
-        U -= MV  # in place, after both products used the old U and V (simultaneous update)
-        V -= MtU
+        # U⁺ = U − μ·MV written into the fresh gradient arrays: the old U, V stay
+        # intact (simultaneous update), so the best iterate is kept without a copy.
+        MV *= -mu
+        MV += U
+        MtU *= -mu
+        MtU += V
+        U, V = MV, MtU
 
     U, V = (best_U, best_V) if val is not None else (U, V)
     fitted = op.forward_factors(U, V)
