@@ -115,6 +115,15 @@ def _prepare(rows, cols, y, shape, validation, clip, biases):
     return rows, cols, y, b, clip_range, validation
 
 
+def _residual_problem(name: str, what: str, rows, cols, y, shape, validation, clip, biases):
+    """`_prepare` for a method tuned on validation data, plus the bias residual
+    z = y − b on the training entries and the biases at the validation entries."""
+    rows, cols, y, b, clip_range, val = _prepare(rows, cols, y, shape, validation, clip, biases)
+    if val is None:
+        raise InputError(f"{name} needs validation entries to choose {what}")
+    return rows, cols, b, clip_range, val, y - b(rows, cols), b(val[0], val[1])
+
+
 def bias_only(rows, cols, y, shape, *, validation=None, clip=True, biases="both") -> BaselineFit:
     """The global-mean plus row/column-bias model."""
     started = time.perf_counter()
@@ -153,12 +162,8 @@ def soft_impute(
     λ_max = ‖P_Ω(z)‖₂ down to lambda_ratio·λ_max; the path stops once the
     validation RMSE has risen for 3 consecutive λ."""
     started = time.perf_counter()
-    rows, cols, y, b, clip_range, val = _prepare(rows, cols, y, shape, validation, clip, biases)
-    if val is None:
-        raise InputError("soft_impute needs validation entries to choose λ")
+    rows, cols, b, clip_range, val, z, base_val = _residual_problem("soft_impute", "λ", rows, cols, y, shape, validation, clip, biases)
     n1, n2 = shape
-    z = y - b(rows, cols)
-    base_val = b(val[0], val[1])
     r = min(rank_max, n1, n2)
     rng = np.random.default_rng(seed)
     S0 = _csr(rows, cols, z, shape)
@@ -233,12 +238,8 @@ def als(
     """ALS-WR on the bias residual; (rank, λ) from the grid by validation RMSE;
     each fit stops when the validation RMSE has not improved for `patience` sweeps."""
     started = time.perf_counter()
-    rows, cols, y, b, clip_range, val = _prepare(rows, cols, y, shape, validation, clip, biases)
-    if val is None:
-        raise InputError("als needs validation entries to choose rank and λ")
+    rows, cols, b, clip_range, val, z, base_val = _residual_problem("als", "rank and λ", rows, cols, y, shape, validation, clip, biases)
     n1, n2 = shape
-    z = y - b(rows, cols)
-    base_val = b(val[0], val[1])
     cnt_r, cnt_c = np.bincount(rows, minlength=n1), np.bincount(cols, minlength=n2)
     best = None
     for rank, lam in itertools.product(ranks, l2s):
