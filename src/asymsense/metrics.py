@@ -64,6 +64,12 @@ def product_svd(U, V):
     return Qu @ W, s, Qv @ _t(Zt)
 
 
+def rmse(prediction, values) -> float:
+    """Root-mean-square error √(mean((ŷ − y)²)), the completion metric."""
+    diff = np.asarray(prediction, dtype=np.float64) - np.asarray(values, dtype=np.float64)
+    return float(np.sqrt(np.mean(diff**2)))
+
+
 def imbalance(U, V) -> np.ndarray:
     """‖UᵀU − VᵀV‖_F."""
     return np.linalg.norm(_t(U) @ U - _t(V) @ V, axis=(-2, -1))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from ..metrics import rmse
 
 BIAS_CHOICES = ("both", "rows", "columns", "global", "none")
 BIAS_DAMPING = (10.0, 25.0)
@@ -100,10 +101,6 @@ def _gather_dot(A, B, rows, cols, block: int = 8192) -> np.ndarray:
     return out
 
 
-def _rmse(fit_or_pred, val) -> float:
-    return float(np.sqrt(np.mean((fit_or_pred - val[2]) ** 2)))
-
-
 def _prepare(rows, cols, y, shape, validation, clip, biases):
     rows, cols, y = np.asarray(rows, np.int64), np.asarray(cols, np.int64), np.asarray(y, np.float64)
     if not rows.shape == cols.shape == y.shape or len(y) == 0:
@@ -131,7 +128,7 @@ def bias_only(rows, cols, y, shape, *, validation=None, clip=True, biases="both"
     fit = BaselineFit("biases", b, clip_range, params={"damping": list(BIAS_DAMPING)})
     fit.seconds = fit.tuning_seconds = time.perf_counter() - started
     if val is not None:
-        fit.val_rmse = _rmse(fit.predict(val[0], val[1]), val)
+        fit.val_rmse = rmse(fit.predict(val[0], val[1]), val[2])
     return fit
 
 
@@ -188,7 +185,7 @@ def soft_impute(
             if change < tol:
                 break
         pred = base_val + _gather_dot(A * d, B, val[0], val[1])
-        err = _rmse(np.clip(pred, *clip_range) if clip_range else pred, val)
+        err = rmse(np.clip(pred, *clip_range) if clip_range else pred, val[2])
         if err < best[0]:
             best, rising = (err, float(lam), A * d, B.copy(), int(np.sum(d > 0))), 0
         else:
@@ -251,7 +248,7 @@ def als(
             U = _ridge_rows(rows, cols, z, n1, V, lam, cnt_r)
             V = _ridge_rows(cols, rows, z, n2, U, lam, cnt_c)
             pred = base_val + _gather_dot(U, V, val[0], val[1])
-            err = _rmse(np.clip(pred, *clip_range) if clip_range else pred, val)
+            err = rmse(np.clip(pred, *clip_range) if clip_range else pred, val[2])
             if err < run_best[0]:
                 run_best, since = (err, U, V, sweep + 1), 0
             else:

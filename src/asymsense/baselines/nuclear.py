@@ -39,7 +39,8 @@ import math
 import numpy as np
 
 from ..errors import InputError, check_positive
-from .common import Recorder, top_singular, validate
+from ..stepsize import adjoint_norm
+from .common import Recorder, validate
 
 CONTINUATION = 0.97
 PENALTY_RATIO = 1e-4
@@ -118,7 +119,7 @@ def nuclear_norm(operator, y, *, max_iter, truth=None, record_every=1, seed=None
     if partial_svd not in (True, False, "auto"):
         raise InputError(f"partial_svd must be True, False or 'auto', got {partial_svd!r}")
     partial = min(n1, n2) >= PARTIAL_MIN_DIM if partial_svd == "auto" else bool(partial_svd)
-    lam0 = float(top_singular(op, y, 1, seed=problem.seed)[1][0])
+    lam0 = adjoint_norm(op, y, seed=problem.seed)
     if lam0 == 0.0:
         raise InputError("A*(y) = 0 (is y all zeros?): the nuclear-norm solution is X = 0")
     lam_final = check_positive("penalty", penalty) if penalty is not None else check_positive("penalty_ratio", penalty_ratio) * lam0

@@ -16,10 +16,10 @@ def noise_penalty(operator, noise: float, seed: int) -> float:
     """λ_final for nuclear-norm minimization at noise level σ: 2‖A*(ε̃)‖₂ for a
     fresh draw ε̃ ~ N(0, σ²I) — the usual rule λ ≥ 2‖A*(ε)‖₂ (Negahban &
     Wainwright 2011), with the known noise level of the planted problem."""
-    from ..baselines.common import top_singular
+    from ..stepsize import adjoint_norm
 
     eps = noise * np.random.default_rng([seed, 0xBA5E]).standard_normal(operator.m).astype(operator.dtype)
-    return 2.0 * float(top_singular(operator, eps, 1, seed=seed)[1][0])
+    return 2.0 * adjoint_norm(operator, eps, seed=seed)
 
 
 def method_calls(*, rank: int, width: int, alpha: float, init_seed: int, penalty: float | None) -> dict:

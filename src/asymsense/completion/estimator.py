@@ -23,6 +23,7 @@ import inspect
 import numpy as np
 
 from ..errors import InputError
+from ..metrics import rmse
 from .io import table_from_ids
 from .model import complete, predict_indices
 
@@ -170,7 +171,7 @@ class LowRankCompleter(_Mixin, _Base):
 
     def rmse(self, X, y) -> float:
         """Root-mean-square error of predict(X) against y."""
-        return float(np.sqrt(np.mean((self.predict(X) - np.asarray(y, dtype=float)) ** 2)))
+        return rmse(self.predict(X), y)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import DivergenceError, InputError, check_dtype, check_int, check_positive, resolve_seed
 from ..history import History
-from ..metrics import effective_rank, product_svd
+from ..metrics import effective_rank, product_svd, rmse
 from ..operators import EntrySample
 from ..baselines.completion import BIAS_DAMPING, Biases, fit_biases  # noqa: F401 (Biases re-exported)
 from ..stepsize import STEP_CONSTANT, adjoint_norm
@@ -368,14 +368,14 @@ def _complete(
         record = t % record_every == 0
         row = {"iteration": t, "loss": loss}
         if val is not None:
-            val_rmse = float(np.sqrt(np.mean((clipped(val_base + val_op.forward_factors(U, V)) - val_y) ** 2)))
+            val_rmse = rmse(clipped(val_base + val_op.forward_factors(U, V)), val_y)
             row["val_rmse"] = val_rmse
             if val_rmse < best_rmse:
                 best_rmse, best_iter = val_rmse, t
                 best_U, best_V = U, V  # never modified: each step writes new arrays
         last = t == max_iter or (patience is not None and t - best_iter >= patience)
         if record or last:
-            row["train_rmse"] = float(np.sqrt(np.mean((clipped(base_train + fitted) - tr_y) ** 2)))
+            row["train_rmse"] = rmse(clipped(base_train + fitted), tr_y)
             row.update(_monitors(U, V, n_singular))
         history.append(row)
         if progress is not None:
@@ -399,7 +399,7 @@ def _complete(
 
     U, V = (best_U, best_V) if val is not None else (U, V)
     fitted = op.forward_factors(U, V)
-    train_rmse = float(np.sqrt(np.mean((clipped(base_train + fitted) - tr_y) ** 2)))
+    train_rmse = rmse(clipped(base_train + fitted), tr_y)
     loss = 0.5 * float(np.sum((fitted - target) ** 2))
     if val is not None:
         val_rmse = float(best_rmse)

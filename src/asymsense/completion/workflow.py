@@ -24,6 +24,7 @@ from ..history import write_table
 from .io import read_pairs, read_table, table_from_ids
 from .model import complete, predict_indices, split_validation
 from ..atomic import write_text
+from ..metrics import rmse
 from .report import render
 
 TOP_BLOCK_ELEMENTS = 4_000_000
@@ -87,10 +88,6 @@ def _factor_table(ids, bias, F) -> pa.Table:
     return pa.table(cols)
 
 
-def _rmse(pred, y) -> float:
-    return float(np.sqrt(np.mean((np.asarray(pred) - np.asarray(y)) ** 2)))
-
-
 def run_complete(
     data, out, *, pairs=None, top=None, test=None, compare=False, test_fraction: float = 0.1,
     row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None,
@@ -144,7 +141,7 @@ def run_complete(
     summary["test_rmse"] = None
     if test_sets is not None:
         pred = predict_indices(result, test_sets[0], test_sets[1], "biases")
-        summary["test_rmse"] = _rmse(pred, test_sets[2])
+        summary["test_rmse"] = rmse(pred, test_sets[2])
         summary["test_m"] = int(len(test_sets[2]))
         summary["test_unknown_ids"] = int(np.sum((test_sets[0] < 0) | (test_sets[1] < 0)))
 
@@ -209,7 +206,7 @@ def compare_methods(train, val, test_sets, table, result, summary) -> list[dict]
             r = np.where(test_sets[0] >= 0, b.rows[np.maximum(test_sets[0], 0)], 0.0)
             c = np.where(test_sets[1] >= 0, b.cols[np.maximum(test_sets[1], 0)], 0.0)
             pred[~known] = np.clip(b.mean + r + c, *fit.clip)[~known] if fit.clip else (b.mean + r + c)[~known]
-        rows.append({"method": fit.name, "test_rmse": _rmse(pred, test_sets[2]), "val_rmse": fit.val_rmse, "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.params})
+        rows.append({"method": fit.name, "test_rmse": rmse(pred, test_sets[2]), "val_rmse": fit.val_rmse, "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.params})
     rows.append({"method": "asymsense (fgd)", "test_rmse": summary["test_rmse"], "val_rmse": result.val_rmse, "seconds": result.seconds, "tuning_seconds": result.seconds,
                  "params": {"width": result.config["width"], "best_iter": result.best_iter, "eff_rank": round(result.effective_rank, 2)}})
     return rows
