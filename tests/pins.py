@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 PIN_FILE = Path(__file__).parent / "data" / "pins.json"
-VOLATILE = {"seconds", "finished_at", "started_at", "version", "path", "out"}
+VOLATILE = {"seconds", "finished_at", "started_at", "version", "path", "out", "source"}
 
 SOLVE_COMMANDS = {
     "solve-readme": ["solve", "--n1", "80", "--n2", "30", "--rank", "4", "--cond", "3", "--width", "80", "--alpha", "1e-5", "--max-iter", "400", "--json"],
