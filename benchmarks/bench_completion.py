@@ -53,7 +53,7 @@ def main(argv=None):
 
     from threadpoolctl import threadpool_limits
 
-    from asymsense.baselines.completion import als, bias_only, soft_impute
+    from asymsense.completion.baselines import als, bias_only, soft_impute
     from asymsense.completion import complete, table_from_ids
     from asymsense.datasets import movielens_100k, split_indices
 

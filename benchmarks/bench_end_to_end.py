@@ -1,4 +1,4 @@
-"""The demo's α sweep: a straightforward NumPy script against `asymsense.fgd`, in one process.
+"""The demo's α sweep: a straightforward NumPy script against `asymsense.solvers.fgd`, in one process.
 
 Problem: the demo's planted 60×40 matrix of rank 3 (κ = 3, linear spectrum),
 m = 5·r(n1+n2−r) = 1455 dense Gaussian measurements, width k = 60,
@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 
 import asymsense
 from asymsense.operators import DenseGaussian
-from asymsense.stepsize import auto_step_size
+from asymsense.solvers.stepsize import auto_step_size
 
 N1, N2, RANK, COND, WIDTH = 60, 40, 3, 3.0, 60
 ALPHAS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6]
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         "|---:|---:|---:|---:|---:|",
         *rows,
         "",
-        "| BLAS threads | naive NumPy, one trial at a time (s) | asymsense.fgd, batched (s) | ratio |",
+        "| BLAS threads | naive NumPy, one trial at a time (s) | asymsense.solvers.fgd, batched (s) | ratio |",
         "|---:|---:|---:|---:|",
         *[f"| {th} | {tn:.2f} | {tf:.2f} | {tn / tf:.1f}× |" for th, (tn, tf) in timings.items()],
         "",

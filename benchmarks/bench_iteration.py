@@ -6,7 +6,7 @@ One process measures, in this order:
   (GEMV) and ``sum(A)`` over the dense operator, median of several), so that
   "two passes over A" gives the bound of a dense step;
 * seconds per iteration (median over iterations, timed between successive
-  ``progress`` callbacks of ``asymsense.fgd``, monitors only at the ends) for
+  ``progress`` callbacks of ``asymsense.solvers.fgd``, monitors only at the ends) for
   the dense Gaussian operator in float64 and float32, the matrix-free
   (``gaussian-stream``), structured and rank-one operators;
 * per-trial seconds of batched runs (B trials sharing one dense float32 operator);

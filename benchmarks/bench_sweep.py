@@ -1,6 +1,6 @@
 """Sweep engine timings, all in one run (medians of --repeats):
 
-- direct : a plain loop calling asymsense.fgd once per trial (BLAS 1 thread);
+- direct : a plain loop calling asymsense.solvers.fgd once per trial (BLAS 1 thread);
 - single : the sweep engine with chunk_size = 1 (no batching), --jobs 1;
 - batched: the sweep engine batching alphas × seeds over the shared operator, --jobs 1;
 - batched -j 2: the same with two loky workers.
@@ -20,8 +20,8 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from asymsense.experiments.methods import run_fgd
-from asymsense.experiments.sweep import expand, run_sweep
+from asymsense.sweep.methods import run_fgd
+from asymsense.sweep.run import expand, run_sweep
 
 
 def config(max_iter: int, chunk_size: int) -> dict:

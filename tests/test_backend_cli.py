@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from asymsense import InputError
-from asymsense.experiments.params import resolve_problem
-from asymsense.experiments.sweep import expand
+from asymsense.spec_params import resolve_problem
+from asymsense.sweep.run import expand
 
 
 def solve(*args):

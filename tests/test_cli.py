@@ -293,7 +293,7 @@ def test_solve_help_shows_every_default():
     from typer.testing import CliRunner
 
     from asymsense.cli import app
-    from asymsense.config import SolveConfig
+    from asymsense.spec import SolveConfig
 
     text = " ".join(CliRunner().invoke(app, ["solve", "--help"], env={"COLUMNS": "200"}).stdout.split())
     for flag, default in (("--n1", 40), ("--rank", 3), ("--alpha", "1e-3"), ("--max-iter", 1000), ("--step", "auto"), ("--seed", 0)):
@@ -310,9 +310,9 @@ def test_solve_compare_and_a_sweep_trial_build_the_same_problem():
     import numpy as np
 
     from asymsense.cli.cmd_compare import run_compare
-    from asymsense.config import load_solve_config
-    from asymsense.experiments.methods import build_problem, resolve_method
-    from asymsense.experiments.solve import build, run_solve
+    from asymsense.spec import load_solve_config
+    from asymsense.sweep.methods import build_problem, resolve_method
+    from asymsense.jobs.solve import build, run_solve
 
     params = dict(n1=9, n2=7, rank=2, noise=0.01, max_iter=40, seed=4)
     settings = load_solve_config(None, params).resolved()

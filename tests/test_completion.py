@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from asymsense import DivergenceError, InputError
-from asymsense.baselines.completion import als, bias_only, soft_impute
+from asymsense.completion.baselines import als, bias_only, soft_impute
 from asymsense.completion import IdMap, complete, read_pairs, read_table, table_from_ids
 from asymsense.completion.model import split_validation
 

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from asymsense.errors import InputError
-from asymsense.experiments import fitting
-from asymsense.experiments.claims import claim
-from asymsense.experiments.phases import PHASE_NAMES, detect_phases, phases_from_history
+from asymsense.paper import fitting
+from asymsense.paper.claims import claim
+from asymsense.paper.phases import PHASE_NAMES, detect_phases, phases_from_history
 
 
 # --------------------------------------------------------------------------- fitting
@@ -136,7 +136,7 @@ TINY = {
 
 def write_tiny_store(out: Path) -> None:
     """Run E5 and E8 on tiny problems through the real runner (sweep engine + store)."""
-    from asymsense.experiments import registry, runner
+    from asymsense.paper import registry, runner
 
     original = registry.experiment_config
 
@@ -168,7 +168,7 @@ def copy_store(src: Path, dst: Path) -> Path:
 
 
 def test_report_builder_writes_markdown_html_and_claims(tiny_store, tmp_path):
-    from asymsense.experiments.report import build_report
+    from asymsense.paper.report import build_report
 
     out = copy_store(tiny_store, tmp_path / "r")
     claims, sections = build_report(out)
@@ -204,7 +204,7 @@ def _corrupt(store_dir: Path, column: str, value: float) -> None:
 
 def test_claims_are_computed_from_stored_results(tiny_store, tmp_path):
     """Corrupting one stored number flips the claim that depends on it."""
-    from asymsense.experiments.report import build_report
+    from asymsense.paper.report import build_report
 
     out = copy_store(tiny_store, tmp_path / "c")
     before = {c.id: c for c in build_report(out)[0]}
@@ -247,9 +247,9 @@ def test_cli_reproduce_refuses_both_modes(tmp_path):
 
 
 def test_shipped_configs_expand_in_both_modes():
-    from asymsense.experiments.registry import EXPERIMENTS, experiment_config
-    from asymsense.experiments.runner import sweep_configs
-    from asymsense.experiments.sweep import expand, load_sweep_config
+    from asymsense.paper.registry import EXPERIMENTS, experiment_config
+    from asymsense.paper.runner import sweep_configs
+    from asymsense.sweep.run import expand, load_sweep_config
 
     for name in EXPERIMENTS:
         quick, full = experiment_config(name, "quick"), experiment_config(name, "full")
@@ -269,7 +269,7 @@ def test_cli_reproduce_bad_jobs_is_one_line_before_any_output(tmp_path):
 
 
 def test_e8_note_blames_the_spectral_gap_only_when_it_separates_the_seeds():
-    from asymsense.experiments.e8_lifted import _misalignment_notes
+    from asymsense.paper.e8_lifted import _misalignment_notes
 
     inf = float("inf")
     assert _misalignment_notes([0.01, 0.02], [0.05, 0.04], [0.7, 0.8], 0.1, 0.1) == []
@@ -282,8 +282,8 @@ def test_e8_note_blames_the_spectral_gap_only_when_it_separates_the_seeds():
 def test_every_report_figure_has_labelled_axes_and_titles(tiny_store, tmp_path, monkeypatch):
     """A reader must never meet an unlabelled axis: every panel has a title and
     an x label, and a y label unless it shares the y axis of a labelled panel."""
-    from asymsense.experiments import figures
-    from asymsense.experiments.report import build_report
+    from asymsense.paper import figures
+    from asymsense.paper.report import build_report
 
     seen = []
     save = figures.save
@@ -322,7 +322,7 @@ def test_mean_and_median_ci_drop_non_finite_values_and_bracket_the_statistic(nam
 
 
 def test_write_text_is_atomic_and_leaves_no_temporary_file_on_failure(tmp_path):
-    from asymsense.experiments.outputs import write_json, write_text
+    from asymsense.jobs.outputs import write_json, write_text
 
     target = tmp_path / "report.md"
     write_text(target, "old\n")
@@ -335,7 +335,7 @@ def test_write_text_is_atomic_and_leaves_no_temporary_file_on_failure(tmp_path):
 
 
 def test_reproduce_adds_up_the_seconds_of_resumed_runs(tmp_path, monkeypatch):
-    from asymsense.experiments import runner
+    from asymsense.paper import runner
 
     times = iter([5.0, 0.25, 2.0])
     monkeypatch.setattr(runner, "run_experiment", lambda *args, **kwargs: next(times))
@@ -346,7 +346,7 @@ def test_reproduce_adds_up_the_seconds_of_resumed_runs(tmp_path, monkeypatch):
 
 
 def test_missing_trials_fail_their_claims_with_a_message_that_says_so(tiny_store, tmp_path):
-    from asymsense.experiments.report import build_report
+    from asymsense.paper.report import build_report
 
     out = copy_store(tiny_store, tmp_path / "missing")
     for path in (out / "data" / "e5").glob("*/trials"):

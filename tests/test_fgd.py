@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from asymsense import DivergenceError, InputError, fgd, make_operator, measure, planted
-from asymsense.fgd import initial_factors
+from asymsense.solvers.fgd import initial_factors
 
 
 def problem(n1=12, n2=9, rank=2, kind="gaussian", factor=5, noise=0.0, seed=0, cond=2.0):

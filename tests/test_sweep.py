@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from asymsense.errors import InputError
-from asymsense.experiments import store
-from asymsense.experiments.sweep import expand, load_sweep_config, plan_units, run_sweep, trial_key
+from asymsense.sweep import store
+from asymsense.sweep.run import expand, load_sweep_config, plan_units, run_sweep, trial_key
 
 TINY = {"n1": 8, "n2": 6, "rank": 2, "m": 60, "max_iter": 150, "record_every": 30, "step": 0.2,
         "problem_seed": 0, "operator_seed": 0}
@@ -117,7 +117,7 @@ def test_keys_of_resolved_trials_differ_exactly_when_alpha_differs(a, b):
 def test_keys_are_stable_across_processes():
     """sha256 of canonical JSON: the same in a fresh interpreter with another hash seed."""
     keys = [t.key for t in expand(tiny_config())]
-    code = "import json; from asymsense.experiments.sweep import expand; import sys; print(json.dumps([t.key for t in expand(json.loads(sys.argv[1]))]))"
+    code = "import json; from asymsense.sweep.run import expand; import sys; print(json.dumps([t.key for t in expand(json.loads(sys.argv[1]))]))"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code, json.dumps(tiny_config())], capture_output=True, text=True, env=env, check=True)
     assert json.loads(out.stdout) == keys
@@ -355,7 +355,7 @@ def test_exact_rank_baselines_default_to_width_rank_as_in_compare():
     """A sweep of `spectral` without a width runs k = r, the run compare makes:
     same problem, same numbers."""
     from asymsense.cli.cmd_compare import run_compare
-    from asymsense.experiments.methods import resolve_method
+    from asymsense.sweep.methods import resolve_method
 
     params = {"n1": 9, "n2": 7, "rank": 2, "max_iter": 30, "seed": 4}
     compared = {r["method"]: r for r in run_compare(**params, record_every=10)}

@@ -2,11 +2,11 @@
 gradient descent from small random initialization (Soltanolkotabi, Stöger,
 Xie, COLT 2023)."""
 
-from .errors import DivergenceError, InputError
-from .fgd import BatchResult, FGDResult, fgd
-from .operators import EntrySample, make_operator
-from .problems import measure, planted
-from . import operators
+from asymsense.errors import DivergenceError, InputError
+from asymsense.solvers.fgd import BatchResult, FGDResult, fgd
+from asymsense.operators import EntrySample, make_operator
+from asymsense.problems import measure, planted
+from asymsense import operators
 
 __version__ = "0.1.0"
 
@@ -14,7 +14,7 @@ def __getattr__(name):
     """`asymsense.LowRankCompleter` on first use: it pulls in scikit-learn,
     which the CLI and the solver never need."""
     if name == "LowRankCompleter":
-        from .completion import LowRankCompleter
+        from asymsense.completion import LowRankCompleter
 
         return LowRankCompleter
     raise AttributeError(f"module 'asymsense' has no attribute {name!r}")

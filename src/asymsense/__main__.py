@@ -1,6 +1,6 @@
 """`python -m asymsense` runs the command line (same as the `asymsense` script)."""
 
-from .cli import main
+from asymsense.cli import main
 
 if __name__ == "__main__":
     main()

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import InputError
+from asymsense.errors import InputError
 
 BACKENDS = ("numpy", "torch", "cupy", "array-api-strict")
 
@@ -214,7 +214,7 @@ def gaussian_chunk(xp, device, seed: int, chunk: int, rows: int, n_cols: int, dt
     array of xp on device. Generated on the host (SFC64 + Box–Muller), so the
     values are the same on every backend; on a GPU this costs a host→device
     copy per chunk (see docs/backends.md)."""
-    from .operators.gaussian import generate_chunk, scratch
+    from asymsense.operators.gaussian import generate_chunk, scratch
 
     host = generate_chunk(seed, chunk, rows, n_cols, dtype, out=scratch("chunk", rows * n_cols, dtype).reshape(rows, n_cols))
     if is_numpy(xp):

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import InputError
+from asymsense.errors import InputError
 
 MOVIELENS_100K_HINT = "install it with: pip install --no-deps recbole==1.2.1"
 MOVIELENS_NAMES = ("movielens-100k", "ml-100k")

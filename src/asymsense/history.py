@@ -72,7 +72,7 @@ def write_table(table: pa.Table, path) -> None:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    from .atomic import atomic_path
+    from asymsense.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         if Path(path).suffix == ".csv":

@@ -2,7 +2,7 @@
 
 Every function has the signature
 `name(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, **method_specific)`
-and returns an `asymsense.fgd.FGDResult` whose history has fgd's columns.
+and returns an `asymsense.solvers.fgd.FGDResult` whose history has fgd's columns.
 
 BASELINES maps the CLI/config name to the function:
 - "nuclear": nuclear-norm minimization, FISTA + SVT + continuation
@@ -12,11 +12,11 @@ BASELINES maps the CLI/config name to the function:
 - "als": alternating least squares through the operator (CG on the normal equations)
 """
 
-from .als import als
-from .balanced import balanced_gd
-from .nuclear import nuclear_norm
-from .scaled_gd import scaled_gd
-from .spectral import spectral_gd
+from asymsense.baselines.als import als
+from asymsense.baselines.balanced import balanced_gd
+from asymsense.baselines.nuclear import nuclear_norm
+from asymsense.baselines.scaled_gd import scaled_gd
+from asymsense.baselines.spectral import spectral_gd
 
 BASELINES = {
     "nuclear": nuclear_norm,

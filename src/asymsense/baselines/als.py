@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import check_int, check_positive
-from .common import Recorder, initialize, validate
+from asymsense.errors import check_int, check_positive
+from asymsense.baselines.common import Recorder, initialize, validate
 
 CG_ITER = 25
 CG_TOL = 1e-12

@@ -18,9 +18,9 @@ deliberately unbalanced start (U₀ large, V₀ small) — the comparison E3 nee
 
 from __future__ import annotations
 
-from ..errors import check_positive
-from ..stepsize import STEP_CONSTANT
-from .common import factor_gd, initialize, resolve_step, validate
+from asymsense.errors import check_positive
+from asymsense.solvers.stepsize import STEP_CONSTANT
+from asymsense.baselines.common import factor_gd, initialize, resolve_step, validate
 
 BALANCE = 0.5
 

@@ -10,9 +10,9 @@ where M = A*(A(UVᵀ) − y), so (MV, MᵀU) is the gradient of ½‖A(UVᵀ) �
 computed by the operator without forming M. Plain GD uses D = (MV, MᵀU);
 balancing and preconditioning only change `direction`.
 
-Histories have the columns of `asymsense.fgd` (iteration, loss, rel_residual
+Histories have the columns of `asymsense.solvers.fgd` (iteration, loss, rel_residual
 and everything `asymsense.metrics.monitor` returns), so baselines and fgd can be
-compared column by column. Results are `asymsense.fgd.FGDResult`.
+compared column by column. Results are `asymsense.solvers.fgd.FGDResult`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DivergenceError, InputError, check_int, check_positive, resolve_seed
-from ..fgd import DIVERGENCE_FACTOR, FGDResult, describe_operator, initial_factors
-from ..history import History
-from ..metrics import Truth, as_truth, monitor
-from ..stepsize import STEP_CONSTANT, auto_step_size
+from asymsense.errors import DivergenceError, InputError, check_int, check_positive, resolve_seed
+from asymsense.solvers.fgd import DIVERGENCE_FACTOR, FGDResult, describe_operator, initial_factors
+from asymsense.history import History
+from asymsense.metrics import Truth, as_truth, monitor
+from asymsense.solvers.stepsize import STEP_CONSTANT, auto_step_size
 
 Direction = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -210,7 +210,7 @@ def initialize(problem: Problem, init, *, width, init_scale=None, unbalance: flo
             raise InputError(f"init factors must have shapes ({n1}, k) and ({n2}, k), got {U0.shape} and {V0.shape}")
         if U0.shape[1] < 1:
             raise InputError("init factors must have k >= 1 columns")
-        from ..errors import check_finite_array
+        from asymsense.errors import check_finite_array
 
         check_finite_array("init U0", U0)
         check_finite_array("init V0", V0)
@@ -228,7 +228,7 @@ def initialize(problem: Problem, init, *, width, init_scale=None, unbalance: flo
 
 
 def resolve_step(problem: Problem, step_size, *, constant: float = STEP_CONSTANT) -> tuple[float, str]:
-    """μ from "auto" (= constant/‖A*(y)‖₂, asymsense.stepsize) or a positive number."""
+    """μ from "auto" (= constant/‖A*(y)‖₂, asymsense.solvers.stepsize) or a positive number."""
     if isinstance(step_size, str):
         if step_size != "auto":
             raise InputError(f"step_size must be a positive number or 'auto', got {step_size!r}")

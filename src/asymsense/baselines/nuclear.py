@@ -38,9 +38,9 @@ import math
 
 import numpy as np
 
-from ..errors import InputError, check_positive
-from ..stepsize import adjoint_norm
-from .common import Recorder, validate
+from asymsense.errors import InputError, check_positive
+from asymsense.solvers.stepsize import adjoint_norm
+from asymsense.baselines.common import Recorder, validate
 
 CONTINUATION = 0.97
 PENALTY_RATIO = 1e-4

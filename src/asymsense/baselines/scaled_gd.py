@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InputError, check_positive
-from ..stepsize import adjoint_norm
-from .common import factor_gd, initialize, validate
+from asymsense.errors import InputError, check_positive
+from asymsense.solvers.stepsize import adjoint_norm
+from asymsense.baselines.common import factor_gd, initialize, validate
 
 DAMPING_RATIO = 0.1
 STEP = 0.5

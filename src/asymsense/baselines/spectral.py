@@ -11,9 +11,9 @@ at a rate set by κ. μ = 0.5/‖A*(y)‖₂ as for fgd.
 
 from __future__ import annotations
 
-from ..errors import check_int
-from ..stepsize import STEP_CONSTANT
-from .common import factor_gd, initialize, plain_direction, resolve_step, validate
+from asymsense.errors import check_int
+from asymsense.solvers.stepsize import STEP_CONSTANT
+from asymsense.baselines.common import factor_gd, initialize, plain_direction, resolve_step, validate
 
 
 def spectral_gd(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, width, step_size="auto", step_constant=STEP_CONSTANT, n_singular=10, progress=None):

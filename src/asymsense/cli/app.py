@@ -14,7 +14,7 @@ try:  # typer >= 0.25 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer on top of click
     from click.exceptions import UsageError
 
-from ..errors import DivergenceError, InputError
+from asymsense.errors import DivergenceError, InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3

@@ -9,14 +9,14 @@ from typing import Optional
 import numpy as np
 import typer
 
-from .app import EXIT_DIVERGED, app, console, handle_errors
+from asymsense.cli.app import EXIT_DIVERGED, app, console, handle_errors
 
 
 def noise_penalty(operator, noise: float, seed: int) -> float:
     """λ_final for nuclear-norm minimization at noise level σ: 2‖A*(ε̃)‖₂ for a
     fresh draw ε̃ ~ N(0, σ²I) — the usual rule λ ≥ 2‖A*(ε)‖₂ (Negahban &
     Wainwright 2011), with the known noise level of the planted problem."""
-    from ..stepsize import adjoint_norm
+    from asymsense.solvers.stepsize import adjoint_norm
 
     eps = noise * np.random.default_rng([seed, 0xBA5E]).standard_normal(operator.m).astype(operator.dtype)
     return 2.0 * adjoint_norm(operator, eps, seed=seed)
@@ -24,8 +24,8 @@ def noise_penalty(operator, noise: float, seed: int) -> float:
 
 def method_calls(*, rank: int, width: int, alpha: float, init_seed: int, penalty: float | None) -> dict:
     """Each method's name → (function, method-specific keywords) as compare runs it."""
-    from ..baselines import BASELINES, EXACT_RANK
-    from ..fgd import fgd
+    from asymsense.baselines import BASELINES, EXACT_RANK
+    from asymsense.solvers.fgd import fgd
 
     small_init = {"width": width, "init_scale": alpha}
     kwargs = {"nuclear": {} if penalty is None else {"penalty": penalty}, "balanced": small_init, "scaled-gd": small_init,
@@ -51,10 +51,10 @@ def run_compare(*, n1=40, n2=30, rank=3, cond=2.0, spectrum="linear", m=None, op
     with any other busy process slowed such steps 15–25× in our runs."""
     from threadpoolctl import threadpool_limits
 
-    from ..config import load_solve_config
-    from ..errors import DivergenceError, resolve_seed
-    from ..experiments.outputs import plain, quiet_overflow
-    from ..experiments.solve import build, enough_memory
+    from asymsense.spec import load_solve_config
+    from asymsense.errors import DivergenceError, resolve_seed
+    from asymsense.jobs.outputs import plain, quiet_overflow
+    from asymsense.jobs.solve import build, enough_memory
 
     overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=resolve_seed(None) if seed is None else seed,
                      max_iter=max_iter, width=width, alpha=alpha, record_every=record_every, tol=tol, threads=1)

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, console, handle_errors
+from asymsense.cli.app import app, console, handle_errors
 
 
 @app.command("complete")
@@ -42,7 +42,7 @@ def complete_command(
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
-    from ..completion.workflow import run_complete
+    from asymsense.completion.workflow import run_complete
 
     options = {
         "width": width, "max_iter": max_iter, "patience": patience, "validation": validation, "validation_kind": validation_kind,

@@ -1,4 +1,4 @@
-"""`asymsense demo`: the main job on its embedded default problem (see asymsense.experiments.demo)."""
+"""`asymsense demo`: the main job on its embedded default problem (see asymsense.jobs.demo)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import app, console, handle_errors
+from asymsense.cli.app import app, console, handle_errors
 
 
 @app.command("demo")
@@ -27,7 +27,7 @@ def demo(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..experiments.demo import ALPHAS, run_demo
+    from asymsense.jobs.demo import ALPHAS, run_demo
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=not console.is_terminal) as bar:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, handle_errors
+from asymsense.cli.app import app, handle_errors
 
 
 @app.command("inspect")
@@ -21,8 +21,8 @@ def inspect_command(
     json_out: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
 ):
     """Shape, density, observations per row and column, sparse rows/columns, whether |Ω| supports a low-rank fit, and the settings `complete` would use."""
-    from ..completion.inspect import format_report, inspect_table
-    from ..completion.workflow import load_data
+    from asymsense.completion.diagnostics import format_report, inspect_table
+    from asymsense.completion.workflow import load_data
 
     table, _ = load_data(data, row=row_col, col=col_col, value=value_col, duplicates=duplicates)
     info = inspect_table(table)

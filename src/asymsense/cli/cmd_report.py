@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import app, console, handle_errors
+from asymsense.cli.app import app, console, handle_errors
 
 
 @app.command("report")
@@ -16,8 +16,8 @@ def report(
     json_out: bool = typer.Option(False, "--json", help="Print the claims table as JSON on stdout."),
 ):
     """Rebuild figures, report.md, report.html and claims.json from the stored results in OUT."""
-    from ..experiments.claims import claims_json
-    from ..experiments.report import build_report
+    from asymsense.paper.claims import claims_json
+    from asymsense.paper.report import build_report
 
     claims, _ = build_report(out, console=None if json_out else console)
     if json_out:

@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import InputError, check_int
-from .app import app, console, fail, handle_errors
+from asymsense.errors import InputError, check_int
+from asymsense.cli.app import app, console, fail, handle_errors
 
 
 @app.command("reproduce")
@@ -24,8 +24,8 @@ def reproduce(
     """Run every experiment through the sweep engine and build the report with its claims table."""
     import time
 
-    from ..experiments.report import build_report
-    from ..experiments.runner import reproduce as run_all
+    from asymsense.paper.report import build_report
+    from asymsense.paper.runner import reproduce as run_all
 
     if quick and full:
         raise InputError("give --quick or --full, not both")
@@ -33,7 +33,7 @@ def reproduce(
         check_int("--jobs", jobs, minimum=1)
     mode = "full" if full else "quick"
     started = time.perf_counter()
-    from ..experiments.sweep import SweepAborted
+    from asymsense.sweep.run import SweepAborted
 
     try:
         run_all(out, mode, experiments=experiment, n_jobs=jobs, progress=progress, console=console if progress else None)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, console, handle_errors
+from asymsense.cli.app import app, console, handle_errors
 
 
 @app.command("solve")
@@ -42,9 +42,9 @@ def solve(
     """Recover a planted low-rank matrix by factorized gradient descent; report the summary.
 
     Exit codes: 0 success, 2 bad input, 3 divergence (try a smaller --step)."""
-    from ..config import load_solve_config
-    from ..experiments.outputs import dumps, prepare_out_dir, quiet_overflow
-    from ..experiments.solve import enough_memory, run_solve, write_outputs
+    from asymsense.spec import load_solve_config
+    from asymsense.jobs.outputs import dumps, prepare_out_dir, quiet_overflow
+    from asymsense.jobs.solve import enough_memory, run_solve, write_outputs
 
     overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, width=width, alpha=alpha,
                      step=step, step_constant=step_constant, max_iter=max_iter, seed=seed, dtype=dtype, tol=tol, record_every=record_every,

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, console, fail, handle_errors
+from asymsense.cli.app import app, console, fail, handle_errors
 
 
 def _print_table(table, csv: bool) -> None:
@@ -30,8 +30,8 @@ def _print_table(table, csv: bool) -> None:
 
 
 def _status(config, out: Path, csv: bool) -> None:
-    from ..experiments import store
-    from ..experiments.sweep import expand
+    from asymsense.sweep import store
+    from asymsense.sweep.run import expand
 
     trials = expand(config)
     expected = [t.key for t in trials]
@@ -62,10 +62,10 @@ def sweep(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Run every trial of CONFIG not yet stored in OUT, in parallel, with a progress bar."""
-    from ..experiments import store
-    from ..experiments.sweep import SweepAborted, load_sweep_config, run_sweep
+    from asymsense.sweep import store
+    from asymsense.sweep.run import SweepAborted, load_sweep_config, run_sweep
 
-    from ..errors import check_int
+    from asymsense.errors import check_int
 
     for flag, value in (("--jobs", jobs), ("--dask-local", dask_local)):
         if value is not None:

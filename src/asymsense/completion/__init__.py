@@ -7,8 +7,8 @@
 - `LowRankCompleter`: the same as a scikit-learn regressor.
 """
 
-from .io import IdMap, Table, read_pairs, read_table, table_from_ids
-from .model import CompletionResult, complete, fit_biases
+from asymsense.completion.io import IdMap, Table, read_pairs, read_table, table_from_ids
+from asymsense.completion.model import CompletionResult, complete, fit_biases
 
 __all__ = ["LowRankCompleter", "complete", "CompletionResult", "fit_biases", "read_table", "read_pairs", "table_from_ids", "IdMap", "Table"]
 
@@ -17,7 +17,7 @@ def __getattr__(name):
     """LowRankCompleter is imported on first use: it loads scikit-learn's base
     classes (about a second), which the CLI and the plain model never need."""
     if name == "LowRankCompleter":
-        from .estimator import LowRankCompleter
+        from asymsense.completion.estimator import LowRankCompleter
 
         return LowRankCompleter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

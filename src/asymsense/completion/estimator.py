@@ -22,10 +22,10 @@ import inspect
 
 import numpy as np
 
-from ..errors import InputError
-from ..metrics import rmse
-from .io import table_from_ids
-from .model import complete, predict_indices
+from asymsense.errors import InputError
+from asymsense.metrics import rmse
+from asymsense.completion.io import table_from_ids
+from asymsense.completion.model import complete, predict_indices
 
 try:  # optional dependency: only for the base classes
     from sklearn.base import BaseEstimator as _Base

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError
+from asymsense.errors import InputError
 
 DUPLICATE_POLICIES = ("mean", "last", "error")
 PARQUET_SUFFIXES = (".parquet", ".pq")

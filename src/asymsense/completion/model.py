@@ -42,12 +42,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DivergenceError, InputError, check_dtype, check_int, check_positive, resolve_seed
-from ..history import History
-from ..metrics import effective_rank, product_svd, rmse
-from ..operators import EntrySample
-from ..baselines.completion import BIAS_DAMPING, Biases, fit_biases  # noqa: F401 (Biases re-exported)
-from ..stepsize import STEP_CONSTANT, adjoint_norm
+from asymsense.errors import DivergenceError, InputError, check_dtype, check_int, check_positive, resolve_seed
+from asymsense.history import History
+from asymsense.metrics import effective_rank, product_svd, rmse
+from asymsense.operators import EntrySample
+from asymsense.completion.baselines import BIAS_DAMPING, Biases, fit_biases  # noqa: F401 (Biases re-exported)
+from asymsense.solvers.stepsize import STEP_CONSTANT, adjoint_norm
 
 VALIDATION_KINDS = ("entries", "rows")
 DEFAULT_WIDTH = 100
@@ -184,7 +184,7 @@ def _validation_split(validation, validation_kind, rows, cols, y, n1, seed):
         vr, vc, vy = (np.asarray(a) for a in validation)
         if not (vr.shape == vc.shape == vy.shape) or vr.ndim != 1 or len(vr) == 0:
             raise InputError("validation rows, cols and values must be non-empty 1-d arrays of equal length")
-        from ..errors import check_finite_array
+        from asymsense.errors import check_finite_array
 
         check_finite_array("validation values", vy)
         return np.arange(len(y)), (vr.astype(np.int64), vc.astype(np.int64), vy.astype(np.float64)), {"kind": "given", "m": int(len(vy))}
@@ -295,7 +295,7 @@ def _complete(
         raise InputError(f"rows, cols and values must be 1-d arrays of equal length, got shapes {rows.shape}, {cols.shape}, {y.shape}")
     if len(y) < 2:
         raise InputError(f"need at least 2 observed entries, got {len(y)}")
-    from ..errors import check_finite_array
+    from asymsense.errors import check_finite_array
 
     check_finite_array("values", y)
     seed = resolve_seed(seed)

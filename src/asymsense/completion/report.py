@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 
-from ..metrics import product_svd
+from asymsense.metrics import product_svd
 
 N_COMPONENTS = 5
 N_LOADINGS = 8

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..errors import InputError, check_int, resolve_seed
-from ..history import write_table
-from .io import read_pairs, read_table, table_from_ids
-from .model import complete, predict_indices, split_validation
-from ..atomic import write_text
-from ..metrics import rmse
-from .report import render
+from asymsense.errors import InputError, check_int, resolve_seed
+from asymsense.history import write_table
+from asymsense.completion.io import read_pairs, read_table, table_from_ids
+from asymsense.completion.model import complete, predict_indices, split_validation
+from asymsense.atomic import write_text
+from asymsense.metrics import rmse
+from asymsense.completion.report import render
 
 TOP_BLOCK_ELEMENTS = 4_000_000
 OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet", "history.parquet", "summary.json", "report.html")
@@ -34,7 +34,7 @@ OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet",
 def load_data(data: str, *, row=None, col=None, value=None, duplicates="error"):
     """A Table from a path or the built-in name 'movielens-100k', plus a fixed
     (train, val, test) split for the built-in data (None otherwise)."""
-    from ..datasets import MOVIELENS_NAMES, movielens_100k, split_indices
+    from asymsense.datasets import MOVIELENS_NAMES, movielens_100k, split_indices
 
     if str(data).lower() in MOVIELENS_NAMES:
         t = table_from_ids(*movielens_100k(), duplicates=duplicates, source="movielens-100k")
@@ -191,7 +191,7 @@ def _json_default(value):
 
 def compare_methods(train, val, test_sets, table, result, summary) -> list[dict]:
     """Test RMSE and seconds of the baselines and ours, on the same split."""
-    from ..baselines.completion import als, bias_only, soft_impute
+    from asymsense.completion.baselines import als, bias_only, soft_impute
 
     if test_sets is None:
         raise InputError("--compare needs a test set: pass --test FILE (or let it hold out --test-fraction of DATA)")

@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
-from ..backend import is_numpy, segment_sum, to_numpy
-from ..backend import xp_dtype as bk_dtype
-from ..errors import InputError, check_dtype, check_int
-from .base import Operator
+from asymsense.backend import is_numpy, segment_sum, to_numpy
+from asymsense.backend import xp_dtype as bk_dtype
+from asymsense.errors import InputError, check_dtype, check_int
+from asymsense.operators.base import Operator
 
 BLOCK_BYTES = 2**20
 """Gathered bytes per forward block and factor: small enough to stay in cache."""
@@ -188,7 +188,7 @@ class EntrySample(Operator):
 
 def random_entries(n1, n2, m, *, seed=None, dtype="float64") -> EntrySample:
     """m distinct entries of an n1×n2 matrix, uniformly at random."""
-    from ..errors import resolve_seed
+    from asymsense.errors import resolve_seed
 
     if m > n1 * n2:
         raise InputError(f"m = {m} exceeds the n1·n2 = {n1 * n2} entries available for entry sampling")

@@ -31,9 +31,9 @@ import numpy as np
 import scipy.linalg.blas
 from threadpoolctl import threadpool_limits
 
-from ..errors import check_dtype, check_int, resolve_seed
-from ..backend import gaussian_chunk, is_numpy
-from .base import Operator, check_shape
+from asymsense.errors import check_dtype, check_int, resolve_seed
+from asymsense.backend import gaussian_chunk, is_numpy
+from asymsense.operators.base import Operator, check_shape
 
 CHUNK_ENTRIES = 2**16
 """Target number of entries per generated chunk (512 KiB in float64): small

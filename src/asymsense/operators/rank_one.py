@@ -12,9 +12,9 @@ import copy
 
 import numpy as np
 
-from ..backend import is_numpy
-from ..errors import check_dtype, resolve_seed
-from .base import Operator, _mT, check_shape
+from asymsense.backend import is_numpy
+from asymsense.errors import check_dtype, resolve_seed
+from asymsense.operators.base import Operator, _mT, check_shape
 
 
 class RankOneOperator(Operator):

@@ -13,9 +13,9 @@ import os
 
 import numpy as np
 
-from ..backend import dct, idct, is_numpy, to_numpy
-from ..errors import InputError, check_dtype, resolve_seed
-from .base import Operator, check_shape
+from asymsense.backend import dct, idct, is_numpy, to_numpy
+from asymsense.errors import InputError, check_dtype, resolve_seed
+from asymsense.operators.base import Operator, check_shape
 
 
 class StructuredOperator(Operator):

@@ -1,0 +1,75 @@
+"""The `asymsense solve` job: one fgd run on a planted problem, with its summary.
+
+planted(problem_seed) → make_operator(operator_seed) → measure(noise_seed) →
+fgd(seed, truth=X*). The summary is the summary.json record of DESIGN.md with
+`config` = every resolved parameter of `SolveConfig` (seeds included; written
+back as TOML it repeats the run exactly) and `solver` = what fgd recorded
+(step rule, the operator's class and seed, ...).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from asymsense.spec import SolveConfig
+from asymsense.jobs.outputs import prepare_out_dir, write_json
+
+SUMMARY_FILE = "summary.json"
+HISTORY_FILE = "history.parquet"
+
+
+def build(config: SolveConfig):
+    """(truth, operator, y) of a resolved config: the sweep trial's
+    `experiments.methods.build_problem` on the same parameters."""
+    from asymsense.sweep.methods import build_problem
+
+    return build_problem(config.record())
+
+
+@contextmanager
+def enough_memory(config: SolveConfig):
+    """Turn a MemoryError raised while building or solving the problem of a
+    resolved config into an InputError naming the sizes (a dense Gaussian
+    operator holds m·n1·n2 numbers, the factors (n1 + n2)·k)."""
+    try:
+        yield
+    except MemoryError:
+        from asymsense.errors import InputError
+
+        raise InputError(f"not enough memory for {config.n1}×{config.n2} with the {config.operator} operator, m = {config.m}, k = {config.width} "
+                         f"(a dense Gaussian operator holds m·n1·n2 numbers, the factors (n1 + n2)·k; try --operator gaussian-stream, "
+                         f"a smaller --m or a smaller --width)") from None
+
+
+def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = None):
+    """Run fgd for a SolveConfig (resolved here if needed); returns (summary, result).
+    BLAS runs with `config.threads` threads (default 1: on a shared machine a
+    second thread competing with another busy process slowed small steps 5–25×)."""
+    from threadpoolctl import threadpool_limits
+
+    from asymsense.solvers.fgd import fgd
+
+    config = config.resolved()
+    with threadpool_limits(config.threads):
+        truth, op, y = build(config)
+        result = fgd(
+            op, y, width=config.width, init_scale=config.alpha, step_size=config.step, max_iter=config.max_iter, seed=config.seed,
+            truth=truth, record_every=config.record_every, validation=config.validation, patience=config.patience, tol=config.tol,
+            dtype=config.dtype, step_constant=config.step_constant, progress=progress, threads=config.threads,
+        )
+    summary = result.summary()
+    summary["config"] = config.record()
+    summary["solver"] = result.config
+    if result.best_iter is not None and config.validation is not None:
+        summary["best_iter"] = result.best_iter
+    return summary, result
+
+
+def write_outputs(out_dir, summary: dict, result) -> list[Path]:
+    """summary.json and history.parquet in `out_dir`, each written atomically."""
+    out = prepare_out_dir(out_dir)
+    history = out / HISTORY_FILE
+    result.history.to_parquet(history)
+    return [write_json(out / SUMMARY_FILE, summary), history]

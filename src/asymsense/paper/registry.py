@@ -1,0 +1,106 @@
+"""The experiment list E1–E8 and their shipped configs.
+
+Each experiment has one TOML file in `asymsense/configs/` (package data)::
+
+    title = "..."            # heading in the report
+    summary = "..."          # one paragraph: what is run and why
+    [analysis]               # parameters of the analysis (tolerances, budgets)
+    [analysis.quick] / [analysis.full]      # overrides per mode
+    [[sweep]]                # one or more sweeps (sweep-engine configs)
+    name = "fgd"  method = "fgd"  seeds = 3
+    [sweep.fixed] / [sweep.grid]
+    [sweep.quick] / [sweep.full]            # overrides: seeds, fixed.*, grid.*
+
+`experiment_config(name, mode)` merges the mode's overrides (tables merge key
+by key, anything else replaces) and drops the other mode's tables.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+from asymsense.errors import InputError
+
+MODES = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    config_file: str
+    module: str
+
+    def analyze(self, ctx):
+        """Figures and claims from stored results (module.analyze(ctx))."""
+        return importlib.import_module(self.module).analyze(ctx)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment("e1", "e1_convergence.toml", "asymsense.paper.e1_convergence"),
+        Experiment("e2", "e2_alpha.toml", "asymsense.paper.e2_alpha"),
+        Experiment("e3", "e3_balancing.toml", "asymsense.paper.e3_balancing"),
+        Experiment("e4", "e4_phases.toml", "asymsense.paper.e4_phases"),
+        Experiment("e5", "e5_iterations.toml", "asymsense.paper.e5_iterations"),
+        Experiment("e6", "e6_samples.toml", "asymsense.paper.e6_samples"),
+        Experiment("e7", "e7_noise.toml", "asymsense.paper.e7_noise"),
+        Experiment("e8", "e8_lifted.toml", "asymsense.paper.e8_lifted"),
+    ]
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep merge: tables merge key by key, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _apply_mode(table: dict, mode: str) -> dict:
+    base = {k: v for k, v in table.items() if k not in MODES}
+    return merge(base, table.get(mode, {}))
+
+
+def read_config_text(name: str) -> tuple[str, str]:
+    """(file name, TOML text) of experiment `name`'s shipped config."""
+    if name not in EXPERIMENTS:
+        raise InputError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    fname = EXPERIMENTS[name].config_file
+    return fname, resources.files("asymsense").joinpath("configs", fname).read_text(encoding="utf-8")
+
+
+def experiment_config(name: str, mode: str) -> dict:
+    """The resolved config of experiment `name` in `mode`: title, summary,
+    analysis (dict) and sweeps (list of sweep-engine config dicts, each
+    named "<experiment>-<sweep>" with a `label` for its store folder)."""
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+    fname, text = read_config_text(name)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"config {fname}: {exc}") from None
+    sweeps = []
+    for i, sweep in enumerate(raw.get("sweep", [])):
+        sweep = _apply_mode(sweep, mode)
+        label = sweep.pop("name", f"sweep{i}")
+        sweep["name"] = f"{name}-{label}"
+        sweep["label"] = label
+        sweeps.append(sweep)
+    return {
+        "name": name,
+        "mode": mode,
+        "title": raw.get("title", name),
+        "summary": raw.get("summary", ""),
+        "analysis": _apply_mode(raw.get("analysis", {}), mode),
+        "sweeps": sweeps,
+    }

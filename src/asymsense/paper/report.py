@@ -1,0 +1,234 @@
+"""Build report.md, report.html (self-contained: figures base64-embedded) and
+claims.json from the stored results of an output folder — nothing is
+recomputed, every number is read from the Parquet stores."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import time
+import traceback
+from pathlib import Path
+
+from asymsense.errors import InputError
+from asymsense.paper.claims import Claim, claim, claims_json, claims_markdown
+from asymsense.paper.context import EXPERIMENT_FILE, Context, Section
+from asymsense.atomic import write_text
+from asymsense.paper.registry import EXPERIMENTS
+from asymsense.paper.runner import MANIFEST
+
+THRESHOLD_RULE = (
+    "A claim passes when its whole stated range clears the threshold: for “≥” the lower end of the interval "
+    "(or the point value), for “≤” the upper end. Intervals are 95% percentile-bootstrap intervals over seeds "
+    "unless the row says otherwise; “worst over …” rows use the worst case as the value. A claim that could not "
+    "be measured (missing or failed trials) is a FAIL, never dropped."
+)
+
+
+def stored_experiments(out_dir) -> list[str]:
+    """Experiments with stored results in OUT/data, in E1…E8 order."""
+    root = Path(out_dir) / "data"
+    return [name for name in EXPERIMENTS if (root / name / EXPERIMENT_FILE).is_file()]
+
+
+def analyze_all(out_dir, *, console=None) -> list[Section]:
+    """Run every stored experiment's analysis; a failing analysis becomes a
+    section with its error (its claims then appear as not measured)."""
+    sections = []
+    for name in stored_experiments(out_dir):
+        ctx = Context.load(out_dir, name)
+        try:
+            sec = EXPERIMENTS[name].analyze(ctx)
+        except Exception as exc:  # report honestly instead of crashing the report
+            sec = Section(name, ctx.config.get("title", name), ctx.config.get("summary", ""))
+            sec.error = f"{type(exc).__name__}: {exc}"
+            sec.claims.append(claim(f"{name.upper()}.*", name, f"the analysis of {name} ran on the stored results (its claims could not be computed: {sec.error[:200]})",
+                                    "—", None, ">=", 1.0))
+            sec.notes.append("```\n" + traceback.format_exc(limit=4) + "```")
+        _note_failures(ctx, sec)
+        sections.append(sec)
+        if console is not None:
+            passed = sum(c.passed for c in sec.claims)
+            console.print(f"{name}: {passed}/{len(sec.claims)} claims pass" + (f" — analysis error: {sec.error}" if sec.error else ""))
+    return sections
+
+
+def _note_failures(ctx: Context, sec: Section) -> None:
+    for label in ctx.config.get("keys", {}):
+        try:
+            ok = len(ctx.trials(label))
+            fails = ctx.failures(label)
+        except InputError:
+            sec.notes.append(f"Sweep `{label}`: no stored results.")
+            continue
+        expected = ctx.expected(label)
+        line = f"Sweep `{label}`: {ok} of {expected} trials stored ok"
+        keys = set(ctx.config["keys"][label])
+        bad = [(k, e) for k, e in zip(fails.get("key", []), fails.get("error", [])) if k in keys] if len(fails) else []
+        if bad:
+            line += f", {len(bad)} failed (first error: {str(bad[0][1])[:300]})"
+        sec.notes.append(line + ".")
+
+
+def _mode_line(out_dir) -> tuple[str, dict]:
+    path = Path(out_dir) / MANIFEST
+    if not path.is_file():
+        return "mode unknown (no reproduce.json)", {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} line {exc.lineno}: malformed JSON ({exc.msg}, column {exc.colno}); rerun `asymsense reproduce` to rewrite it") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("seconds", {}), dict):
+        raise InputError(f"{path}: not a reproduce.json manifest (expected an object with 'mode' and 'seconds')")
+    secs = manifest.get("seconds", {})
+    total = sum(secs.values())
+    return f"mode **{manifest.get('mode', '?')}**, run time of the sweeps {total:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in secs.items()) + ")", manifest
+
+
+def _config_block(ctx_config: dict) -> str:
+    parts = []
+    for s in ctx_config.get("sweeps", []):
+        parts.append(f"- `{s['label']}`: method `{s.get('method', 'fgd')}`, seeds {s.get('seeds', 1)}, fixed {json.dumps(s.get('fixed', {}))}, grid {json.dumps(s.get('grid', {}))}")
+    if ctx_config.get("analysis"):
+        parts.append(f"- analysis: {json.dumps(ctx_config['analysis'])}")
+    return "\n".join(parts)
+
+
+def _head(out_dir, sections: list[Section]) -> tuple[str, str, list]:
+    """(introduction, claims heading, all claims): the top of both renderings."""
+    mode, _ = _mode_line(out_dir)
+    claims = [c for s in sections for c in s.claims]
+    passed = sum(c.passed for c in claims)
+    intro = ("Soltanolkotabi, Stöger, Xie (COLT 2023): *Implicit balancing and regularization: generalization and convergence "
+             "guarantees for overparameterized asymmetric matrix sensing*. Every number below is computed from the stored "
+             f"results in this folder ({mode}); `asymsense report DIR` rebuilds this page without recomputing.")
+    return intro, f"Claims ({passed} of {len(claims)} pass)", claims
+
+
+def _section_config(out_dir, sec: Section) -> str:
+    """The Markdown list of a section's stored sweep configs and analysis thresholds."""
+    return _config_block(json.loads((Path(out_dir) / "data" / sec.name / EXPERIMENT_FILE).read_text(encoding="utf-8")))
+
+
+def render_markdown(out_dir, sections: list[Section]) -> str:
+    intro, heading, claims = _head(out_dir, sections)
+    lines = ["# asymsense — reproduction report", "", intro, "", f"## {heading}", "", THRESHOLD_RULE, "", claims_markdown(claims), ""]
+    for sec in sections:
+        lines += [f"## {sec.title}", "", sec.summary, ""]
+        if sec.error:
+            lines += [f"**Analysis failed:** `{sec.error}`", ""]
+        for path, caption in sec.figures:
+            lines += [f"![{caption}](figures/{Path(path).name})", "", f"*{caption}*", ""]
+        if sec.claims:
+            lines += [claims_markdown(sec.claims), ""]
+        for note in sec.notes:
+            lines += [note, ""]
+        lines += ["<details><summary>configuration</summary>", "", _section_config(out_dir, sec), "", "</details>", ""]
+    lines.append(f"_Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}._")
+    return "\n".join(lines) + "\n"
+
+
+_INLINE = [(re.compile(r"\*\*(.+?)\*\*"), r"<b>\1</b>"), (re.compile(r"`([^`]+)`"), r"<code>\1</code>"), (re.compile(r"(?<!\*)\*([^*]+)\*(?!\*)"), r"<i>\1</i>")]
+
+
+def _inline(text: str) -> str:
+    out = html.escape(text, quote=False)
+    for pattern, repl in _INLINE:
+        out = pattern.sub(repl, out)
+    return out
+
+
+def _md_block_to_html(block: str) -> str:
+    """The small Markdown subset the report uses: tables, code fences, lists, paragraphs."""
+    out, lines, i = [], block.split("\n"), 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            out.append("<pre>" + html.escape("\n".join(lines[i + 1:j])) + "</pre>")
+            i = j + 1
+        elif line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append(lines[i])
+                i += 1
+            cells = [re.split(r"(?<!\\)\|", r.strip())[1:-1] for r in rows]
+            head, body = cells[0], cells[2:]
+            t = ["<table><tr>" + "".join(f"<th>{_inline(c.strip())}</th>" for c in head) + "</tr>"]
+            for r in body:
+                cls = ' class="fail"' if any("FAIL" in c for c in r) else ""
+                t.append(f"<tr{cls}>" + "".join(f"<td>{_inline(c.strip().replace(chr(92) + '|', '|'))}</td>" for c in r) + "</tr>")
+            out.append("".join(t) + "</table>")
+        elif line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{_inline(lines[i][2:])}</li>")
+                i += 1
+            out.append("<ul>" + "".join(items) + "</ul>")
+        elif line.strip():
+            para = []
+            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("|", "- ", "```")):
+                para.append(lines[i])
+                i += 1
+            out.append(f"<p>{_inline(' '.join(para))}</p>")
+        else:
+            i += 1
+    return "\n".join(out)
+
+
+def _img(path: Path, caption: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{_inline(caption)}</figcaption></figure>'
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:.88em}td,th{border:1px solid #ccc;padding:.3em .5em;vertical-align:top}
+th{background:#f3f3f3}tr.fail td{background:#fde8e8}img{max-width:100%}figure{margin:1em 0}figcaption{font-style:italic;font-size:.9em}
+pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:.8em}code{background:#f3f3f3;padding:0 .2em}"""
+
+
+def render_html(out_dir, sections: list[Section]) -> str:
+    intro, heading, claims = _head(out_dir, sections)
+    body = [
+        "<h1>asymsense — reproduction report</h1>",
+        _md_block_to_html(intro),
+        f"<h2>{html.escape(heading)}</h2>",
+        _md_block_to_html(THRESHOLD_RULE),
+        _md_block_to_html(claims_markdown(claims)),
+    ]
+    for sec in sections:
+        body.append(f"<h2>{html.escape(sec.title)}</h2>")
+        body.append(_md_block_to_html(sec.summary))
+        if sec.error:
+            body.append(f"<p><b>Analysis failed:</b> <code>{html.escape(sec.error)}</code></p>")
+        for path, caption in sec.figures:
+            body.append(_img(path, caption))
+        if sec.claims:
+            body.append(_md_block_to_html(claims_markdown(sec.claims)))
+        for note in sec.notes:
+            body.append(_md_block_to_html(note))
+        body.append(f"<details><summary>configuration</summary>{_md_block_to_html(_section_config(out_dir, sec))}</details>")
+    body.append(f"<p><i>Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}.</i></p>")
+    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>asymsense reproduction report</title><style>{CSS}</style></head><body>\n' + "\n".join(body) + "\n</body></html>\n"
+
+
+def build_report(out_dir, *, console=None) -> tuple[list[Claim], list[Section]]:
+    """Analyze every stored experiment and write report.md, report.html, claims.json."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise InputError(f"{out} is not a folder with stored results")
+    if not stored_experiments(out):
+        raise InputError(f"{out} holds no stored experiment results (expected {out}/data/<experiment>/{EXPERIMENT_FILE}; run `asymsense reproduce --out {out}`)")
+    _mode_line(out)  # a malformed reproduce.json is bad input before any analysis
+    sections = analyze_all(out, console=console)
+    claims = [c for s in sections for c in s.claims]
+    write_text(out / "report.md", render_markdown(out, sections))
+    write_text(out / "report.html", render_html(out, sections))
+    write_text(out / "claims.json", claims_json(claims))
+    return claims, sections

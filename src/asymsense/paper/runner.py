@@ -1,0 +1,93 @@
+"""Run the experiments E1–E8 through the sweep engine into one output folder.
+
+Layout of OUT::
+
+    reproduce.json            mode, experiments, seconds per experiment
+    data/<exp>/experiment.json  the resolved experiment config and its trial keys
+    data/<exp>/<sweep>/        one sweep store (Parquet, see `store`)
+    figures/*.png  report.md  report.html  claims.json
+
+Rerunning resumes: the sweep engine skips trials already stored. Analyses use
+only the trials whose keys the current config expands to, so a folder that
+also holds another mode's trials is read correctly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from asymsense.errors import InputError, check_int
+from asymsense.paper.context import EXPERIMENT_FILE
+from asymsense.jobs.outputs import prepare_out_dir, write_json
+from asymsense.paper.registry import EXPERIMENTS, experiment_config
+
+MANIFEST = "reproduce.json"
+
+
+def sweep_configs(cfg: dict) -> list[tuple[str, dict]]:
+    """(label, sweep-engine config dict) for each sweep of an experiment config."""
+    return [(s["label"], {k: v for k, v in s.items() if k != "label"}) for s in cfg["sweeps"]]
+
+
+def prepare_experiment(name: str, out_dir, mode: str) -> tuple[dict, Path]:
+    """Resolve the config, expand its trial keys and write experiment.json."""
+    from asymsense.sweep.run import expand, load_sweep_config
+
+    cfg = experiment_config(name, mode)
+    root = Path(out_dir) / "data" / name
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"output directory {out_dir} cannot be written: {exc.strerror or exc}") from None
+    cfg["keys"] = {label: [t.key for t in expand(load_sweep_config(sc))] for label, sc in sweep_configs(cfg)}
+    write_json(root / EXPERIMENT_FILE, cfg, sort_keys=True)
+    return cfg, root
+
+
+def run_experiment(name: str, out_dir, mode: str, *, n_jobs=None, progress: bool = True) -> float:
+    """Run (or resume) every sweep of experiment `name`; returns seconds."""
+    from asymsense.sweep.run import run_sweep
+
+    started = time.perf_counter()
+    cfg, root = prepare_experiment(name, out_dir, mode)
+    for label, sc in sweep_configs(cfg):
+        run_sweep(sc, root / label, n_jobs=n_jobs, progress=progress)
+    return time.perf_counter() - started
+
+
+def reproduce(out_dir, mode: str = "quick", *, experiments=None, n_jobs=None, progress: bool = True, console=None) -> dict:
+    """Run the chosen experiments (default all) and record their timings in
+    reproduce.json: per experiment, the seconds of every run in this mode
+    added up, so a resumed or repeated run does not replace the time the
+    stored results took by the seconds of skipping them."""
+    names = list(EXPERIMENTS) if not experiments else list(experiments)
+    for n in names:
+        if n not in EXPERIMENTS:
+            raise InputError(f"unknown experiment {n!r}; known: {', '.join(EXPERIMENTS)}")
+    if n_jobs is not None:
+        n_jobs = check_int("n_jobs", n_jobs, minimum=1)
+    out = prepare_out_dir(out_dir)
+    manifest_path = out / MANIFEST
+    manifest = {}
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            manifest = {}
+    same_mode = manifest.get("mode") == mode
+    manifest.update({"mode": mode, "experiments": sorted(set(manifest.get("experiments", [])) | set(names)) if same_mode else names})
+    seconds = manifest.get("seconds", {}) if same_mode else {}
+    for name in names:
+        if console is not None:
+            console.print(f"[bold]{name}[/bold] — {experiment_config(name, mode)['title']}")
+        seconds[name] = round(seconds.get(name, 0.0) + run_experiment(name, out, mode, n_jobs=n_jobs, progress=progress), 2)
+        manifest["seconds"] = seconds
+        write_json(manifest_path, manifest, sort_keys=True)
+    from asymsense import __version__
+
+    manifest["asymsense_version"] = __version__
+    manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    write_json(manifest_path, manifest, sort_keys=True)
+    return manifest

@@ -1,0 +1,333 @@
+"""Factorized gradient descent from small random initialization — the paper's algorithm.
+
+For f(U, V) = ½‖A(UVᵀ) − y‖² with residual back-projection M = A*(A(UVᵀ) − y):
+
+    U⁺ = U − μ M V,   V⁺ = V − μ Mᵀ U          (simultaneous, from the same iterate)
+    U₀ = α G₁,  V₀ = α G₂,  G entries i.i.d. N(0, 1/k).
+
+Several trials (init scales α and/or initialization seeds) run as one batch of
+factors (B, n, k) over the shared operator, so each step applies the operator
+as a matrix–matrix product and reads it once for all trials. Trials stop
+independently (their step is set to zero) and the loop ends when all have.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from asymsense import backend as bk
+from asymsense.errors import DivergenceError, InputError, check_dtype, check_int, check_positive, resolve_seed
+from asymsense.history import History, concat_histories
+from asymsense.metrics import as_truth, monitor
+from asymsense.solvers.stepsize import STEP_CONSTANT, auto_step_size
+from asymsense.solvers.stopping import BestIterate, split_measurements
+
+DIVERGENCE_FACTOR = 1e8
+"""A loss above this multiple of ½‖y‖² counts as divergence."""
+
+
+@dataclass
+class FGDResult:
+    """Outcome of one trial (SciPy-`OptimizeResult` style: data, no printing)."""
+
+    U: np.ndarray
+    V: np.ndarray
+    history: History
+    stop_reason: str
+    n_iter: int
+    step_size: float
+    seconds: float
+    config: dict = field(default_factory=dict)
+    best_iter: int | None = None
+
+    def product(self) -> np.ndarray:
+        """UVᵀ (n1×n2), formed on demand only."""
+        return self.U @ self.V.T
+
+    def summary(self) -> dict:
+        """The summary.json record of DESIGN.md."""
+        h = self.history
+        last = h.last()
+        return {
+            "rel_error": last.get("rel_error"),
+            "loss": last["loss"],
+            "rel_residual": last["rel_residual"],
+            "iterations": self.n_iter,
+            "stop_reason": self.stop_reason,
+            "max_rel_imbalance": float(np.max(h["rel_imbalance"])),
+            "final_rel_imbalance": last["rel_imbalance"],
+            "eff_rank": last["eff_rank"],
+            "step_size": self.step_size,
+            "seconds": self.seconds,
+            "config": self.config,
+        }
+
+
+class BatchResult(tuple):
+    """The results of a batched call, one FGDResult per trial (a tuple), in
+    the order seeds × init scales (init scale varying fastest)."""
+
+    def history_table(self):
+        """All trials' histories in one Arrow table with trial, init_scale and seed columns."""
+        return concat_histories(
+            [r.history for r in self],
+            trial=list(range(len(self))),
+            init_scale=[r.config["init_scale"] for r in self],
+            seed=[r.config["seed"] for r in self],
+        )
+
+
+def initial_factors(n1: int, n2: int, width: int, scales: Sequence[float], seeds: Sequence[int], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """U₀ = αG₁, V₀ = αG₂ for every (seed, α) pair; G from default_rng(seed), entries N(0, 1/k).
+    The same seed gives the same directions G for every α."""
+    Us, Vs = [], []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        G1 = rng.standard_normal((n1, width)) / math.sqrt(width)
+        G2 = rng.standard_normal((n2, width)) / math.sqrt(width)
+        for alpha in scales:
+            Us.append(alpha * G1)
+            Vs.append(alpha * G2)
+    return np.stack(Us).astype(dtype), np.stack(Vs).astype(dtype)
+
+
+def _as_list(value, name, check) -> tuple[list, bool]:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = [check(name, v) for v in value]
+        if not values:
+            raise InputError(f"{name} must not be an empty sequence")
+        return values, True
+    return [check(name, value)], False
+
+
+def fgd(
+    operator,
+    y,
+    *,
+    width,
+    init_scale,
+    step_size="auto",
+    max_iter,
+    seed=None,
+    truth=None,
+    record_every=1,
+    validation=None,
+    patience=None,
+    tol=None,
+    dtype=None,
+    step_constant: float = STEP_CONSTANT,
+    n_singular: int = 10,
+    progress: Callable[[int], None] | None = None,
+    threads: int | None = None,
+):
+    """Run factorized gradient descent on ½‖A(UVᵀ) − y‖².
+
+    Parameters
+    ----------
+    operator, y : the measurement operator and its m measurements.
+    width : k, the number of columns of U and V (k > rank overparameterizes).
+    init_scale : α (or a sequence of α, run as one batch).
+    step_size : μ > 0, or "auto" for μ = step_constant / ‖A*(y)‖₂.
+    max_iter : iteration budget.
+    seed : initialization seed (or a sequence; trials = seeds × init scales).
+    truth : planted problem or matrix X*, for rel_error, angles and tails.
+    record_every : monitor cadence in iterations (the last iterate is always recorded).
+    validation : a fraction in (0, 1) of the measurements held out (split with
+        the first seed), or a pair (operator, y) of held-out measurements. The
+        iterate with the lowest validation loss is returned.
+    patience : stop a trial when its validation loss has not improved for this
+        many iterations (requires validation).
+    tol : stop a trial when rel_residual ≤ tol.
+    dtype : float32/float64 for the factors (default: the operator's).
+    threads : BLAS threads for the iteration loop (None: leave the process
+        setting). 1 is much faster on a machine whose cores are busy with other
+        work: OpenBLAS threads wait for each other in spin loops, and long
+        inner products (K = m) measured 25× slower with 2 threads than with 1
+        on a loaded 2-core machine (benchmarks/bench_iteration.py --threads).
+
+    Returns an FGDResult, or a BatchResult (tuple of FGDResult) when
+    init_scale or seed is a sequence. Raises DivergenceError when the loss
+    becomes non-finite or exceeds DIVERGENCE_FACTOR·½‖y‖².
+    """
+    threads = check_int("threads", threads, minimum=1) if threads is not None else None
+    arguments = {name: value for name, value in locals().items() if name not in ("operator", "y", "threads")}
+    with bk.limit_threads(getattr(operator, "xp", np), threads), np.errstate(over="ignore", invalid="ignore"):
+        return _fgd(operator, y, **arguments)
+
+
+def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, record_every, validation, patience, tol, dtype,
+         step_constant, n_singular, progress):
+    """The loop of `fgd` (which documents the parameters), under its BLAS-thread
+    limit; overflow warnings are silenced because divergence is detected and
+    raised as DivergenceError."""
+    started = time.perf_counter()
+    width = check_int("width", width, minimum=1)
+    max_iter = check_int("max_iter", max_iter, minimum=0)
+    record_every = check_int("record_every", record_every, minimum=1)
+    scales, batch_scales = _as_list(init_scale, "init_scale", check_positive)
+    seeds, batch_seeds = _as_list(seed, "seed", lambda name, s: resolve_seed(s))
+    dtype = check_dtype(dtype if dtype is not None else operator.dtype)
+    n_singular = check_int("n_singular", n_singular, minimum=1)
+    if tol is not None:
+        tol = check_positive("tol", tol)
+    if patience is not None:
+        patience = check_int("patience", patience, minimum=1)
+        if validation is None:
+            raise InputError("patience needs validation data: pass validation=<fraction> or validation=(operator, y)")
+    y = operator.check_measurements(y)
+    if y.ndim != 1:
+        raise InputError(f"y must be a vector of m = {operator.m} measurements, got shape {y.shape}")
+
+    train_op, y_train, val_op, y_val, validation_desc = split_measurements(operator, y, validation, seed=seeds[0])
+    if isinstance(step_size, str):
+        if step_size != "auto":
+            raise InputError(f"step_size must be a positive number or 'auto', got {step_size!r}")
+        mu = auto_step_size(train_op, train_op.asarray(y_train), constant=check_positive("step_constant", step_constant), seed=seeds[0])
+    else:
+        mu = check_positive("step_size", step_size)
+    truth = as_truth(truth)
+    if truth is not None and (truth.left.shape[0], truth.right.shape[0]) != operator.shape:
+        raise InputError(f"truth has shape {(truth.left.shape[0], truth.right.shape[0])}, the operator {operator.shape}")
+
+    n1, n2 = operator.shape
+    xp = operator.xp
+    on_host = bk.is_numpy(xp)
+    U, V = initial_factors(n1, n2, width, scales, seeds, dtype)
+    B = U.shape[0]
+    y_norm = float(np.linalg.norm(y_train.astype(dtype, copy=False))) or 1.0
+    loss_limit = DIVERGENCE_FACTOR * 0.5 * y_norm**2
+    active = np.ones(B, dtype=bool)
+    n_iter = np.zeros(B, dtype=np.int64)
+    reasons = ["max_iter"] * B
+    histories = [History() for _ in range(B)]
+    best = BestIterate(B, patience) if val_op is not None else None
+    if on_host:
+        y_train = y_train.astype(dtype, copy=False)
+        steps = np.full((B, 1, 1), mu, dtype=dtype)
+    else:
+        # Everything the loop touches lives on the operator's device; the
+        # host reads losses (and factors, for the monitors) only at the
+        # monitor cadence, where divergence and tol are checked too.
+        U, V, y_train = train_op.asarray(U, dtype), train_op.asarray(V, dtype), train_op.asarray(y_train, dtype)
+        if val_op is not None:
+            y_val = val_op.asarray(y_val)
+        steps = train_op.asarray(np.full((B, 1, 1), mu), dtype)
+    xdtype = bk.xp_dtype(xp, dtype)
+
+    def check_divergence(t, loss):
+        bad = active & ~(np.isfinite(loss) & (loss <= loss_limit))
+        if bad.any():
+            trials = ", ".join(f"init_scale={scales[i % len(scales)]}" for i in np.flatnonzero(bad))
+            raise DivergenceError(
+                f"diverged at iteration {t} with step_size={mu:.4g} ({trials}): the loss became "
+                f"{'non-finite' if not np.all(np.isfinite(loss[bad])) else 'too large'}; try a smaller step size, e.g. --step {mu / 4:.3g} (or a smaller init_scale if it is not small)",
+                step_size=mu,
+                iteration=t,
+            )
+
+    for t in range(max_iter + 1):
+        residual = train_op.forward_factors(U, V)
+        if on_host:
+            residual = residual.astype(dtype, copy=False) - y_train
+            loss = 0.5 * np.einsum("bi,bi->b", residual, residual)
+            check_divergence(t, loss)
+            rel_residual = np.sqrt(2 * loss) / y_norm
+            converged = tol is not None and np.any(active & (rel_residual <= tol))
+        else:
+            residual = xp.astype(residual, xdtype, copy=False) - y_train
+            loss_dev, converged = 0.5 * xp.sum(residual * residual, axis=-1), False
+        last_step = t == max_iter
+        if t % record_every == 0 or last_step or converged:
+            if not on_host:
+                loss = bk.to_numpy(loss_dev).astype(np.float64)
+                check_divergence(t, loss)
+                rel_residual = np.sqrt(2 * loss) / y_norm
+            rows = active.copy()
+            U_host, V_host = bk.to_numpy(U), bk.to_numpy(V)
+            stats = monitor(U_host[rows], V_host[rows], truth=truth, n_singular=n_singular)
+            if val_op is not None:
+                if on_host:
+                    val_res = val_op.forward_factors(U[rows], V[rows]) - y_val
+                    stats["val_loss"] = 0.5 * np.einsum("bi,bi->b", val_res, val_res)
+                else:
+                    val_res = val_op.forward_factors(U, V) - y_val
+                    stats["val_loss"] = 0.5 * bk.to_numpy(xp.sum(val_res * val_res, axis=-1)).astype(np.float64)[rows]
+            for j, b in enumerate(np.flatnonzero(rows)):
+                row = {"iteration": t, "loss": float(loss[b]), "rel_residual": float(rel_residual[b])}
+                row.update({name: float(col[j]) for name, col in stats.items()})
+                histories[b].append(row)
+            if best is not None:
+                for b, stop in best.update(t, np.flatnonzero(rows), stats["val_loss"], U_host, V_host):
+                    if stop and active[b]:
+                        active[b], reasons[b] = False, "patience"
+            if tol is not None:
+                for b in np.flatnonzero(active & (rel_residual <= tol)):
+                    active[b], reasons[b] = False, "converged"
+            if not on_host and not active.all():
+                steps = train_op.asarray(np.where(active, mu, 0.0)[:, None, None], dtype)
+        if last_step or not active.any():
+            break
+        if on_host:
+            steps[~active] = 0
+        MV, MtU = train_op.gradient_products(residual, U, V)
+        if on_host:
+            U = U - steps * MV.astype(dtype, copy=False)
+            V = V - steps * MtU.astype(dtype, copy=False)
+        else:
+            U = U - steps * xp.astype(MV, xdtype, copy=False)
+            V = V - steps * xp.astype(MtU, xdtype, copy=False)
+        n_iter[active] += 1
+        if progress is not None:
+            progress(t + 1)
+
+    seconds = time.perf_counter() - started
+    if best is not None:
+        U, V = best.restore(bk.to_numpy(U), bk.to_numpy(V))
+        if not on_host:
+            U, V = train_op.asarray(U, dtype), train_op.asarray(V, dtype)
+    config = {
+        "width": width,
+        "step_size": mu,
+        "step_rule": "auto" if isinstance(step_size, str) else "fixed",
+        "step_constant": step_constant,
+        "max_iter": max_iter,
+        "tol": tol,
+        "record_every": record_every,
+        "validation": validation_desc,
+        "patience": patience,
+        "dtype": dtype.name,
+        "n_singular": n_singular,
+        "operator": describe_operator(operator),
+    }
+    results = []
+    for b, (s, a) in enumerate(itertools.product(seeds, scales)):
+        results.append(
+            FGDResult(
+                U=U[b, ...],
+                V=V[b, ...],
+                history=histories[b],
+                stop_reason=reasons[b],
+                n_iter=int(n_iter[b]),
+                step_size=mu,
+                seconds=seconds / B,
+                config={**config, "init_scale": a, "seed": s},
+                best_iter=None if best is None else best.best_iter[b],
+            )
+        )
+    if batch_scales or batch_seeds:
+        return BatchResult(results)
+    return results[0]
+
+
+def describe_operator(operator) -> dict:
+    """The operator's resolved parameters, for the run's config."""
+    desc = {"class": type(operator).__name__, "n1": operator.n1, "n2": operator.n2, "m": operator.m, "dtype": np.dtype(operator.dtype).name}
+    if hasattr(operator, "seed"):
+        desc["seed"] = operator.seed
+    return desc
