@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from asymsense import DivergenceError, InputError
-from asymsense.completion.baselines import als, bias_only, soft_impute
+from asymsense.completion.baselines import als_wr, bias_only, soft_impute
 from asymsense.completion import IdMap, complete, read_pairs, read_table, table_from_ids
 from asymsense.completion.model import split_validation
 
@@ -217,7 +217,7 @@ def test_non_finite_values_and_divergence():
     with pytest.raises(InputError, match="non-finite"):
         complete(r, c, y, X.shape)
     _, r, c, y = low_rank_table(n1=10, n2=8)
-    with pytest.raises(DivergenceError, match="step size"):
+    with pytest.raises(DivergenceError, match="smaller step_size"):
         complete(r, c, y, X.shape, step_size=50.0, init_scale=1.0, max_iter=200)
 
 
@@ -231,7 +231,7 @@ def test_baselines_beat_the_bias_model_on_a_low_rank_table():
     v = (r[val], c[val], y[val])
     base = bias_only(*args, validation=v)
     si = soft_impute(*args, validation=v, rank_max=10)
-    al = als(*args, validation=v, ranks=(3, 6), l2s=(0.01, 0.1), max_sweeps=8)
+    al = als_wr(*args, validation=v, ranks=(3, 6), l2s=(0.01, 0.1), max_sweeps=8)
     assert si.val_rmse < 0.5 * base.val_rmse and al.val_rmse < 0.5 * base.val_rmse
     assert al.params["rank"] in (3, 6) and si.params["lambda"] > 0
 

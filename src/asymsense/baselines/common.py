@@ -24,13 +24,13 @@ from typing import Callable
 
 import numpy as np
 
-from asymsense.errors import DivergenceError, InputError, check_int, check_positive, resolve_seed
-from asymsense.solvers.fgd import DIVERGENCE_FACTOR, FGDResult, describe_operator, initial_factors
+from asymsense.errors import InputError
+from asymsense.validation import check_int, check_positive, resolve_seed
+from asymsense.solvers.fgd import FGDResult, describe_operator, initial_factors
+from asymsense.solvers.loop import DIVERGENCE_FACTOR, DescentLoop, Direction, Objective, check_divergence, gradient_direction, half_squared_norm
 from asymsense.history import History
 from asymsense.metrics import Truth, as_truth, monitor
 from asymsense.solvers.stepsize import STEP_CONSTANT, auto_step_size
-
-Direction = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -100,12 +100,11 @@ class Recorder:
         self.started = time.perf_counter()
 
     def observe(self, t: int, U, V, residual, *, last: bool = False, extra: dict | None = None) -> bool:
+        """For the methods that are not gradient steps (ALS, nuclear norm): the
+        loop's divergence rule, record cadence and `tol` on one iterate."""
         p = self.problem
-        loss = 0.5 * float(np.dot(residual, residual))
-        if not (math.isfinite(loss) and loss <= self.loss_limit):
-            kind = "non-finite" if not math.isfinite(loss) else "too large"
-            hint = f" with step_size={self.step_size:.4g}; try a smaller step size, e.g. {self.step_size / 4:.3g}" if self.step_size else ""
-            raise DivergenceError(f"{self.method} diverged at iteration {t}: the loss became {kind}{hint}", step_size=self.step_size, iteration=t)
+        loss = half_squared_norm(residual)
+        check_divergence(t, loss, limit=self.loss_limit, step=self.step_size, method=self.method)
         rel_residual = math.sqrt(2 * loss) / p.y_norm
         converged = p.tol is not None and rel_residual <= p.tol
         if t % p.record_every == 0 or last or converged:
@@ -210,7 +209,7 @@ def initialize(problem: Problem, init, *, width, init_scale=None, unbalance: flo
             raise InputError(f"init factors must have shapes ({n1}, k) and ({n2}, k), got {U0.shape} and {V0.shape}")
         if U0.shape[1] < 1:
             raise InputError("init factors must have k >= 1 columns")
-        from asymsense.errors import check_finite_array
+        from asymsense.validation import check_finite_array
 
         check_finite_array("init U0", U0)
         check_finite_array("init V0", V0)
@@ -237,32 +236,28 @@ def resolve_step(problem: Problem, step_size, *, constant: float = STEP_CONSTANT
 
 
 def factor_gd(problem: Problem, U, V, *, step: float, direction: Direction, method: str, config: dict) -> FGDResult:
-    """The shared gradient loop: U⁺ = U − μ D_U, V⁺ = V − μ D_V with
-    (D_U, D_V) = direction(U, V, MV, MᵀU), both from the same iterate.
-
-    Stops at max_iter, or with "converged" when rel_residual ≤ tol.
-    """
+    """A GD baseline on the package's one descent loop (`asymsense.solvers.loop`):
+    U⁺ = U − μ D_U, V⁺ = V − μ D_V with (D_U, D_V) = direction(U, V, MV, MᵀU),
+    both from the same iterate. Stops at max_iter, or with "converged" when
+    rel_residual ≤ tol."""
     op, y = problem.operator, problem.y
     recorder = Recorder(problem, method, step)
-    reason, n_iter = "max_iter", 0
-    for t in range(problem.max_iter + 1):
-        residual = np.asarray(op.forward_factors(U, V), dtype=op.dtype) - y
-        last = t == problem.max_iter
-        if recorder.observe(t, U, V, residual, last=last):
-            reason = "converged"
-            break
-        if last:
-            break
-        MV, MtU = op.gradient_products(residual, U, V)
-        dU, dV = direction(U, V, np.asarray(MV, dtype=op.dtype), np.asarray(MtU, dtype=op.dtype))
-        U = U - step * dU
-        V = V - step * dV
-        n_iter += 1
-        if problem.progress is not None:
-            problem.progress(n_iter)
-    return recorder.result(U, V, stop_reason=reason, n_iter=n_iter, config=config)
+
+    def residual(U, V):
+        return np.asarray(op.forward_factors(U, V), dtype=op.dtype) - y
+
+    def gradient(r, U, V):
+        MV, MtU = op.gradient_products(r, U, V)
+        return np.asarray(MV, dtype=op.dtype), np.asarray(MtU, dtype=op.dtype)
+
+    def record(t, U, V, loss, rel_residual, rows, scores, final):
+        recorder.record(t, U, V, float(loss[0]), float(rel_residual[0]))
+
+    progress = None if problem.progress is None else (lambda n, score: problem.progress(n))
+    outcome = DescentLoop(Objective(residual, gradient, problem.y_norm), U, V, step=step, max_iter=problem.max_iter,
+                          record_every=problem.record_every, record=record, direction=direction, tol=problem.tol,
+                          progress=progress, method=method).run()
+    return recorder.result(outcome.U, outcome.V, stop_reason=outcome.stop_reason[0], n_iter=int(outcome.n_iter[0]), config=config)
 
 
-def plain_direction(U, V, MV, MtU):
-    """The gradient of ½‖A(UVᵀ) − y‖² itself: (MV, MᵀU)."""
-    return MV, MtU
+plain_direction = gradient_direction

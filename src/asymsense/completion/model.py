@@ -42,17 +42,18 @@ from typing import Callable
 
 import numpy as np
 
-from asymsense.errors import DivergenceError, InputError, check_dtype, check_int, check_positive, resolve_seed
+from asymsense.errors import InputError
+from asymsense.validation import check_dtype, check_int, check_positive, resolve_seed
 from asymsense.history import History
 from asymsense.metrics import effective_rank, product_svd, rmse
 from asymsense.operators import EntrySample
-from asymsense.completion.baselines import BIAS_DAMPING, Biases, fit_biases  # noqa: F401 (Biases re-exported)
+from asymsense.completion.biases import BIAS_DAMPING, Biases, fit_biases  # noqa: F401 (Biases re-exported)
+from asymsense.solvers.loop import DescentLoop, Objective, Validation, fresh_gradient_step
 from asymsense.solvers.stepsize import STEP_CONSTANT, adjoint_norm
 
 VALIDATION_KINDS = ("entries", "rows")
 DEFAULT_WIDTH = 100
 INIT_RELATIVE = 1e-3
-DIVERGENCE_FACTOR = 1e8
 
 
 def split_validation(rows, n1: int, fraction: float, kind: str, seed: int):
@@ -184,7 +185,7 @@ def _validation_split(validation, validation_kind, rows, cols, y, n1, seed):
         vr, vc, vy = (np.asarray(a) for a in validation)
         if not (vr.shape == vc.shape == vy.shape) or vr.ndim != 1 or len(vr) == 0:
             raise InputError("validation rows, cols and values must be non-empty 1-d arrays of equal length")
-        from asymsense.errors import check_finite_array
+        from asymsense.validation import check_finite_array
 
         check_finite_array("validation values", vy)
         return np.arange(len(y)), (vr.astype(np.int64), vc.astype(np.int64), vy.astype(np.float64)), {"kind": "given", "m": int(len(vy))}
@@ -295,7 +296,7 @@ def _complete(
         raise InputError(f"rows, cols and values must be 1-d arrays of equal length, got shapes {rows.shape}, {cols.shape}, {y.shape}")
     if len(y) < 2:
         raise InputError(f"need at least 2 observed entries, got {len(y)}")
-    from asymsense.errors import check_finite_array
+    from asymsense.validation import check_finite_array
 
     check_finite_array("values", y)
     seed = resolve_seed(seed)
@@ -350,61 +351,46 @@ def _complete(
         return np.clip(x, *clip_range) if clip_range is not None else x
 
     history = History()
-    target_norm_sq = float(np.dot(target, target)) or 1.0
-    best_rmse, best_iter = np.inf, 0
-    best_U = best_V = None
-    stop_reason, t = "max_iter", 0
-    train_rmse = val_rmse = None
-    for t in range(max_iter + 1):
-        fitted = op.forward_factors(U, V)
-        residual = fitted - target
-        loss = 0.5 * float(np.dot(residual, residual))
-        if not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * 0.5 * target_norm_sq:
-            raise DivergenceError(
-                f"diverged at iteration {t} with step_size={mu:.4g}: the loss became {'non-finite' if not np.isfinite(loss) else 'too large'}; try a smaller step size, e.g. step_size={mu / 4:.3g}",
-                step_size=mu,
-                iteration=t,
-            )
-        record = t % record_every == 0
-        row = {"iteration": t, "loss": loss}
-        if val is not None:
-            val_rmse = rmse(clipped(val_base + val_op.forward_factors(U, V)), val_y)
-            row["val_rmse"] = val_rmse
-            if val_rmse < best_rmse:
-                best_rmse, best_iter = val_rmse, t
-                best_U, best_V = U, V  # never modified: each step writes new arrays
-        last = t == max_iter or (patience is not None and t - best_iter >= patience)
-        if record or last:
-            row["train_rmse"] = rmse(clipped(base_train + fitted), tr_y)
-            row.update(_monitors(U, V, n_singular))
-        history.append(row)
-        if progress is not None:
-            progress(t, val_rmse)
-        if last:
-            if t < max_iter:
-                stop_reason = "patience"
-            break
-        MV, MtU = op.gradient_products(residual, U, V)
-        MV, MtU = MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
+    latest = {}
+
+    def residual(U, V):
+        latest["fitted"] = op.forward_factors(U, V)
+        return latest["fitted"] - target
+
+    def gradient(r, U, V):
+        MV, MtU = op.gradient_products(r, U, V)
+        return MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
+
+    def direction(U, V, MV, MtU):
+        """The gradient, plus the count-weighted L2 term when l2 > 0 (added in place: fresh arrays)."""
         if l2:
             MV += l2 * counts_r * U
             MtU += l2 * counts_c * V
-        # U⁺ = U − μ·MV written into the fresh gradient arrays: the old U, V stay
-        # intact (simultaneous update), so the best iterate is kept without a copy.
-        MV *= -mu
-        MV += U
-        MtU *= -mu
-        MtU += V
-        U, V = MV, MtU
+        return MV, MtU
 
-    U, V = (best_U, best_V) if val is not None else (U, V)
+    def val_rmse_of(U, V, rows):
+        return [rmse(clipped(val_base + val_op.forward_factors(U, V)), val_y)]
+
+    def record(t, U, V, loss, rel_residual, rows, scores, final):
+        row = {"iteration": t, "loss": float(loss[0])}
+        if scores is not None:
+            row["val_rmse"] = float(scores[0])
+        if t % record_every == 0 or final:
+            row["train_rmse"] = rmse(clipped(base_train + latest["fitted"]), tr_y)
+            row.update(_monitors(U, V, n_singular))
+        history.append(row)
+
+    report = None if progress is None else (lambda n, score: progress(n, score))
+    outcome = DescentLoop(
+        Objective(residual, gradient, math.sqrt(float(np.dot(target, target)) or 1.0)), U, V, step=mu, max_iter=max_iter,
+        record=record, direction=direction, update=fresh_gradient_step, progress=report,
+        validation=None if val is None else Validation(val_rmse_of, "val_rmse", every=1, patience=patience)).run()
+    U, V, t, stop_reason = outcome.U, outcome.V, outcome.last_iteration, outcome.stop_reason[0]
+    best_iter = outcome.best_iter[0] if val is not None else t
     fitted = op.forward_factors(U, V)
     train_rmse = rmse(clipped(base_train + fitted), tr_y)
     loss = 0.5 * float(np.sum((fitted - target) ** 2))
-    if val is not None:
-        val_rmse = float(best_rmse)
-    else:
-        best_iter = t
+    val_rmse = float(outcome.best_score[0]) if val is not None else None
     config = {
         "shape": [n1, n2],
         "m": int(len(y)),

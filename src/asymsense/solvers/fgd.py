@@ -22,15 +22,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from asymsense import backend as bk
-from asymsense.errors import DivergenceError, InputError, check_dtype, check_int, check_positive, resolve_seed
+from asymsense.errors import InputError
+from asymsense.validation import check_dtype, check_int, check_positive, resolve_seed
 from asymsense.history import History, concat_histories
 from asymsense.metrics import as_truth, monitor
 from asymsense.solvers.stepsize import STEP_CONSTANT, auto_step_size
-from asymsense.solvers.stopping import BestIterate, split_measurements
-
-DIVERGENCE_FACTOR = 1e8
-"""A loss above this multiple of ½‖y‖² counts as divergence."""
-
+from asymsense.solvers.loop import DescentLoop, Objective, Validation
+from asymsense.solvers.stopping import split_measurements
 
 @dataclass
 class FGDResult:
@@ -201,15 +199,17 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
     U, V = initial_factors(n1, n2, width, scales, seeds, dtype)
     B = U.shape[0]
     y_norm = float(np.linalg.norm(y_train.astype(dtype, copy=False))) or 1.0
-    loss_limit = DIVERGENCE_FACTOR * 0.5 * y_norm**2
-    active = np.ones(B, dtype=bool)
-    n_iter = np.zeros(B, dtype=np.int64)
-    reasons = ["max_iter"] * B
     histories = [History() for _ in range(B)]
-    best = BestIterate(B, patience) if val_op is not None else None
+    xdtype = bk.xp_dtype(xp, dtype)
     if on_host:
         y_train = y_train.astype(dtype, copy=False)
-        steps = np.full((B, 1, 1), mu, dtype=dtype)
+
+        def residual(U, V):
+            return train_op.forward_factors(U, V).astype(dtype, copy=False) - y_train
+
+        def gradient(r, U, V):
+            MV, MtU = train_op.gradient_products(r, U, V)
+            return MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
     else:
         # Everything the loop touches lives on the operator's device; the
         # host reads losses (and factors, for the monitors) only at the
@@ -217,80 +217,41 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
         U, V, y_train = train_op.asarray(U, dtype), train_op.asarray(V, dtype), train_op.asarray(y_train, dtype)
         if val_op is not None:
             y_val = val_op.asarray(y_val)
-        steps = train_op.asarray(np.full((B, 1, 1), mu), dtype)
-    xdtype = bk.xp_dtype(xp, dtype)
 
-    def check_divergence(t, loss):
-        bad = active & ~(np.isfinite(loss) & (loss <= loss_limit))
-        if bad.any():
-            trials = ", ".join(f"init_scale={scales[i % len(scales)]}" for i in np.flatnonzero(bad))
-            raise DivergenceError(
-                f"diverged at iteration {t} with step_size={mu:.4g} ({trials}): the loss became "
-                f"{'non-finite' if not np.all(np.isfinite(loss[bad])) else 'too large'}; try a smaller step size, e.g. --step {mu / 4:.3g} (or a smaller init_scale if it is not small)",
-                step_size=mu,
-                iteration=t,
-            )
+        def residual(U, V):
+            return xp.astype(train_op.forward_factors(U, V), xdtype, copy=False) - y_train
 
-    for t in range(max_iter + 1):
-        residual = train_op.forward_factors(U, V)
-        if on_host:
-            residual = residual.astype(dtype, copy=False) - y_train
-            loss = 0.5 * np.einsum("bi,bi->b", residual, residual)
-            check_divergence(t, loss)
-            rel_residual = np.sqrt(2 * loss) / y_norm
-            converged = tol is not None and np.any(active & (rel_residual <= tol))
-        else:
-            residual = xp.astype(residual, xdtype, copy=False) - y_train
-            loss_dev, converged = 0.5 * xp.sum(residual * residual, axis=-1), False
-        last_step = t == max_iter
-        if t % record_every == 0 or last_step or converged:
-            if not on_host:
-                loss = bk.to_numpy(loss_dev).astype(np.float64)
-                check_divergence(t, loss)
-                rel_residual = np.sqrt(2 * loss) / y_norm
-            rows = active.copy()
-            U_host, V_host = bk.to_numpy(U), bk.to_numpy(V)
-            stats = monitor(U_host[rows], V_host[rows], truth=truth, n_singular=n_singular)
-            if val_op is not None:
-                if on_host:
-                    val_res = val_op.forward_factors(U[rows], V[rows]) - y_val
-                    stats["val_loss"] = 0.5 * np.einsum("bi,bi->b", val_res, val_res)
-                else:
-                    val_res = val_op.forward_factors(U, V) - y_val
-                    stats["val_loss"] = 0.5 * bk.to_numpy(xp.sum(val_res * val_res, axis=-1)).astype(np.float64)[rows]
-            for j, b in enumerate(np.flatnonzero(rows)):
-                row = {"iteration": t, "loss": float(loss[b]), "rel_residual": float(rel_residual[b])}
-                row.update({name: float(col[j]) for name, col in stats.items()})
-                histories[b].append(row)
-            if best is not None:
-                for b, stop in best.update(t, np.flatnonzero(rows), stats["val_loss"], U_host, V_host):
-                    if stop and active[b]:
-                        active[b], reasons[b] = False, "patience"
-            if tol is not None:
-                for b in np.flatnonzero(active & (rel_residual <= tol)):
-                    active[b], reasons[b] = False, "converged"
-            if not on_host and not active.all():
-                steps = train_op.asarray(np.where(active, mu, 0.0)[:, None, None], dtype)
-        if last_step or not active.any():
-            break
-        if on_host:
-            steps[~active] = 0
-        MV, MtU = train_op.gradient_products(residual, U, V)
-        if on_host:
-            U = U - steps * MV.astype(dtype, copy=False)
-            V = V - steps * MtU.astype(dtype, copy=False)
-        else:
-            U = U - steps * xp.astype(MV, xdtype, copy=False)
-            V = V - steps * xp.astype(MtU, xdtype, copy=False)
-        n_iter[active] += 1
-        if progress is not None:
-            progress(t + 1)
+        def gradient(r, U, V):
+            MV, MtU = train_op.gradient_products(r, U, V)
+            return xp.astype(MV, xdtype, copy=False), xp.astype(MtU, xdtype, copy=False)
 
+    def validation_loss(U, V, rows):
+        if on_host:
+            val_res = val_op.forward_factors(U[rows], V[rows]) - y_val
+            return 0.5 * np.einsum("bi,bi->b", val_res, val_res)
+        val_res = val_op.forward_factors(U, V) - y_val
+        return 0.5 * bk.to_numpy(xp.sum(val_res * val_res, axis=-1)).astype(np.float64)[rows]
+
+    def record(t, U, V, loss, rel_residual, rows, scores, final):
+        stats = monitor(bk.to_numpy(U)[rows], bk.to_numpy(V)[rows], truth=truth, n_singular=n_singular)
+        if scores is not None:
+            stats["val_loss"] = scores
+        for j, b in enumerate(np.flatnonzero(rows)):
+            row = {"iteration": t, "loss": float(loss[b]), "rel_residual": float(rel_residual[b])}
+            row.update({name: float(col[j]) for name, col in stats.items()})
+            histories[b].append(row)
+
+    loop = DescentLoop(
+        Objective(residual, gradient, y_norm), U, V, step=mu, max_iter=max_iter, record_every=record_every, record=record,
+        validation=None if val_op is None else Validation(validation_loss, "val_loss", every=record_every, patience=patience),
+        tol=tol, progress=None if progress is None else (lambda n, score: progress(n)), dtype=dtype,
+        describe_trials=lambda bad: ", ".join(f"init_scale={scales[i % len(scales)]}" for i in bad))
+    outcome = loop.run()
     seconds = time.perf_counter() - started
-    if best is not None:
-        U, V = best.restore(bk.to_numpy(U), bk.to_numpy(V))
-        if not on_host:
-            U, V = train_op.asarray(U, dtype), train_op.asarray(V, dtype)
+    U, V = outcome.U, outcome.V
+    if val_op is not None and not on_host:
+        U, V = train_op.asarray(U, dtype), train_op.asarray(V, dtype)
+    n_iter, reasons = outcome.n_iter, outcome.stop_reason
     config = {
         "width": width,
         "step_size": mu,
@@ -317,7 +278,7 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
                 step_size=mu,
                 seconds=seconds / B,
                 config={**config, "init_scale": a, "seed": s},
-                best_iter=None if best is None else best.best_iter[b],
+                best_iter=None if outcome.best_iter is None else outcome.best_iter[b],
             )
         )
     if batch_scales or batch_seeds:
