@@ -53,7 +53,7 @@ def main(argv=None):
 
     from threadpoolctl import threadpool_limits
 
-    from asymsense.completion.baselines import als, bias_only, soft_impute
+    from asymsense.completion.baselines import als_wr, bias_only, soft_impute
     from asymsense.completion import complete, table_from_ids
     from asymsense.datasets import movielens_100k, split_indices
 
@@ -90,7 +90,7 @@ def main(argv=None):
                  "tuning_seconds": float(sum(g[3] for g in grid)), "params": {"l2": l2, "grid": list(args.l2_grid), "seed": args.seeds[0]}})
     if not args.skip_baselines:
         with threadpool_limits(limits=1, user_api="blas"):
-            for fn in (bias_only, soft_impute, als):
+            for fn in (bias_only, soft_impute, als_wr):
                 fit = fn(*train, t.shape, validation=val)
                 rows.append({"method": fit.name, "test_rmse": rmse(fit.predict(*test_rc), test_y), "val_rmse": fit.val_rmse,
                              "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.params})

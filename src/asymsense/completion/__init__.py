@@ -5,12 +5,16 @@
 - `complete`: factorized gradient descent from small random initialization on
   the observed entries, with biases, clipping, validation and early stopping.
 - `LowRankCompleter`: the same as a scikit-learn regressor.
+- `fit_biases` / `Biases` (`completion.biases`): the damped-mean biases
+  b + r_i + c_j the model and the baselines (`completion.baselines`:
+  `bias_only`, `soft_impute`, `als_wr`) start from.
 """
 
 from asymsense.completion.io import IdMap, Table, read_pairs, read_table, table_from_ids
-from asymsense.completion.model import CompletionResult, complete, fit_biases
+from asymsense.completion.biases import Biases, fit_biases
+from asymsense.completion.model import CompletionResult, complete
 
-__all__ = ["LowRankCompleter", "complete", "CompletionResult", "fit_biases", "read_table", "read_pairs", "table_from_ids", "IdMap", "Table"]
+__all__ = ["LowRankCompleter", "complete", "CompletionResult", "Biases", "fit_biases", "read_table", "read_pairs", "table_from_ids", "IdMap", "Table"]
 
 
 def __getattr__(name):

@@ -12,7 +12,7 @@ the same validation entries and returns a `BaselineFit`.
   product costs O(|Ω|·r + (n1+n2)·r²); its SVD is one warm-started block power
   step per iteration (the subspace from the previous iterate), then SVT.
   λ is chosen by validation RMSE along the path.
-- `als`: alternating ridge regressions with the count-weighted L2 of ALS-WR
+- `als_wr`: alternating ridge regressions with the count-weighted L2 of ALS-WR
   (Zhou et al. 2008): u_i = (V_Ωiᵀ V_Ωi + λ|Ω_i| I)⁻¹ V_Ωiᵀ z_Ωi, then the
   same for V; rank and λ chosen on a grid by validation RMSE, sweeps stopped
   early on validation.
@@ -26,49 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from asymsense.completion.biases import BIAS_DAMPING, Biases, fit_biases
 from asymsense.errors import InputError
 from asymsense.metrics import rmse
-
-BIAS_CHOICES = ("both", "rows", "columns", "global", "none")
-BIAS_DAMPING = (10.0, 25.0)
-BIAS_SWEEPS = 10
-
-
-@dataclass
-class Biases:
-    """b + r_i + c_j."""
-
-    mean: float
-    rows: np.ndarray
-    cols: np.ndarray
-
-    def __call__(self, rows, cols) -> np.ndarray:
-        return self.mean + self.rows[rows] + self.cols[cols]
-
-
-def fit_biases(rows, cols, y, shape, kind: str = "both", damping=BIAS_DAMPING, sweeps: int = BIAS_SWEEPS) -> Biases:
-    """Damped-mean biases, alternating `sweeps` times:
-    c_j = Σ_{i∈Ω_j}(y_ij − b − r_i)/(|Ω_j| + λ_c), r_i = Σ_{j∈Ω_i}(y_ij − b − c_j)/(|Ω_i| + λ_r),
-    b the mean. Damping (λ_r, λ_c) = (10, 25) pulls rarely observed rows and
-    columns toward the mean. `kind` picks which biases are fitted."""
-    if kind not in BIAS_CHOICES:
-        raise InputError(f"biases must be one of {', '.join(BIAS_CHOICES)}, got {kind!r}")
-    n1, n2 = shape
-    r, c = np.zeros(n1), np.zeros(n2)
-    if kind == "none":
-        return Biases(0.0, r, c)
-    mean = float(np.mean(y))
-    if kind == "global":
-        return Biases(mean, r, c)
-    cnt_r = np.bincount(rows, minlength=n1)
-    cnt_c = np.bincount(cols, minlength=n2)
-    fit_r, fit_c = kind in ("both", "rows"), kind in ("both", "columns")
-    for _ in range(sweeps if fit_r and fit_c else 1):
-        if fit_c:
-            c = np.bincount(cols, y - mean - r[rows], minlength=n2) / (cnt_c + damping[1])
-        if fit_r:
-            r = np.bincount(rows, y - mean - c[cols], minlength=n1) / (cnt_r + damping[0])
-    return Biases(mean, r, c)
 
 
 @dataclass
@@ -205,7 +165,7 @@ def _factored_diff_sq(A, d, B, A2, d2, B2) -> float:
     return float(np.sum(d**2) + np.sum(d2**2) - 2 * np.sum((d[:, None] * AA * d2[None, :]) * BB))
 
 
-# --- ALS ---------------------------------------------------------------------------------
+# --- ALS-WR ------------------------------------------------------------------------------
 
 
 def _ridge_rows(rows, cols, z, n_rows, F, lam, counts):
@@ -228,14 +188,14 @@ def _ridge_rows(rows, cols, z, n_rows, F, lam, counts):
     return out
 
 
-def als(
+def als_wr(
     rows, cols, y, shape, *, validation, ranks=(10, 20, 40), l2s=(0.05, 0.1, 0.2), max_sweeps: int = 30,
     patience: int = 2, clip=True, biases="both", seed: int = 0,
 ) -> BaselineFit:
     """ALS-WR on the bias residual; (rank, λ) from the grid by validation RMSE;
     each fit stops when the validation RMSE has not improved for `patience` sweeps."""
     started = time.perf_counter()
-    rows, cols, b, clip_range, val, z, base_val = _residual_problem("als", "rank and λ", rows, cols, y, shape, validation, clip, biases)
+    rows, cols, b, clip_range, val, z, base_val = _residual_problem("als_wr", "rank and λ", rows, cols, y, shape, validation, clip, biases)
     n1, n2 = shape
     cnt_r, cnt_c = np.bincount(rows, minlength=n1), np.bincount(cols, minlength=n2)
     best = None
@@ -264,5 +224,3 @@ def als(
     fit.tuning_seconds = time.perf_counter() - started
     return fit
 
-
-COMPLETION_BASELINES = {"biases": bias_only, "softimpute": soft_impute, "als": als}

@@ -17,8 +17,9 @@ import numpy as np
 
 from asymsense.solvers.stepsize import STEP_CONSTANT, adjoint_norm
 from asymsense.operators import EntrySample
-from asymsense.completion.baselines import BIAS_DAMPING, fit_biases
+from asymsense.completion.biases import BIAS_DAMPING, fit_biases
 from asymsense.completion.model import DEFAULT_WIDTH, INIT_RELATIVE
+from asymsense.serialize import plain
 
 FEW_OBSERVATIONS = 5
 RANKS = (1, 2, 5, 10, 20, 50)
@@ -77,17 +78,13 @@ def inspect_table(table, *, validation: float = 0.1, patience: int = 50, max_ite
         "per_row": _distribution(cnt_r),
         "per_column": _distribution(cnt_c),
         "few_observations_threshold": few,
-        "rows_with_few": {"count": int(len(few_rows)), "examples": [_plain(v) for v in table.row_map.decode(few_rows[:10])]},
-        "columns_with_few": {"count": int(len(few_cols)), "examples": [_plain(v) for v in table.col_map.decode(few_cols[:10])]},
+        "rows_with_few": {"count": int(len(few_rows)), "examples": plain(table.row_map.decode(few_rows[:10]), nonfinite="keep")},
+        "columns_with_few": {"count": int(len(few_cols)), "examples": plain(table.col_map.decode(few_cols[:10]), nonfinite="keep")},
         "sample_sufficiency": sufficiency,
         "supported_rank": r_max,
         "residual_spectral_norm": scale,
         "settings": settings,
     }
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def format_report(info: dict) -> str:

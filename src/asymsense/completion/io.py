@@ -132,10 +132,6 @@ class Columns:
         return f"row {int(i)}"
 
 
-def _location(source: str) -> str:
-    return source if source else "<table>"
-
-
 def read_arrow(source, *, name: str | None = None) -> tuple[pa.Table, str, int | None]:
     """Any accepted source as a pyarrow Table, its display name and the file
     line of data row 0 (None when lines do not apply)."""

@@ -17,6 +17,7 @@ import json
 import numpy as np
 
 from asymsense.metrics import product_svd
+from asymsense.serialize import plain
 
 N_COMPONENTS = 5
 N_LOADINGS = 8
@@ -39,14 +40,10 @@ def components(result, row_ids, col_ids, n_components: int = N_COMPONENTS, n_loa
             "component": l + 1,
             "sigma": float(s[l]),
             "share": float(s[l] ** 2 / total),
-            "rows": [(_plain(row_ids[i]), float(a[i])) for i in top_a],
-            "columns": [(_plain(col_ids[j]), float(b[j])) for j in top_b],
+            "rows": [(plain(row_ids[i], nonfinite="keep"), float(a[i])) for i in top_a],
+            "columns": [(plain(col_ids[j], nonfinite="keep"), float(b[j])) for j in top_b],
         })
     return out
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def _figure_png(fig) -> str:

@@ -11,7 +11,6 @@ history.parquet, summary.json, report.html.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -19,12 +18,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from asymsense.errors import InputError, check_int, resolve_seed
+from asymsense.errors import InputError
+from asymsense.validation import check_int, resolve_seed
 from asymsense.history import write_table
+from asymsense.completion.baselines import als_wr, bias_only, soft_impute
 from asymsense.completion.io import read_pairs, read_table, table_from_ids
-from asymsense.completion.model import complete, predict_indices, split_validation
+from asymsense.completion.model import complete, predict_indices
+from asymsense.solvers.stopping import split_entries
 from asymsense.atomic import write_text
 from asymsense.metrics import rmse
+from asymsense.serialize import dumps
 from asymsense.completion.report import render
 
 TOP_BLOCK_ELEMENTS = 4_000_000
@@ -117,9 +120,9 @@ def run_complete(
         if compare and test_table is None:
             if not 0 < test_fraction < 1:
                 raise InputError(f"--test-fraction must be in (0, 1), got {test_fraction}")
-            rest, test_idx = split_validation(table.rows, table.shape[0], test_fraction, "entries", seed + 1)
+            rest, test_idx = split_entries(table.rows, table.shape[0], test_fraction, "entries", seed + 1)
             all_idx = rest
-        tr, va = split_validation(table.rows[all_idx], table.shape[0], validation, validation_kind, seed)
+        tr, va = split_entries(table.rows[all_idx], table.shape[0], validation, validation_kind, seed)
         train_idx, val_idx = all_idx[tr], all_idx[va]
         split_desc = {"kind": validation_kind, "validation": validation, "test_fraction": test_fraction if test_idx is not None else None, "seed": seed}
     val = (table.rows[val_idx], table.cols[val_idx], table.values[val_idx])
@@ -173,7 +176,7 @@ def run_complete(
     write_table(_factor_table(table.col_map.ids, b.cols, result.V), out / "col_factors.parquet")
     write_table(result.history.to_arrow(), out / "history.parquet")
     summary["global_mean"] = b.mean
-    write_text(out / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+    write_text(out / "summary.json", dumps(summary, nonfinite="keep", other="str"))
     write_text(out / "report.html", report_html)
     for path in out.iterdir():
         if path.name in OUTPUT_FILES:
@@ -181,23 +184,13 @@ def run_complete(
     return summary
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
 def compare_methods(train, val, test_sets, table, result, summary) -> list[dict]:
     """Test RMSE and seconds of the baselines and ours, on the same split."""
-    from asymsense.completion.baselines import als, bias_only, soft_impute
-
     if test_sets is None:
         raise InputError("--compare needs a test set: pass --test FILE (or let it hold out --test-fraction of DATA)")
     rows = []
     known = (test_sets[0] >= 0) & (test_sets[1] >= 0)
-    for fn in (bias_only, soft_impute, als):
+    for fn in (bias_only, soft_impute, als_wr):
         fit = fn(*train, table.shape, validation=val)
         pred = np.empty(len(known))
         pred[known] = fit.predict(test_sets[0][known], test_sets[1][known])
