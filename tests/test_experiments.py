@@ -55,6 +55,48 @@ def test_bootstrap_ci_covers_true_slope_and_shrinks_with_seeds():
     assert (many.high - many.low) < (few.high - few.low)
 
 
+def test_bootstrap_is_reproducible_from_its_seed_and_narrows_with_the_level():
+    values = np.random.default_rng(5).lognormal(0.0, 1.0, 30)
+    a, b = fitting.median_ci(values, seed=3), fitting.median_ci(values, seed=3)
+    assert a == b and a.low < a.value < a.high
+    assert fitting.median_ci(values, seed=4) != a
+    half = fitting.median_ci(values, seed=3, level=0.5)
+    assert a.low < half.low <= half.high < a.high and half.level == 0.5
+    rng = np.random.default_rng(2)
+    groups = [(np.arange(1.0, 6.0), np.arange(1.0, 6.0) * (2 + rng.normal(0, 0.1))) for _ in range(6)]
+    slope = lambda gs: fitting.linear_fit(*fitting.pooled_points(gs)).slope  # noqa: E731
+    assert fitting.bootstrap(groups, slope, seed=1) == fitting.bootstrap(groups, slope, seed=1)
+
+
+def test_bootstrap_degenerate_samples_give_the_point_value_without_warnings():
+    import warnings
+
+    slope = lambda gs: fitting.linear_fit(*fitting.pooled_points(gs)).slope  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fitting.mean_ci([2.0] * 5) == fitting.Estimate(2.0, 2.0, 2.0, 0.95, 5)
+        assert fitting.median_ci([7.0, float("nan")]) == fitting.Estimate(7.0, 7.0, 7.0, 0.95, 1)
+        one = (np.arange(1.0, 4.0), np.array([1.0, 3.0, 5.0]))
+        single = fitting.bootstrap([one], slope)
+        assert single.low == single.value == single.high == pytest.approx(2.0) and single.n == 1
+        same = fitting.bootstrap([one] * 4, slope)
+        assert same.low == pytest.approx(2.0) and same.high == pytest.approx(2.0) and same.n == 4
+        # single points: a draw repeating one point cannot be fitted; those replicates are left out
+        points = [(np.array([x]), np.array([2.0 * x + e])) for x, e in zip([1.0, 2.0, 3.0, 4.0], [0.0, 0.3, -0.2, 0.1])]
+        est = fitting.bootstrap(points, slope, n_boot=300)
+        assert np.isfinite([est.low, est.high]).all() and est.low < est.value < est.high
+        labels = ["a", "b", "c"]
+
+        def only_the_sample(gs):
+            if gs != labels:
+                raise InputError("not computable on a resample")
+            return 1.5
+
+        assert fitting.bootstrap(labels, only_the_sample, n_boot=50) == fitting.Estimate(1.5, 1.5, 1.5, 0.95, 3)
+    with pytest.raises(InputError):
+        fitting.bootstrap([], slope)
+
+
 def test_multi_loglog_fit_recovers_two_exponents():
     a, m = np.meshgrid(np.logspace(-5, -2, 4), np.array([0.05, 0.1, 0.2, 0.4]))
     coef, c0, r2 = fitting.multi_loglog_fit([a.ravel(), m.ravel()], 0.02 * a.ravel() ** 0.1 * m.ravel() ** 1.0)
@@ -182,6 +224,9 @@ def test_report_builder_writes_markdown_html_and_claims(tiny_store, tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)|url\(|@import""", html), "report.html must be self-contained"
     assert html.count("<summary>configuration</summary>") == md.count("<summary>configuration</summary>") == len(sections)
     assert "Generated " in html and "rebuilds this page without recomputing" in html
+    assert html.count("<table>") == len(re.findall(r"^\|---", md, re.M)) and "|---" not in html  # every Markdown table rendered
+    assert "<code>asymsense report DIR</code>" in html and "<em>Implicit balancing" in html
+    assert '<tr class="fail">' not in html or any(not c.passed for c in claims)
     assert "figures/e5_iterations.png" in md and (out / "figures" / "e5_iterations.png").stat().st_size > 1000
     stored = json.loads((out / "claims.json").read_text())
     assert [r["id"] for r in stored] == [c.id for c in claims]
@@ -214,6 +259,8 @@ def test_claims_are_computed_from_stored_results(tiny_store, tmp_path):
     assert after["E8.a"].value == pytest.approx(0.5)
     assert not after["E8.a"].passed
     assert "FAIL" in (out / "report.md").read_text()
+    failing_row = re.search(r'<tr class="fail">(.*?)</tr>', (out / "report.html").read_text(), re.S)
+    assert failing_row and "E8.a" in failing_row.group(1)
     assert after["E5.a"].value == before["E5.a"].value  # the other claims read their own numbers
 
 

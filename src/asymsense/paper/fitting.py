@@ -3,17 +3,24 @@
 Exponents are always measured, never assumed: a power law err ≈ c·α^s is a
 straight line log err = log c + s·log α, fitted by least squares; its
 uncertainty comes from resampling the independent units (seeds) with
-replacement and refitting (the percentile bootstrap), so correlation between
-points of one seed is respected.
+replacement and refitting (the percentile bootstrap of `scipy.stats.bootstrap`),
+so correlation between points of one seed is respected.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from asymsense.errors import InputError
+
+# SciPy >= 1.15 takes the generator as `rng`, older versions as `random_state`.
+_RNG_ARG = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
 
 
 @dataclass(frozen=True)
@@ -73,35 +80,50 @@ def loglog_fit(x, y) -> LinearFit:
 
 
 def bootstrap(groups, statistic, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
-    """Percentile bootstrap of `statistic(list_of_groups)` resampling whole groups.
+    """Percentile bootstrap (`scipy.stats.bootstrap`) of `statistic(list_of_groups)`
+    resampling whole groups.
 
     `groups` is a list of independent units (e.g. one (x, y) pair of arrays per
-    seed); each replicate draws len(groups) of them with replacement. Replicates
-    where the statistic cannot be computed (e.g. all drawn groups identical
-    and the fit degenerate) are skipped. With a single group the interval is
-    the point value (no resampling information).
+    seed); each of the `n_boot` replicates draws len(groups) of them with
+    replacement (from `numpy.random.default_rng(seed)`, so the interval is
+    reproducible). Replicates where the statistic cannot be computed (an
+    InputError, e.g. a degenerate fit when the drawn groups coincide) or is not
+    finite are left out of the percentiles. Degenerate samples give the point
+    value as the interval, without a warning: a single group (no resampling
+    information), and no computable replicate. Identical groups give a zero-width
+    interval.
     """
     groups = list(groups)
     if not groups:
         raise InputError("bootstrap needs at least one group")
     value = float(statistic(groups))
-    if len(groups) == 1:
-        return Estimate(value, value, value, level, 1)
-    rng = np.random.default_rng(seed)
-    reps = []
-    for _ in range(n_boot):
-        draw = [groups[i] for i in rng.integers(0, len(groups), len(groups))]
-        try:
-            reps.append(float(statistic(draw)))
-        except InputError:
-            continue
-    reps = np.asarray(reps)
-    reps = reps[np.isfinite(reps)]
-    if reps.size == 0:
+    if len(groups) < 2:
         return Estimate(value, value, value, level, len(groups))
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(reps, [tail, 100 - tail])
-    return Estimate(value, float(low), float(high), level, len(groups))
+
+    def on_draw(indices):
+        try:
+            return float(statistic([groups[i] for i in indices]))
+        except InputError:
+            return math.nan
+
+    with warnings.catch_warnings():  # non-finite replicates are dropped below, not warned about
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        res = stats.bootstrap((np.arange(len(groups)),), on_draw, n_resamples=n_boot, vectorized=False,
+                              confidence_level=level, method="percentile", **{_RNG_ARG: np.random.default_rng(seed)})
+    return _estimate(value, res, level, len(groups))
+
+
+def _estimate(value: float, res, level: float, n: int) -> Estimate:
+    """The Estimate of a percentile bootstrap result, over its finite replicates."""
+    reps = np.asarray(res.bootstrap_distribution, dtype=float)
+    finite = np.isfinite(reps)
+    if not finite.any():
+        return Estimate(value, value, value, level, n)
+    if finite.all():
+        low, high = res.confidence_interval
+    else:
+        low, high = np.quantile(reps[finite], [(1 - level) / 2, (1 + level) / 2])
+    return Estimate(value, float(low), float(high), level, n)
 
 
 def pooled_points(groups):
@@ -131,20 +153,26 @@ def multi_loglog_fit(columns, y):
 
 
 def _stat_ci(values, stat, *, level: float, n_boot: int, seed: int) -> Estimate:
-    """`stat` of the finite values with a bootstrap percentile interval
-    (each value resampled as its own group)."""
-    v = np.asarray(values, dtype=float)
+    """`stat` of the finite values with a percentile bootstrap interval
+    (`scipy.stats.bootstrap`, each value resampled on its own); no finite value
+    gives NaN, one value (or all equal) the point value."""
+    v = np.asarray(values, dtype=float).ravel()
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return Estimate(float("nan"), float("nan"), float("nan"), level, 0)
-    return bootstrap([np.array([x]) for x in v], lambda gs: float(stat(np.concatenate(gs))), n_boot=n_boot, level=level, seed=seed)
+        return Estimate(math.nan, math.nan, math.nan, level, 0)
+    value = float(stat(v))
+    if v.size < 2 or np.ptp(v) == 0:
+        return Estimate(value, value, value, level, int(v.size))
+    res = stats.bootstrap((v,), stat, n_resamples=n_boot, vectorized=True, confidence_level=level,
+                          method="percentile", **{_RNG_ARG: np.random.default_rng(seed)})
+    return _estimate(value, res, level, int(v.size))
 
 
 def mean_ci(values, *, level: float = 0.95, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """Mean of the finite values with a bootstrap percentile interval."""
+    """Mean of the finite values with a percentile bootstrap interval."""
     return _stat_ci(values, np.mean, level=level, n_boot=n_boot, seed=seed)
 
 
 def median_ci(values, *, level: float = 0.95, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """Median of the finite values with a bootstrap percentile interval."""
+    """Median of the finite values with a percentile bootstrap interval."""
     return _stat_ci(values, np.median, level=level, n_boot=n_boot, seed=seed)

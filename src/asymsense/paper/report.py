@@ -7,10 +7,11 @@ from __future__ import annotations
 import base64
 import html
 import json
-import re
 import time
 import traceback
 from pathlib import Path
+
+from markdown_it import MarkdownIt
 
 from asymsense.errors import InputError
 from asymsense.paper.claims import Claim, claim, claims_json, claims_markdown
@@ -132,59 +133,28 @@ def render_markdown(out_dir, sections: list[Section]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_INLINE = [(re.compile(r"\*\*(.+?)\*\*"), r"<b>\1</b>"), (re.compile(r"`([^`]+)`"), r"<code>\1</code>"), (re.compile(r"(?<!\*)\*([^*]+)\*(?!\*)"), r"<i>\1</i>")]
-
-
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=False)
-    for pattern, repl in _INLINE:
-        out = pattern.sub(repl, out)
-    return out
+# CommonMark with GitHub tables; raw HTML off, so text such as "<class 'X'>" in
+# an error message is shown, never interpreted.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def _md_block_to_html(block: str) -> str:
-    """The small Markdown subset the report uses: tables, code fences, lists, paragraphs."""
-    out, lines, i = [], block.split("\n"), 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("```"):
-            j = i + 1
-            while j < len(lines) and not lines[j].startswith("```"):
-                j += 1
-            out.append("<pre>" + html.escape("\n".join(lines[i + 1:j])) + "</pre>")
-            i = j + 1
-        elif line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                rows.append(lines[i])
-                i += 1
-            cells = [re.split(r"(?<!\\)\|", r.strip())[1:-1] for r in rows]
-            head, body = cells[0], cells[2:]
-            t = ["<table><tr>" + "".join(f"<th>{_inline(c.strip())}</th>" for c in head) + "</tr>"]
-            for r in body:
-                cls = ' class="fail"' if any("FAIL" in c for c in r) else ""
-                t.append(f"<tr{cls}>" + "".join(f"<td>{_inline(c.strip().replace(chr(92) + '|', '|'))}</td>" for c in r) + "</tr>")
-            out.append("".join(t) + "</table>")
-        elif line.startswith("- "):
-            items = []
-            while i < len(lines) and lines[i].startswith("- "):
-                items.append(f"<li>{_inline(lines[i][2:])}</li>")
-                i += 1
-            out.append("<ul>" + "".join(items) + "</ul>")
-        elif line.strip():
-            para = []
-            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("|", "- ", "```")):
-                para.append(lines[i])
-                i += 1
-            out.append(f"<p>{_inline(' '.join(para))}</p>")
-        else:
-            i += 1
-    return "\n".join(out)
+    """Markdown → HTML (markdown-it-py); table rows that contain FAIL get class "fail"."""
+    tokens = _MARKDOWN.parse(block)
+    row = None
+    for token in tokens:
+        if token.type == "tr_open":
+            row = token
+        elif token.type == "tr_close":
+            row = None
+        elif row is not None and token.type == "inline" and "FAIL" in token.content:
+            row.attrSet("class", "fail")
+    return _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
 
 
 def _img(path: Path, caption: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{_inline(caption)}</figcaption></figure>'
+    return f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}"><figcaption>{_MARKDOWN.renderInline(caption)}</figcaption></figure>'
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}
