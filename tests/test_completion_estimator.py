@@ -24,9 +24,19 @@ def test_params_clone_and_set_params():
     twin = clone(est)
     assert twin is not est and twin.get_params() == params
     assert est.set_params(width=9) is est and est.width == 9
-    with pytest.raises(InputError, match="invalid parameter 'rank'"):
+    with pytest.raises(ValueError, match="Invalid parameter 'rank'"):
         est.set_params(rank=3)
-    assert "width=9" in repr(est)
+    assert repr(est) == "LowRankCompleter(l2=0.01, random_state=3, width=9)"
+    grid = [3, 5]
+    assert LowRankCompleter(width=grid).get_params()["width"] is grid  # stored unchanged
+
+
+@pytest.mark.parametrize("check", ["check_no_attributes_set_in_init", "check_parameters_default_constructible",
+                                   "check_get_params_invariance", "check_set_params"])
+def test_scikit_learn_parameter_checks(check):
+    from sklearn.utils import estimator_checks
+
+    getattr(estimator_checks, check)("LowRankCompleter", LowRankCompleter())
 
 
 def test_fit_predict_score_with_string_and_int_ids():

@@ -11,14 +11,13 @@ plus the bias of the known side, no interaction term — which is the natural
 cold-start fallback and lets cross-validation folds contain unseen ids;
 `unknown="error"` raises an InputError naming the first unknown id.
 
-scikit-learn is optional: when installed, the class derives from its
-BaseEstimator and RegressorMixin (so clone, tags and the HTML repr work); the
-get_params/set_params protocol is implemented here either way.
+The class derives from scikit-learn's BaseEstimator and RegressorMixin:
+the constructor stores its arguments unchanged and scikit-learn provides
+get_params/set_params, clone, the repr and tags. scikit-learn is needed only
+here; `asymsense.completion.LowRankCompleter` imports this module on first use.
 """
 
 from __future__ import annotations
-
-import inspect
 
 import numpy as np
 
@@ -27,16 +26,10 @@ from asymsense.metrics import rmse
 from asymsense.completion.io import table_from_ids
 from asymsense.completion.model import complete, predict_indices
 
-try:  # optional dependency: only for the base classes
-    from sklearn.base import BaseEstimator as _Base
-    from sklearn.base import RegressorMixin as _Mixin
-except ImportError:  # pragma: no cover - exercised only without scikit-learn
-
-    class _Base:
-        pass
-
-    class _Mixin:
-        pass
+try:
+    from sklearn.base import BaseEstimator, RegressorMixin
+except ImportError as exc:  # pragma: no cover - scikit-learn is installed with the test extras
+    raise ImportError("LowRankCompleter needs scikit-learn: pip install scikit-learn") from exc
 
 
 UNKNOWN_POLICIES = ("biases", "error")
@@ -56,7 +49,7 @@ def _pairs(X, name: str = "X"):
     return arr[:, 0], arr[:, 1]
 
 
-class LowRankCompleter(_Mixin, _Base):
+class LowRankCompleter(RegressorMixin, BaseEstimator):
     """Low-rank completion by factorized gradient descent from small random
     initialization with biases and early stopping (see `asymsense.completion.model`).
 
@@ -102,27 +95,6 @@ class LowRankCompleter(_Mixin, _Base):
         self.unknown = unknown
         self.dtype = dtype
         self.random_state = random_state
-
-    # -- parameter protocol (same as scikit-learn's, usable without it) -------
-    @classmethod
-    def _get_param_names(cls):
-        return sorted(p for p in inspect.signature(cls.__init__).parameters if p != "self")
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params):
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"invalid parameter {name!r} for LowRankCompleter; valid parameters: {', '.join(valid)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [f"{n}={getattr(self, n)!r}" for n in self._get_param_names() if getattr(self, n) is not defaults[n].default and getattr(self, n) != defaults[n].default]
-        return f"LowRankCompleter({', '.join(changed)})"
 
     # -- fitting -----------------------------------------------------------
     def fit(self, X, y, progress=None):
