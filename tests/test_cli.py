@@ -309,7 +309,7 @@ def test_solve_compare_and_a_sweep_trial_build_the_same_problem():
     fgd run in `solve`, `compare` and a sweep trial (checked on the numbers)."""
     import numpy as np
 
-    from asymsense.cli.cmd_compare import run_compare
+    from asymsense.jobs.compare import run_compare
     from asymsense.spec import load_solve_config
     from asymsense.sweep.methods import build_problem, resolve_method
     from asymsense.jobs.solve import build, run_solve

@@ -294,14 +294,14 @@ def test_cli_reproduce_refuses_both_modes(tmp_path):
 
 
 def test_shipped_configs_expand_in_both_modes():
-    from asymsense.paper.registry import EXPERIMENTS, experiment_config
+    from asymsense.paper.registry import EXPERIMENTS, TRIAL_METHODS, experiment_config
     from asymsense.paper.runner import sweep_configs
     from asymsense.sweep.run import expand, load_sweep_config
 
     for name in EXPERIMENTS:
         quick, full = experiment_config(name, "quick"), experiment_config(name, "full")
-        nq = sum(len(expand(load_sweep_config(sc))) for _, sc in sweep_configs(quick))
-        nf = sum(len(expand(load_sweep_config(sc))) for _, sc in sweep_configs(full))
+        nq = sum(len(expand(load_sweep_config(sc), TRIAL_METHODS)) for _, sc in sweep_configs(quick))
+        nf = sum(len(expand(load_sweep_config(sc), TRIAL_METHODS)) for _, sc in sweep_configs(full))
         assert 0 < nq <= nf, name
     e6 = experiment_config("e6", "quick")
     assert all(s["seeds"] >= 5 for s in e6["sweeps"])
@@ -369,7 +369,7 @@ def test_mean_and_median_ci_drop_non_finite_values_and_bracket_the_statistic(nam
 
 
 def test_write_text_is_atomic_and_leaves_no_temporary_file_on_failure(tmp_path):
-    from asymsense.jobs.outputs import write_json, write_text
+    from asymsense.atomic import write_json, write_text
 
     target = tmp_path / "report.md"
     write_text(target, "old\n")

@@ -57,6 +57,10 @@ def crash_method(params):
     return {"value": params["x"]}, None
 
 
+TEST_METHODS = {"flaky": flaky_method, "crash": crash_method}
+"""This module's trial methods, handed to the sweep engine by name (a config never names code to import)."""
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The tiny sweep run once, uninterrupted, in this process."""
@@ -143,6 +147,42 @@ def test_config_errors_name_file_and_line(tmp_path):
         expand({"name": "x", "method": "no-such-method"})
 
 
+# --------------------------------------------------------------------------- methods: a registry, never an import path
+def test_a_config_naming_code_is_refused_and_imports_nothing(tmp_path, monkeypatch):
+    """"module:function" in a config is an unknown method name: an InputError
+    listing the known names, and the module is never imported."""
+    (tmp_path / "probe_module_never_imported.py").write_text("import pathlib\npathlib.Path(__file__).with_suffix('.imported').touch()\ndef run(params):\n    return {}, None\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("os:system", "probe_module_never_imported:run", "test_sweep:flaky_method"):
+        with pytest.raises(InputError, match=rf"unknown method '{name}'.*known: .*fgd.*nuclear"):
+            expand({"name": "x", "method": name, "fixed": {"x": 1}})
+        with pytest.raises(InputError, match="unknown method"):
+            run_sweep({"name": "x", "method": name, "fixed": {"x": 1}}, tmp_path / "out", n_jobs=1, progress=False, methods=TEST_METHODS)
+    assert "probe_module_never_imported" not in sys.modules
+    assert not (tmp_path / "probe_module_never_imported.imported").exists()
+    assert not (tmp_path / "out").exists(), "refused before anything was written"
+
+
+def test_cli_config_naming_os_system_exits_2_and_runs_nothing(tmp_path):
+    path = tmp_path / "evil.toml"
+    path.write_text('name = "evil"\nmethod = "os:system"\n[fixed]\ncommand = "touch pwned"\n')
+    result = subprocess.run(["asymsense", "sweep", str(path), "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown method 'os:system'" in lines[0] and "evil.toml" in lines[0] and "fgd" in lines[0]
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()
+
+
+def test_extra_methods_are_plain_names_that_do_not_shadow_built_ins(tmp_path):
+    from asymsense.sweep.methods import known_methods, resolve_method
+
+    assert resolve_method("flaky", TEST_METHODS) is flaky_method
+    assert {"fgd", "nuclear", "scaled-gd", "flaky"} <= set(known_methods(TEST_METHODS))
+    for bad in ({"fgd": flaky_method}, {"nuclear": flaky_method}, {"pkg:fn": flaky_method}, {"x": "not callable"}):
+        with pytest.raises(ValueError):
+            resolve_method("fgd", bad)
+
+
 # --------------------------------------------------------------------------- batching
 def test_batched_grouping_gives_the_numbers_of_single_runs(reference, tmp_path):
     config = tiny_config()
@@ -184,12 +224,12 @@ def test_failed_trials_are_recorded_and_batch_mates_survive(tmp_path):
 def test_retry_failed_reruns_only_failed_trials(tmp_path):
     flag = tmp_path / "flag"
     flag.write_text("")
-    config = {"name": "flaky", "method": "test_sweep:flaky_method", "fixed": {"flag": str(flag)}, "grid": {"x": [1.0, 2.0]}}
+    config = {"name": "flaky", "method": "flaky", "fixed": {"flag": str(flag)}, "grid": {"x": [1.0, 2.0]}}
     out = tmp_path / "out"
-    assert run_sweep(config, out, n_jobs=1, progress=False).failed == 2
-    assert run_sweep(config, out, n_jobs=1, progress=False).skipped == 2
+    assert run_sweep(config, out, methods=TEST_METHODS, n_jobs=1, progress=False).failed == 2
+    assert run_sweep(config, out, methods=TEST_METHODS, n_jobs=1, progress=False).skipped == 2
     flag.unlink()
-    report = run_sweep(config, out, n_jobs=1, progress=False, retry_failed=True)
+    report = run_sweep(config, out, methods=TEST_METHODS, n_jobs=1, progress=False, retry_failed=True)
     assert (report.done, report.failed) == (2, 0)
     rows = store.results(out).to_pylist()
     assert sorted((r["x"], r["status"], r["value"]) for r in rows) == [(1.0, "ok", 2.0), (2.0, "ok", 4.0)]
@@ -197,8 +237,8 @@ def test_retry_failed_reruns_only_failed_trials(tmp_path):
 
 
 def test_a_trial_that_kills_its_worker_is_isolated_and_recorded(tmp_path):
-    config = {"name": "crash", "method": "test_sweep:crash_method", "chunk_size": 1, "grid": {"x": [1, 2, 3, 4, 5]}}
-    report = run_sweep(config, tmp_path, n_jobs=2, progress=False)
+    config = {"name": "crash", "method": "crash", "chunk_size": 1, "grid": {"x": [1, 2, 3, 4, 5]}}
+    report = run_sweep(config, tmp_path, methods=TEST_METHODS, n_jobs=2, progress=False)
     assert (report.done, report.failed) == (4, 1)
     rows = {r["x"]: r for r in store.results(tmp_path).to_pylist()}
     assert rows[3]["status"] == "failed" and "TerminatedWorkerError" in rows[3]["error"]
@@ -354,7 +394,7 @@ def test_cli_runs_resumes_and_reports_status(tmp_path):
 def test_exact_rank_baselines_default_to_width_rank_as_in_compare():
     """A sweep of `spectral` without a width runs k = r, the run compare makes:
     same problem, same numbers."""
-    from asymsense.cli.cmd_compare import run_compare
+    from asymsense.jobs.compare import run_compare
     from asymsense.sweep.methods import resolve_method
 
     params = {"n1": 9, "n2": 7, "rank": 2, "max_iter": 30, "seed": 4}

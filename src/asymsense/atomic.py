@@ -1,4 +1,5 @@
-"""Atomic file output: every file asymsense writes appears whole or not at all."""
+"""Atomic file output: every file asymsense writes appears whole or not at all;
+output folders proved writable before any work is done."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from asymsense.errors import InputError
+from asymsense.serialize import dumps
 
 
 def _umask() -> int:
@@ -37,3 +41,22 @@ def write_text(path, text: str) -> Path:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def write_json(path, value, *, sort_keys: bool = False) -> Path:
+    """Write `value` as strict JSON (NaN/inf as null) atomically (see `write_text`)."""
+    return write_text(path, dumps(value, sort_keys=sort_keys) + "\n")
+
+
+def prepare_out_dir(path) -> Path:
+    """Create `path` (with parents) and prove it writable with a probe file,
+    before any work is done; InputError naming the folder otherwise."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"output directory {out} cannot be written: {exc.strerror or exc}") from None
+    return out

@@ -8,12 +8,13 @@ follows the operator. Choose a backend when building an operator,
 ``to_backend(operator, "torch", "cuda")``.
 
 Three kernels have no equivalent in the standard; each is one small function
-here, with a NumPy/SciPy fast path and a per-library or standard fallback:
+with a NumPy/SciPy fast path and a per-library or standard fallback:
 
-- `segment_sum` — scatter-add of rows into segments (entry sampling's A*(z)V);
-- `gaussian_chunk` — the Gaussian generator (SFC64 + Box–Muller on the host,
-  so every backend holds the same operator entries for the same seed);
-- `dct` / `idct` — the orthonormal DCT-II of the structured operator.
+- `segment_sum` (here) — scatter-add of rows into segments (entry sampling's A*(z)V);
+- `gaussian_chunk` (in `asymsense.operators.gaussian`, next to its generator)
+  — SFC64 + Box–Muller on the host, so every backend holds the same operator
+  entries for the same seed;
+- `dct` / `idct` (here) — the orthonormal DCT-II of the structured operator.
 
 Data moves between host and device only at the monitor cadence: the loop keeps
 losses on the device and reads them (with the factors, for the monitors) when
@@ -182,6 +183,13 @@ def limit_threads(xp, threads: int | None):
 # --- kernels outside the standard --------------------------------------------------------
 
 
+def quiet_overflow():
+    """numpy.errstate silencing overflow/invalid/divide warnings: a diverging
+    run is reported once, as a DivergenceError (exit 3, or a failed sweep
+    trial), not as a burst of RuntimeWarnings on stderr."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
 def segment_sum(values, segments, indptr, xp):
     """out[s] = Σ_{i: segments[i] = s} values[..., i, :] for values (..., L, k)
     and sorted segment ids (L,) with CSR pointers indptr (S + 1,). Scatter-add:
@@ -207,19 +215,6 @@ def segment_sum(values, segments, indptr, xp):
     axis = values.ndim - 2
     csum = xp.cumulative_sum(values, axis=axis, include_initial=True)
     return xp.take(csum, indptr[1:], axis=axis) - xp.take(csum, indptr[:-1], axis=axis)
-
-
-def gaussian_chunk(xp, device, seed: int, chunk: int, rows: int, n_cols: int, dtype):
-    """Chunk `chunk` of the Gaussian operator's standard-normal rows, as an
-    array of xp on device. Generated on the host (SFC64 + Box–Muller), so the
-    values are the same on every backend; on a GPU this costs a host→device
-    copy per chunk (see docs/backends.md)."""
-    from asymsense.operators.gaussian import generate_chunk, scratch
-
-    host = generate_chunk(seed, chunk, rows, n_cols, dtype, out=scratch("chunk", rows * n_cols, dtype).reshape(rows, n_cols))
-    if is_numpy(xp):
-        return host
-    return xp.asarray(host, device=device, copy=True)
 
 
 def _dct_via_fft(x, xp, inverse: bool):

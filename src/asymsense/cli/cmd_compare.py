@@ -1,4 +1,4 @@
-"""`asymsense compare`: fgd and every baseline on one planted problem, side by side."""
+"""`asymsense compare`: flags and the printed table; the job is `asymsense.jobs.compare.run_compare`."""
 
 from __future__ import annotations
 
@@ -6,80 +6,16 @@ import json
 import sys
 from typing import Optional
 
-import numpy as np
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from asymsense.cli.app import EXIT_DIVERGED, app, console, handle_errors
-
-
-def noise_penalty(operator, noise: float, seed: int) -> float:
-    """λ_final for nuclear-norm minimization at noise level σ: 2‖A*(ε̃)‖₂ for a
-    fresh draw ε̃ ~ N(0, σ²I) — the usual rule λ ≥ 2‖A*(ε)‖₂ (Negahban &
-    Wainwright 2011), with the known noise level of the planted problem."""
-    from asymsense.solvers.stepsize import adjoint_norm
-
-    eps = noise * np.random.default_rng([seed, 0xBA5E]).standard_normal(operator.m).astype(operator.dtype)
-    return 2.0 * adjoint_norm(operator, eps, seed=seed)
-
-
-def method_calls(*, rank: int, width: int, alpha: float, init_seed: int, penalty: float | None) -> dict:
-    """Each method's name → (function, method-specific keywords) as compare runs it."""
-    from asymsense.baselines import BASELINES, EXACT_RANK
-    from asymsense.solvers.fgd import fgd
-
-    small_init = {"width": width, "init_scale": alpha}
-    kwargs = {"nuclear": {} if penalty is None else {"penalty": penalty}, "balanced": small_init, "scaled-gd": small_init,
-              **{name: {"width": rank} for name in EXACT_RANK}}
-    calls = {"fgd": (fgd, small_init)}
-    for name, fn in BASELINES.items():
-        calls[name] = (fn, kwargs.get(name, {}))
-    return calls
-
-
-def run_compare(*, n1=40, n2=30, rank=3, cond=2.0, spectrum="linear", m=None, operator="gaussian", noise=0.0, seed=0, max_iter=500, width=None,
-                alpha=1e-3, record_every=10, tol=None, progress=None) -> list[dict]:
-    """Run every method with the same budget on the planted problem that
-    `asymsense solve` builds from the same parameters (`SolveConfig`: the same
-    validation, defaults and derived seeds, so `compare --seed s` and
-    `solve --seed s` share truth, operator, noise and fgd's initialization).
-
-    One record per method: {"method", summary.json keys…, "config", "solver"}
-    with `config` every resolved problem parameter and seed (plus
-    `nuclear_penalty`) and `solver` what the method recorded; or {"method",
-    "diverged": True, "error", "config"} when it diverged. BLAS is limited to
-    one thread: these problems are small, and a second BLAS thread competing
-    with any other busy process slowed such steps 15–25× in our runs."""
-    from threadpoolctl import threadpool_limits
-
-    from asymsense.spec import load_solve_config
-    from asymsense.errors import DivergenceError, resolve_seed
-    from asymsense.jobs.outputs import plain, quiet_overflow
-    from asymsense.jobs.solve import build, enough_memory
-
-    overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=resolve_seed(None) if seed is None else seed,
-                     max_iter=max_iter, width=width, alpha=alpha, record_every=record_every, tol=tol, threads=1)
-    settings = load_solve_config(None, overrides).resolved()
-    records = []
-    with threadpool_limits(1), enough_memory(settings), quiet_overflow():
-        truth, op, y = build(settings)
-        penalty = noise_penalty(op, settings.noise, settings.noise_seed) if settings.noise > 0 else None
-        config = {**settings.record(), "nuclear_penalty": penalty}
-        calls = method_calls(rank=settings.rank, width=settings.width, alpha=settings.alpha, init_seed=settings.seed, penalty=penalty)
-        for name, (fn, kwargs) in calls.items():
-            callback = progress(name) if progress is not None else None
-            try:
-                result = fn(op, y, max_iter=settings.max_iter, truth=truth, record_every=settings.record_every, seed=settings.seed,
-                            tol=settings.tol, progress=callback, **kwargs)
-            except DivergenceError as exc:
-                records.append({"method": name, "diverged": True, "error": str(exc), "config": config})
-                continue
-            records.append(plain({"method": name, **result.summary(), "config": config, "solver": result.config}))
-    return records
+from asymsense.jobs.compare import run_compare
 
 
 def _table(records):
-    from rich.table import Table
-
     table = Table(title="fgd and the baselines on one planted problem")
     for column, justify in (("method", "left"), ("test error", "right"), ("iterations", "right"), ("seconds", "right"), ("stop", "left"), ("rel. residual", "right"), ("rel. imbalance", "right"), ("eff. rank", "right")):
         table.add_column(column, justify=justify)
@@ -118,9 +54,6 @@ def compare(
     """Run fgd and every baseline on one planted problem; print test error, iterations and seconds side by side.
 
     Exit codes: 0 success, 2 bad input, 3 when any method diverged (the others are still reported)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
 
         def progress(name):

@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from asymsense.cli.app import app, console, handle_errors
+from asymsense.completion.workflow import run_complete
 
 
 @app.command("complete")
@@ -42,15 +46,11 @@ def complete_command(
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
-    from asymsense.completion.workflow import run_complete
-
     options = {
         "width": width, "max_iter": max_iter, "patience": patience, "validation": validation, "validation_kind": validation_kind,
         "biases": biases, "clip": clip, "l2": l2, "refit": refit, "seed": seed, "dtype": dtype,
         "init_scale": alpha if alpha is not None else "auto", "step_size": step if step is not None else "auto",
     }
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     with Progress(TextColumn("fitting"), BarColumn(), TextColumn("iter {task.completed}/{task.total} · val RMSE {task.fields[val]}"),
                   TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("fit", total=max_iter, val="—")
@@ -66,9 +66,6 @@ def complete_command(
         print(json.dumps(summary, indent=2, default=str))
         return
     if compare:
-        from rich.console import Console
-        from rich.table import Table
-
         table = Table(title="test RMSE on the same split")
         for name in ("method", "test RMSE", "val RMSE", "seconds (chosen fit)", "seconds (with tuning)"):
             table.add_column(name)

@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from asymsense.cli.app import app, console, handle_errors
+from asymsense.jobs.demo import ALPHAS, run_demo
 
 
 @app.command("demo")
@@ -24,11 +28,6 @@ def demo(
     The problem: a 60×40 rank-3 matrix (κ = 3), 1455 Gaussian measurements; fgd with k = 60 and k = 3 over α = 1e-1 … 1e-6 (one batch per k).
 
     Exit codes: 0 success, 2 bad input, 3 divergence."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from asymsense.jobs.demo import ALPHAS, run_demo
-
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=not console.is_terminal) as bar:
 
@@ -50,8 +49,6 @@ def demo(
 
 
 def _table(outcome):
-    from rich.table import Table
-
     cfg = outcome.summary["config"]
     table = Table(title=f"fgd on a planted {cfg['n1']}×{cfg['n2']} rank-{cfg['rank']} matrix (κ = {cfg['cond']:g}), {cfg['m']} Gaussian measurements")
     for name in ("α", "k", "final test error", "iterations", "stop", "max rel. imbalance"):

@@ -8,6 +8,8 @@ from typing import Optional
 import typer
 
 from asymsense.cli.app import app, handle_errors
+from asymsense.completion.diagnostics import format_report, inspect_table
+from asymsense.completion.workflow import load_data
 
 
 @app.command("inspect")
@@ -21,9 +23,6 @@ def inspect_command(
     json_out: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
 ):
     """Shape, density, observations per row and column, sparse rows/columns, whether |Ω| supports a low-rank fit, and the settings `complete` would use."""
-    from asymsense.completion.diagnostics import format_report, inspect_table
-    from asymsense.completion.workflow import load_data
-
     table, _ = load_data(data, row=row_col, col=col_col, value=value_col, duplicates=duplicates)
     info = inspect_table(table)
     print(json.dumps(info, indent=2, default=str) if json_out else format_report(info))

@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from asymsense.cli.app import app, console, handle_errors
+from asymsense.paper.claims import claims_json
+from asymsense.paper.report import build_report
 
 
 @app.command("report")
@@ -16,9 +18,6 @@ def report(
     json_out: bool = typer.Option(False, "--json", help="Print the claims table as JSON on stdout."),
 ):
     """Rebuild figures, report.md, report.html and claims.json from the stored results in OUT."""
-    from asymsense.paper.claims import claims_json
-    from asymsense.paper.report import build_report
-
     claims, _ = build_report(out, console=None if json_out else console)
     if json_out:
         print(claims_json(claims))

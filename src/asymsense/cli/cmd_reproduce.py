@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from asymsense.errors import InputError, check_int
+from asymsense.errors import InputError
+from asymsense.validation import check_int
 from asymsense.cli.app import app, console, fail, handle_errors
+from asymsense.paper.report import build_report
+from asymsense.paper.runner import reproduce as run_all
+from asymsense.sweep.run import SweepAborted
 
 
 @app.command("reproduce")
@@ -22,19 +27,12 @@ def reproduce(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar per sweep."),
 ):
     """Run every experiment through the sweep engine and build the report with its claims table."""
-    import time
-
-    from asymsense.paper.report import build_report
-    from asymsense.paper.runner import reproduce as run_all
-
     if quick and full:
         raise InputError("give --quick or --full, not both")
     if jobs is not None:
         check_int("--jobs", jobs, minimum=1)
     mode = "full" if full else "quick"
     started = time.perf_counter()
-    from asymsense.sweep.run import SweepAborted
-
     try:
         run_all(out, mode, experiments=experiment, n_jobs=jobs, progress=progress, console=console if progress else None)
     except SweepAborted as exc:

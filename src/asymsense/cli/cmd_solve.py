@@ -6,8 +6,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from asymsense.atomic import prepare_out_dir
+from asymsense.backend import quiet_overflow
 from asymsense.cli.app import app, console, handle_errors
+from asymsense.jobs.solve import enough_memory, run_solve, write_outputs
+from asymsense.serialize import dumps
+from asymsense.spec import load_solve_config
 
 
 @app.command("solve")
@@ -42,18 +50,12 @@ def solve(
     """Recover a planted low-rank matrix by factorized gradient descent; report the summary.
 
     Exit codes: 0 success, 2 bad input, 3 divergence (try a smaller --step)."""
-    from asymsense.spec import load_solve_config
-    from asymsense.jobs.outputs import dumps, prepare_out_dir, quiet_overflow
-    from asymsense.jobs.solve import enough_memory, run_solve, write_outputs
-
     overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, width=width, alpha=alpha,
                      step=step, step_constant=step_constant, max_iter=max_iter, seed=seed, dtype=dtype, tol=tol, record_every=record_every,
                      validation=validation, patience=patience, threads=threads, backend=backend, device=device)
     settings = load_solve_config(config, overrides).resolved()
     if out is not None:
         prepare_out_dir(out)
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("fgd k={task.fields[k]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   transient=True, disable=not console.is_terminal) as bar:
@@ -69,9 +71,6 @@ def solve(
 
 
 def _print_summary(summary: dict, out: Path | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     c = summary["config"]
     header = f"fgd on a planted {c['n1']}×{c['n2']} rank-{c['rank']} matrix, {c['operator']} m = {c['m']}, k = {c['width']}, α = {c['alpha']:g}"
     table = Table(show_header=False)

@@ -6,21 +6,23 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import pyarrow.csv as pcsv
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from asymsense.cli.app import app, console, fail, handle_errors
+from asymsense.paper.registry import TRIAL_METHODS
+from asymsense.sweep import store
+from asymsense.sweep.run import SweepAborted, expand, load_sweep_config, run_sweep
+from asymsense.validation import check_int
 
 
 def _print_table(table, csv: bool) -> None:
     """An Arrow table on stdout: CSV, or a rich table for people."""
     if csv:
-        import pyarrow.csv as pcsv
-
         pcsv.write_csv(table, sys.stdout.buffer)
         return
-    from rich.console import Console
-    from rich.table import Table
-
     out = Table(show_edge=False)
     for name in table.column_names:
         out.add_column(name, overflow="fold")
@@ -30,10 +32,7 @@ def _print_table(table, csv: bool) -> None:
 
 
 def _status(config, out: Path, csv: bool) -> None:
-    from asymsense.sweep import store
-    from asymsense.sweep.run import expand
-
-    trials = expand(config)
+    trials = expand(config, TRIAL_METHODS)
     expected = [t.key for t in trials]
     summary = store.status(out, expected)
     counts = summary["counts"]
@@ -62,11 +61,6 @@ def sweep(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
     """Run every trial of CONFIG not yet stored in OUT, in parallel, with a progress bar."""
-    from asymsense.sweep import store
-    from asymsense.sweep.run import SweepAborted, load_sweep_config, run_sweep
-
-    from asymsense.errors import check_int
-
     for flag, value in (("--jobs", jobs), ("--dask-local", dask_local)):
         if value is not None:
             check_int(flag, value, minimum=1)
@@ -78,7 +72,7 @@ def sweep(
         _status(cfg, out, csv)
         return
     try:
-        report = run_sweep(cfg, out, n_jobs=jobs, scheduler=scheduler, dask_local=dask_local, progress=progress, retry_failed=retry_failed)
+        report = run_sweep(cfg, out, methods=TRIAL_METHODS, n_jobs=jobs, scheduler=scheduler, dask_local=dask_local, progress=progress, retry_failed=retry_failed)
     except SweepAborted as exc:
         fail(str(exc), 1)
     except KeyboardInterrupt:

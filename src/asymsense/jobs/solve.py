@@ -13,8 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from threadpoolctl import threadpool_limits
+
+from asymsense.atomic import prepare_out_dir, write_json
+from asymsense.errors import InputError
+from asymsense.solvers.fgd import fgd
 from asymsense.spec import SolveConfig
-from asymsense.jobs.outputs import prepare_out_dir, write_json
+from asymsense.sweep.methods import build_problem
 
 SUMMARY_FILE = "summary.json"
 HISTORY_FILE = "history.parquet"
@@ -22,9 +27,7 @@ HISTORY_FILE = "history.parquet"
 
 def build(config: SolveConfig):
     """(truth, operator, y) of a resolved config: the sweep trial's
-    `experiments.methods.build_problem` on the same parameters."""
-    from asymsense.sweep.methods import build_problem
-
+    `sweep.methods.build_problem` on the same parameters."""
     return build_problem(config.record())
 
 
@@ -36,8 +39,6 @@ def enough_memory(config: SolveConfig):
     try:
         yield
     except MemoryError:
-        from asymsense.errors import InputError
-
         raise InputError(f"not enough memory for {config.n1}×{config.n2} with the {config.operator} operator, m = {config.m}, k = {config.width} "
                          f"(a dense Gaussian operator holds m·n1·n2 numbers, the factors (n1 + n2)·k; try --operator gaussian-stream, "
                          f"a smaller --m or a smaller --width)") from None
@@ -47,10 +48,6 @@ def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = N
     """Run fgd for a SolveConfig (resolved here if needed); returns (summary, result).
     BLAS runs with `config.threads` threads (default 1: on a shared machine a
     second thread competing with another busy process slowed small steps 5–25×)."""
-    from threadpoolctl import threadpool_limits
-
-    from asymsense.solvers.fgd import fgd
-
     config = config.resolved()
     with threadpool_limits(config.threads):
         truth, op, y = build(config)

@@ -31,8 +31,8 @@ import numpy as np
 import scipy.linalg.blas
 from threadpoolctl import threadpool_limits
 
-from asymsense.errors import check_dtype, check_int, resolve_seed
-from asymsense.backend import gaussian_chunk, is_numpy
+from asymsense.validation import check_dtype, check_int, resolve_seed
+from asymsense.backend import is_numpy
 from asymsense.operators.base import Operator, check_shape
 
 CHUNK_ENTRIES = 2**16
@@ -115,6 +115,17 @@ def generate_chunk(seed: int, chunk: int, rows: int, n_cols: int, dtype, out=Non
     if out is None:
         out = np.empty((rows, n_cols), dtype=dtype)
     return standard_normal_fill(bit_generator, out)
+
+
+def gaussian_chunk(xp, device, seed: int, chunk: int, rows: int, n_cols: int, dtype):
+    """Chunk `chunk` of the Gaussian operator's standard-normal rows, as an
+    array of xp on device. Generated on the host (SFC64 + Box–Muller), so the
+    values are the same on every backend; on a GPU this costs a host→device
+    copy per chunk (see docs/backends.md)."""
+    host = generate_chunk(seed, chunk, rows, n_cols, dtype, out=scratch("chunk", rows * n_cols, dtype).reshape(rows, n_cols))
+    if is_numpy(xp):
+        return host
+    return xp.asarray(host, device=device, copy=True)
 
 
 class DenseGaussian(Operator):

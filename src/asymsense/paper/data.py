@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from asymsense.errors import InputError
+from asymsense.sweep import store
 
 
 class Columns(dict):
@@ -68,8 +69,6 @@ def table_columns(table) -> Columns:
 
 def trials(sweep_dir, *, ok_only: bool = True) -> Columns:
     """One row per stored trial of a sweep folder (only status "ok" by default)."""
-    from asymsense.sweep import store
-
     if not Path(sweep_dir).is_dir():
         raise InputError(f"no stored results in {sweep_dir}")
     cols = table_columns(store.results(sweep_dir))
@@ -85,8 +84,6 @@ def failures(sweep_dir) -> Columns:
 
 def histories(sweep_dir, keys=None) -> dict[str, Columns]:
     """key → that trial's history columns (sorted by iteration)."""
-    from asymsense.sweep import store
-
     table = store.histories(sweep_dir, keys=keys)
     if table.num_rows == 0:
         return {}

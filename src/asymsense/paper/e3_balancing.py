@@ -3,6 +3,14 @@ its fitted exponents, and what balance buys (explicit term, unbalanced start).""
 
 from __future__ import annotations
 
+import numpy as np
+
+from asymsense.baselines import balanced_gd
+from asymsense.errors import InputError
+from asymsense.paper import figures
+from asymsense.paper.claims import claim
+from asymsense.paper.context import Section
+from asymsense.paper.fitting import Estimate, bootstrap, median_ci, multi_loglog_fit
 from asymsense.sweep.custom import trial_method
 from asymsense.sweep.methods import build_problem, result_summary
 
@@ -14,12 +22,8 @@ def compare_trial(params: dict):
     """One of three runs from U₀ = αβG₁, V₀ = (α/β)G₂ (asymsense.baselines.balanced_gd):
     "fgd" (β = 1, no term), "explicit" (β = 1, term (λ/4)‖UᵀU − VᵀV‖²_F with
     λ = balance), "unbalanced" (β = unbalance, no term)."""
-    from asymsense.baselines import balanced_gd
-
     variant = params["variant"]
     if variant not in VARIANTS:
-        from asymsense.errors import InputError
-
         raise InputError(f"variant must be one of {VARIANTS}, got {variant!r}")
     truth, op, y = build_problem(params)
     balance = params["balance"] if variant == "explicit" else 0.0
@@ -31,13 +35,6 @@ def compare_trial(params: dict):
 
 
 def analyze(ctx):
-    import numpy as np
-
-    from asymsense.paper import figures
-    from asymsense.paper.claims import claim
-    from asymsense.paper.context import Section
-    from asymsense.paper.fitting import Estimate, bootstrap, median_ci, multi_loglog_fit
-
     cfg = ctx.analysis
     sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
     t = ctx.trials("grid")

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.solvers.fgd import fgd
 from asymsense.metrics import as_truth, distance_to_truth
+from asymsense.paper import figures
+from asymsense.paper.claims import claim
+from asymsense.paper.context import Section
+from asymsense.paper.fitting import median_ci
+from asymsense.solvers.fgd import fgd
 from asymsense.sweep.custom import trial_method
 from asymsense.sweep.methods import build_problem
 
@@ -53,11 +57,6 @@ def noise_trial(params: dict):
 
 
 def analyze(ctx):
-    from asymsense.paper import figures
-    from asymsense.paper.claims import claim
-    from asymsense.paper.context import Section
-    from asymsense.paper.fitting import median_ci
-
     cfg = ctx.analysis
     sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
     t = ctx.trials("noise")

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.solvers.fgd import initial_factors
 from asymsense.metrics import as_truth, monitor
+from asymsense.paper import figures
+from asymsense.paper.claims import claim
+from asymsense.paper.context import Section
+from asymsense.paper.fitting import Estimate
+from asymsense.solvers.fgd import initial_factors
 from asymsense.solvers.stepsize import auto_step_size
 from asymsense.sweep.custom import trial_method
 from asymsense.sweep.methods import build_problem
@@ -101,11 +105,6 @@ def lifted_trial(params: dict):
 
 
 def analyze(ctx):
-    from asymsense.paper import figures
-    from asymsense.paper.claims import claim
-    from asymsense.paper.context import Section
-    from asymsense.paper.fitting import Estimate
-
     cfg = ctx.analysis
     sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
     t = ctx.trials("lifted")

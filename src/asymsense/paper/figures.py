@@ -1,32 +1,42 @@
-"""Small matplotlib helpers for the experiment figures (Agg backend, PNG)."""
+"""Small matplotlib helpers for the experiment figures (Agg backend, PNG).
+
+matplotlib is imported on the first figure (`pyplot()`), not with this module:
+the command line lists and checks its commands without loading it."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from asymsense.atomic import atomic_path
 
 PHASE_COLORS = ("#dbe9f6", "#fde6cf", "#ddf2dd")
 
 
+@cache
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (imported on first use)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def new(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.6):
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
     return fig, axes.ravel()
 
 
 def save(fig, path) -> Path:
     """Write the PNG atomically (temporary file + rename) and close the figure."""
-    from asymsense.atomic import atomic_path
-
     try:
         with atomic_path(path, suffix=".png") as tmp:
             fig.tight_layout()
             fig.savefig(tmp, dpi=110)
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
     return Path(path)
 
 
@@ -45,5 +55,5 @@ def mark_phases(ax, phases, *, legend: bool = False) -> None:
 
 
 def colors(n: int):
-    cmap = plt.get_cmap("viridis")
+    cmap = pyplot().get_cmap("viridis")
     return [cmap(i / max(1, n - 1) * 0.9) for i in range(n)]

@@ -6,17 +6,14 @@ Figures are saved by `asymsense.paper.figures.save` (atomic PNG write).
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from asymsense.paper.figures import colors, pyplot, save  # noqa: F401 (save re-exported for the demo)
 
-from asymsense.paper.figures import colors, save  # noqa: E402,F401
 
 def figure(ncols: int = 1, nrows: int = 1, *, width: float = 5.2, height: float = 3.8, sharey: bool = False):
     """A figure (light grid, no top/right spines) and a flat array of its axes."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, sharey=sharey)
+    fig, axes = pyplot().subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, sharey=sharey)
     for ax in axes.ravel():
         _style(ax)
     return fig, axes.ravel()

@@ -13,17 +13,24 @@ Each experiment has one TOML file in `asymsense/configs/` (package data)::
 
 `experiment_config(name, mode)` merges the mode's overrides (tables merge key
 by key, anything else replaces) and drops the other mode's tables.
+
+A sweep's `method` is a plain name: "fgd", a baseline, or one of the paper's
+own trial methods in `TRIAL_METHODS`, which the runner hands to the sweep
+engine (a config never names code to import).
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
+from types import ModuleType
+from typing import Callable
 
 from asymsense.errors import InputError
+from asymsense.paper import (e1_convergence, e2_alpha, e3_balancing, e4_phases, e5_iterations, e6_samples, e7_noise,
+                             e8_lifted)
 
 MODES = ("quick", "full")
 
@@ -32,26 +39,35 @@ MODES = ("quick", "full")
 class Experiment:
     name: str
     config_file: str
-    module: str
+    module: ModuleType
 
     def analyze(self, ctx):
         """Figures and claims from stored results (module.analyze(ctx))."""
-        return importlib.import_module(self.module).analyze(ctx)
+        return self.module.analyze(ctx)
 
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
     for e in [
-        Experiment("e1", "e1_convergence.toml", "asymsense.paper.e1_convergence"),
-        Experiment("e2", "e2_alpha.toml", "asymsense.paper.e2_alpha"),
-        Experiment("e3", "e3_balancing.toml", "asymsense.paper.e3_balancing"),
-        Experiment("e4", "e4_phases.toml", "asymsense.paper.e4_phases"),
-        Experiment("e5", "e5_iterations.toml", "asymsense.paper.e5_iterations"),
-        Experiment("e6", "e6_samples.toml", "asymsense.paper.e6_samples"),
-        Experiment("e7", "e7_noise.toml", "asymsense.paper.e7_noise"),
-        Experiment("e8", "e8_lifted.toml", "asymsense.paper.e8_lifted"),
+        Experiment("e1", "e1_convergence.toml", e1_convergence),
+        Experiment("e2", "e2_alpha.toml", e2_alpha),
+        Experiment("e3", "e3_balancing.toml", e3_balancing),
+        Experiment("e4", "e4_phases.toml", e4_phases),
+        Experiment("e5", "e5_iterations.toml", e5_iterations),
+        Experiment("e6", "e6_samples.toml", e6_samples),
+        Experiment("e7", "e7_noise.toml", e7_noise),
+        Experiment("e8", "e8_lifted.toml", e8_lifted),
     ]
 }
+
+TRIAL_METHODS: dict[str, Callable] = {
+    "e3-compare": e3_balancing.compare_trial,
+    "e7-noise": e7_noise.noise_trial,
+    "e8-lifted": e8_lifted.lifted_trial,
+}
+"""The paper's own trial methods by the names its sweep configs use; passed to
+the sweep engine as `methods=` (module-level functions, so the workers get
+them by reference)."""
 
 
 def merge(base: dict, override: dict) -> dict:

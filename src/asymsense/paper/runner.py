@@ -18,10 +18,13 @@ import json
 import time
 from pathlib import Path
 
-from asymsense.errors import InputError, check_int
+from asymsense import __version__
+from asymsense.errors import InputError
+from asymsense.validation import check_int
+from asymsense.atomic import prepare_out_dir, write_json
 from asymsense.paper.context import EXPERIMENT_FILE
-from asymsense.jobs.outputs import prepare_out_dir, write_json
-from asymsense.paper.registry import EXPERIMENTS, experiment_config
+from asymsense.paper.registry import EXPERIMENTS, TRIAL_METHODS, experiment_config
+from asymsense.sweep.run import expand, load_sweep_config, run_sweep
 
 MANIFEST = "reproduce.json"
 
@@ -33,27 +36,23 @@ def sweep_configs(cfg: dict) -> list[tuple[str, dict]]:
 
 def prepare_experiment(name: str, out_dir, mode: str) -> tuple[dict, Path]:
     """Resolve the config, expand its trial keys and write experiment.json."""
-    from asymsense.sweep.run import expand, load_sweep_config
-
     cfg = experiment_config(name, mode)
     root = Path(out_dir) / "data" / name
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"output directory {out_dir} cannot be written: {exc.strerror or exc}") from None
-    cfg["keys"] = {label: [t.key for t in expand(load_sweep_config(sc))] for label, sc in sweep_configs(cfg)}
+    cfg["keys"] = {label: [t.key for t in expand(load_sweep_config(sc), TRIAL_METHODS)] for label, sc in sweep_configs(cfg)}
     write_json(root / EXPERIMENT_FILE, cfg, sort_keys=True)
     return cfg, root
 
 
 def run_experiment(name: str, out_dir, mode: str, *, n_jobs=None, progress: bool = True) -> float:
     """Run (or resume) every sweep of experiment `name`; returns seconds."""
-    from asymsense.sweep.run import run_sweep
-
     started = time.perf_counter()
     cfg, root = prepare_experiment(name, out_dir, mode)
     for label, sc in sweep_configs(cfg):
-        run_sweep(sc, root / label, n_jobs=n_jobs, progress=progress)
+        run_sweep(sc, root / label, methods=TRIAL_METHODS, n_jobs=n_jobs, progress=progress)
     return time.perf_counter() - started
 
 
@@ -85,8 +84,6 @@ def reproduce(out_dir, mode: str = "quick", *, experiments=None, n_jobs=None, pr
         seconds[name] = round(seconds.get(name, 0.0) + run_experiment(name, out, mode, n_jobs=n_jobs, progress=progress), 2)
         manifest["seconds"] = seconds
         write_json(manifest_path, manifest, sort_keys=True)
-    from asymsense import __version__
-
     manifest["asymsense_version"] = __version__
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     write_json(manifest_path, manifest, sort_keys=True)

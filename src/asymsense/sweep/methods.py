@@ -14,33 +14,32 @@ metric names to scalars. A method may carry three optional attributes:
 - `run_batch(list_of_params) -> list[(summary, history)]`: run one such call
   (results in the same order).
 
-`METHODS` holds the built-in methods; `resolve_method(name)` also finds the
-baselines of `asymsense.baselines.BASELINES` (imported lazily) and any
-"package.module:function", so other modules add methods without editing this
-file.
+A method is found by its plain name in a registry, never by an import path
+written in a config file (a sweep config is data; it must not choose code to
+run): `METHODS` holds the built-in methods, `asymsense.baselines.BASELINES`
+the baselines, and a caller may hand `resolve_method` (and `run_sweep`) a
+mapping of further methods by name — the paper runner passes its trial
+methods this way (`asymsense.paper.registry.TRIAL_METHODS`).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
+from asymsense.baselines import BASELINES, EXACT_RANK
 from asymsense.errors import InputError
-from asymsense.spec_params import STANDARD, drop_unused_noise_seed, plain, resolve_problem, resolve_run, resolve_solver
-
-SUMMARY_METRICS = ("rel_error", "loss", "rel_residual", "iterations", "stop_reason", "max_rel_imbalance",
-                   "final_rel_imbalance", "eff_rank", "step_size")
+from asymsense.problems import planted_instance
+from asymsense.solvers.fgd import fgd
+from asymsense.spec import STANDARD, drop_unused_noise_seed, plain, resolve_problem, resolve_run, resolve_solver
 
 
 # --------------------------------------------------------------------------- building blocks
 def build_problem(params: dict):
     """(truth, operator, y) of a resolved trial (see `asymsense.problems.planted_instance`)."""
-    from asymsense.problems import planted_instance
-
     return planted_instance(params["n1"], params["n2"], params["rank"], cond=params["cond"], spectrum=params["spectrum"],
                             operator=params["operator"], m=params["m"], noise=params["noise"], dtype=params["dtype"],
                             problem_seed=params["problem_seed"], operator_seed=params["operator_seed"], noise_seed=params["noise_seed"],
@@ -94,8 +93,6 @@ def _fgd_group(params: dict):
 
 
 def _fgd_call(params: dict, op, y, truth, *, init_scale, seed):
-    from asymsense.solvers.fgd import fgd
-
     return fgd(
         op, y, width=params["width"], init_scale=init_scale, step_size=params["step"], max_iter=params["max_iter"],
         seed=seed, truth=truth, record_every=params["record_every"], validation=params["validation"],
@@ -139,20 +136,6 @@ _SOLVER_ALIASES = {"width": ("width", "rank_k", "k"), "alpha": ("init_scale", "a
                    "n_singular": ("n_singular",)}
 
 
-def _baselines():
-    try:
-        from asymsense import baselines
-    except ImportError:  # pragma: no cover - the package exists, maybe empty
-        return {}
-    return getattr(baselines, "BASELINES", {})
-
-
-def _exact_rank() -> frozenset:
-    from asymsense.baselines import EXACT_RANK
-
-    return EXACT_RANK
-
-
 def baseline_method(name: str) -> Callable:
     """Wrap `asymsense.baselines.BASELINES[name]` as a trial method on the
     planted problem. Solver parameters (width, alpha, step, ...) are kept only
@@ -160,13 +143,13 @@ def baseline_method(name: str) -> Callable:
     step as step_size or step); any other non-standard parameter is passed
     through as a method-specific keyword. The exact-rank baselines
     (`baselines.EXACT_RANK`: spectral, als) default to width = "rank"."""
-    fn = _baselines()[name]
+    fn = BASELINES[name]
     sig = inspect.signature(fn)
     accepted = set(sig.parameters)
 
     def resolve(params: dict) -> dict:
         params = dict(params)
-        if name in _exact_rank():
+        if name in EXACT_RANK:
             params.setdefault("width", "rank")
         problem = resolve_problem(params)
         run = resolve_run(params)
@@ -194,27 +177,42 @@ def baseline_method(name: str) -> Callable:
 
 
 # --------------------------------------------------------------------------- lookup
-def resolve_method(name: str) -> Callable:
+def known_methods(methods: Mapping[str, Callable] | None = None) -> list[str]:
+    """The method names a sweep config may use: built-ins, baselines and `methods`."""
+    return sorted(set(METHODS) | set(BASELINES) | set(methods or {}))
+
+
+def check_methods(methods: Mapping[str, Callable] | None) -> dict[str, Callable]:
+    """A caller's extra methods as a dict, after checking that every name is a
+    plain name that does not shadow a built-in method or a baseline (the trial
+    keys of "fgd" and the baselines must mean one thing) and every value is callable."""
+    extra = dict(methods or {})
+    for name, fn in extra.items():
+        if not isinstance(name, str) or not name or ":" in name:
+            raise ValueError(f"a method name must be a plain non-empty string, got {name!r}")
+        if name in METHODS or name in BASELINES:
+            raise ValueError(f"method {name!r} is built in; give the extra method another name")
+        if not callable(fn):
+            raise ValueError(f"method {name!r} is not callable: {fn!r}")
+    return extra
+
+
+def resolve_method(name: str, methods: Mapping[str, Callable] | None = None) -> Callable:
     """The trial method called `name`: a built-in (METHODS), a baseline
-    (asymsense.baselines.BASELINES) or "package.module:function"."""
+    (asymsense.baselines.BASELINES) or one of the caller's `methods`. Nothing
+    is ever imported by name: an unknown name (an import path included) is an
+    InputError listing the known names."""
+    extra = check_methods(methods)
     if not isinstance(name, str) or not name:
         raise InputError(f"method must be a non-empty string, got {name!r}")
     if name in METHODS:
         return METHODS[name]
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise InputError(f"method {name!r}: cannot import module {module_name!r} ({exc})") from None
-        fn = getattr(module, attr, None)
-        if not callable(fn):
-            raise InputError(f"method {name!r}: module {module_name!r} has no callable {attr!r}")
-        return fn
-    if name in _baselines():
+    if name in BASELINES:
         return baseline_method(name)
-    known = sorted(set(METHODS) | set(_baselines()))
-    raise InputError(f"unknown method {name!r}; known: {', '.join(known)}, or 'package.module:function'")
+    if name in extra:
+        return extra[name]
+    hint = " (a sweep config names a method, it never imports code)" if ":" in name else ""
+    raise InputError(f"unknown method {name!r}{hint}; known: {', '.join(known_methods(extra))}")
 
 
 def _fgd_plan_batches(params_list: list[dict], max_size: int) -> list[list[int]]:

@@ -31,16 +31,21 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictInt, StrictStr
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from asymsense.errors import InputError, check_int
+from asymsense import __version__
+from asymsense.errors import InputError
+from asymsense.validation import check_int
+from asymsense.spec import parse_toml, read_text
+from asymsense.spec import RESERVED, plain
 from asymsense.sweep import store
 from asymsense.sweep.executors import dask_results, joblib_results, pool_failures
-from asymsense.sweep.methods import resolve_method
-from asymsense.spec_params import RESERVED, plain
+from asymsense.sweep.methods import check_methods, resolve_method
 from asymsense.sweep.worker import Chunk
 
 DEFAULT_CHUNK_SIZE = 16
@@ -165,8 +170,6 @@ def load_sweep_config(source) -> SweepConfig:
             return SweepConfig.model_validate(source)
         except pydantic.ValidationError as exc:
             raise InputError(_validation_message(exc, "sweep config", None)) from None
-    from asymsense.spec import parse_toml, read_text
-
     path = Path(source)
     text = read_text(path, "sweep config")
     data = parse_toml(path, text)
@@ -191,11 +194,12 @@ def trial_key(method: str, params: dict) -> str:
     return hashlib.sha256(canonical_json({"method": method, "params": params}).encode()).hexdigest()[:20]
 
 
-def expand(config) -> list[Trial]:
+def expand(config, methods: Mapping[str, Callable] | None = None) -> list[Trial]:
     """The trials of a sweep: Cartesian product of the grid lists (in the
     config's order, the last list varying fastest) × seeds (fastest), each
     resolved by its method and keyed by `trial_key`. Duplicates (grid points
-    that resolve to the same trial) appear once."""
+    that resolve to the same trial) appear once. `methods`: trial methods by
+    name beyond the built-ins and baselines (see `sweep.methods`)."""
     config = load_sweep_config(config)
     where = config._source or f"sweep {config.name!r}"
     overlap = set(config.fixed) & set(config.grid)
@@ -212,7 +216,7 @@ def expand(config) -> list[Trial]:
         if len(set(canon)) != len(canon):
             raise InputError(f"{where}: grid.{name} lists a value twice")
     try:
-        method = resolve_method(config.method)
+        method = resolve_method(config.method, methods)
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
     resolve = getattr(method, "resolve_params", None)
@@ -238,11 +242,11 @@ def expand(config) -> list[Trial]:
 
 
 # --------------------------------------------------------------------------- planning
-def plan_units(config: SweepConfig, trials: list[Trial]) -> list[list[Trial]]:
+def plan_units(config: SweepConfig, trials: list[Trial], methods: Mapping[str, Callable] | None = None) -> list[list[Trial]]:
     """Split trials into units, each run as one call: batches of trials of
     the same batch group (as the method plans them, at most chunk_size each),
     single trials otherwise. Depends only on the trials given."""
-    method = resolve_method(config.method)
+    method = resolve_method(config.method, methods)
     group_of = getattr(method, "batch_group", None)
     planner = getattr(method, "plan_batches", None)
     if group_of is None or planner is None or not hasattr(method, "run_batch"):
@@ -261,11 +265,11 @@ def plan_units(config: SweepConfig, trials: list[Trial]) -> list[list[Trial]]:
     return units
 
 
-def pending_units(config: SweepConfig, trials: list[Trial], todo: set[str]) -> list[list[Trial]]:
+def pending_units(config: SweepConfig, trials: list[Trial], todo: set[str], methods: Mapping[str, Callable] | None = None) -> list[list[Trial]]:
     """The units of the full plan still to run: whole units when none of their
     trials is in the store, single trials of partly finished units."""
     units = []
-    for unit in plan_units(config, trials):
+    for unit in plan_units(config, trials, methods):
         left = [t for t in unit if t.key in todo]
         if len(left) == len(unit):
             units.append(unit)
@@ -274,16 +278,19 @@ def pending_units(config: SweepConfig, trials: list[Trial], todo: set[str]) -> l
     return units
 
 
-def pack_chunks(config: SweepConfig, units: list[list[Trial]]) -> list[Chunk]:
+def pack_chunks(config: SweepConfig, units: list[list[Trial]], methods: Mapping[str, Callable] | None = None) -> list[Chunk]:
     """Consecutive units packed into chunks of at most chunk_size trials; a
-    chunk's id is a hash of its sorted trial keys."""
+    chunk's id is a hash of its sorted trial keys. A chunk of one of the
+    caller's `methods` carries that function (built-ins and baselines are
+    looked up by name in the worker)."""
+    function = check_methods(methods).get(config.method)
     chunks, current = [], []
 
     def close():
         if current:
             keys = sorted(t.key for unit in current for t in unit)
             cid = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
-            chunks.append(Chunk(cid, config.method, [[(t.key, t.params) for t in unit] for unit in current], config.record_history))
+            chunks.append(Chunk(cid, config.method, [[(t.key, t.params) for t in unit] for unit in current], config.record_history, function))
 
     size = 0
     for unit in units:
@@ -298,9 +305,6 @@ def pack_chunks(config: SweepConfig, units: list[list[Trial]]) -> list[Chunk]:
 
 # --------------------------------------------------------------------------- running
 def _progress_bar(enabled: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -314,9 +318,12 @@ def _progress_bar(enabled: bool):
     )
 
 
-def run_sweep(config, out_dir, *, n_jobs=None, scheduler=None, dask_local=None, progress=True, retry_failed=False) -> SweepReport:
+def run_sweep(config, out_dir, *, methods: Mapping[str, Callable] | None = None, n_jobs=None, scheduler=None, dask_local=None, progress=True,
+              retry_failed=False) -> SweepReport:
     """Run the trials of `config` not yet in `out_dir` and store their results.
 
+    methods : trial methods by name beyond the built-ins and the baselines
+        (module-level functions: they travel to the workers by reference).
     n_jobs : joblib worker processes (default: the CPU count, at most one per chunk).
     scheduler : address of an existing Dask scheduler ("tcp://host:port").
     dask_local : start a LocalCluster of this many single-threaded worker processes.
@@ -332,15 +339,15 @@ def run_sweep(config, out_dir, *, n_jobs=None, scheduler=None, dask_local=None, 
         raise InputError("--jobs applies to the joblib path; on Dask the workers set the parallelism")
     if n_jobs is not None:
         n_jobs = check_int("n_jobs", n_jobs, minimum=1)
-    trials = expand(config)
+    trials = expand(config, methods)
     out = store.prepare(out_dir)
     with store.exclusive(out):
         existing = store.finished(out)
         todo = {t.key for t in trials if t.key not in existing or (retry_failed and existing[t.key] == "failed")}
-        chunks = pack_chunks(config, pending_units(config, trials, todo))
+        chunks = pack_chunks(config, pending_units(config, trials, todo, methods), methods)
         store.write_manifest(out, {
             "name": config.name, "config": config.model_dump(), "trials": len(trials),
-            "asymsense_version": _version(), "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "asymsense_version": __version__, "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
         skipped = len(trials) - len(todo)
         done = failed = 0
@@ -364,8 +371,3 @@ def run_sweep(config, out_dir, *, n_jobs=None, scheduler=None, dask_local=None, 
                 raise SweepAborted(f"a worker process died ({type(exc).__name__}); {done + failed} trials were stored, rerun the same command to resume") from exc
     return SweepReport(done=done, skipped=skipped, failed=failed, seconds=time.perf_counter() - started)
 
-
-def _version() -> str:
-    from asymsense import __version__
-
-    return __version__

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from asymsense.atomic import write_text
 from asymsense.errors import InputError
 from asymsense.history import write_table
 
@@ -145,8 +146,6 @@ def write_chunk(out_dir, chunk_id: str, rows: list[dict], history: pa.Table | No
 
 
 def write_manifest(out_dir, manifest: dict) -> None:
-    from asymsense.atomic import write_text
-
     write_text(Path(out_dir) / "sweep.json", json.dumps(manifest, indent=2, sort_keys=True, default=str))
 
 

@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import pyarrow as pa
+from threadpoolctl import threadpool_limits
 
+from asymsense.backend import quiet_overflow
 from asymsense.sweep.methods import resolve_method
+from asymsense.sweep.store import concat_tables
 
 MAX_ERROR_CHARS = 2000
 
@@ -23,12 +27,16 @@ MAX_ERROR_CHARS = 2000
 @dataclass
 class Chunk:
     """A unit of work: `units` are lists of (key, params); a unit with more
-    than one trial runs as one batched call of the method."""
+    than one trial runs as one batched call of the method. `function` is the
+    method itself when the caller registered it (`run_sweep(methods=...)`;
+    pickled by reference, as a module-level function); None for a built-in
+    or a baseline, which the worker looks up by `method`."""
 
     id: str
     method: str
     units: list
     record_history: bool = True
+    function: Callable | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -108,12 +116,7 @@ def _run_unit(method, name: str, unit: list, record_history: bool):
 
 def run_chunk(chunk: Chunk) -> ChunkResult:
     """Run every unit of `chunk` with BLAS limited to one thread."""
-    from threadpoolctl import threadpool_limits
-
-    from asymsense.jobs.outputs import quiet_overflow
-    from asymsense.sweep.store import concat_tables
-
-    method = resolve_method(chunk.method)
+    method = chunk.function if chunk.function is not None else resolve_method(chunk.method)
     rows, histories = [], []
     with threadpool_limits(limits=1), quiet_overflow():
         for unit in chunk.units:

@@ -1,0 +1,22 @@
+"""The package's layering (DESIGN.md §3), as the import-linter contracts in
+pyproject.toml state it: no module imports a higher layer, no import cycle
+between the layers. The same check runs as `lint-imports` in .ci/run; here it
+runs with the README's test command too."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_contracts_hold():
+    lint = shutil.which("lint-imports")
+    if lint is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    run = subprocess.run([lint, "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
