@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from asymsense.atomic import atomic_path
+
 
 class History:
     """Columns of equal length (NumPy arrays), exportable to Arrow, Parquet, CSV.
@@ -61,24 +63,28 @@ class History:
         return self.to_arrow().to_pandas()
 
     def to_parquet(self, path, **constant_columns) -> None:
-        write_table(self.to_arrow(**constant_columns), path)
+        """Write `to_arrow(**constant_columns)` as Parquet (whatever the suffix)."""
+        write_table(self.to_arrow(**constant_columns), path, "parquet")
 
     def to_csv(self, path, **constant_columns) -> None:
-        write_table(self.to_arrow(**constant_columns), path)
+        """Write `to_arrow(**constant_columns)` as CSV (whatever the suffix)."""
+        write_table(self.to_arrow(**constant_columns), path, "csv")
 
 
-def write_table(table: pa.Table, path) -> None:
-    """Write a table as Parquet or CSV (by suffix), atomically (`asymsense.atomic`)."""
+TABLE_FORMATS = ("parquet", "csv")
+
+
+def write_table(table: pa.Table, path, fmt: str | None = None) -> None:
+    """Write a table as Parquet or CSV, atomically (`asymsense.atomic`); without
+    `fmt` the suffix decides (.csv → CSV, anything else → Parquet)."""
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    from asymsense.atomic import atomic_path
-
+    fmt = fmt or ("csv" if Path(path).suffix == ".csv" else "parquet")
+    if fmt not in TABLE_FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(TABLE_FORMATS)}, got {fmt!r}")
     with atomic_path(path) as tmp:
-        if Path(path).suffix == ".csv":
-            pcsv.write_csv(table, tmp)
-        else:
-            pq.write_table(table, tmp)
+        (pcsv.write_csv if fmt == "csv" else pq.write_table)(table, tmp)
 
 
 def concat_histories(histories, **per_trial_columns) -> pa.Table:
