@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from asymsense import DivergenceError, InputError
 from asymsense.completion.baselines import als_wr, bias_only, soft_impute
 from asymsense.completion import IdMap, complete, read_pairs, read_table, table_from_ids
-from asymsense.completion.model import split_validation
+from asymsense.solvers.stopping import split_entries
 
 
 def low_rank_table(n1=60, n2=40, rank=3, frac=0.5, noise=0.01, seed=0, offset=3.0):
@@ -184,7 +184,7 @@ def test_same_seed_same_fit():
 
 def test_row_wise_validation_keeps_every_row_in_training():
     rows = np.repeat(np.arange(50), np.arange(1, 51))
-    train, val = split_validation(rows, 50, 0.2, "rows", seed=0)
+    train, val = split_entries(rows, 50, 0.2, "rows", seed=0)
     assert set(np.unique(rows[train])) == set(range(50))
     counts = np.bincount(rows[val], minlength=50)
     assert counts[0] == 0 and counts[49] == 10
@@ -226,7 +226,7 @@ def test_non_finite_values_and_divergence():
 
 def test_baselines_beat_the_bias_model_on_a_low_rank_table():
     X, r, c, y = low_rank_table(n1=50, n2=35, noise=0.05)
-    train, val = split_validation(r, 50, 0.15, "entries", seed=0)
+    train, val = split_entries(r, 50, 0.15, "entries", seed=0)
     args = (r[train], c[train], y[train], X.shape)
     v = (r[val], c[val], y[val])
     base = bias_only(*args, validation=v)

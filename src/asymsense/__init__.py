@@ -3,7 +3,8 @@ gradient descent from small random initialization (Soltanolkotabi, Stöger,
 Xie, COLT 2023)."""
 
 from asymsense.errors import DivergenceError, InputError
-from asymsense.solvers.fgd import BatchResult, FGDResult, fgd
+from asymsense.solvers.fgd import fgd
+from asymsense.solvers.result import BatchResult, FGDResult
 from asymsense.operators import EntrySample, make_operator
 from asymsense.problems import measure, planted
 from asymsense import operators

@@ -18,9 +18,9 @@ deliberately unbalanced start (U₀ large, V₀ small) — the comparison E3 nee
 
 from __future__ import annotations
 
-from asymsense.errors import check_positive
+from asymsense.validation import check_positive
 from asymsense.solvers.stepsize import STEP_CONSTANT
-from asymsense.baselines.common import factor_gd, initialize, resolve_step, validate
+from asymsense.baselines.common import factor_gd, initialize, problem_step, validate
 
 BALANCE = 0.5
 
@@ -35,7 +35,7 @@ def balanced_gd(operator, y, *, max_iter, truth=None, record_every=1, seed=None,
     problem = validate(operator, y, max_iter=max_iter, truth=truth, record_every=record_every, seed=seed, tol=tol, n_singular=n_singular, progress=progress)
     lam = check_positive("balance", balance, allow_zero=True)
     U0, V0, init_desc = initialize(problem, init, width=width, init_scale=init_scale, unbalance=unbalance)
-    mu, rule = resolve_step(problem, step_size, constant=step_constant)
+    mu, rule = problem_step(problem, step_size, constant=step_constant)
 
     def direction(U, V, MV, MtU):
         D = U.T @ U - V.T @ V

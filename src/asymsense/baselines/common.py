@@ -26,11 +26,12 @@ import numpy as np
 
 from asymsense.errors import InputError
 from asymsense.validation import check_int, check_positive, resolve_seed
-from asymsense.solvers.fgd import FGDResult, describe_operator, initial_factors
+from asymsense.solvers.fgd import describe_operator, initial_factors
+from asymsense.solvers.result import FGDResult
 from asymsense.solvers.loop import DIVERGENCE_FACTOR, DescentLoop, Direction, Objective, check_divergence, gradient_direction, half_squared_norm
 from asymsense.history import History
 from asymsense.metrics import Truth, as_truth, monitor
-from asymsense.solvers.stepsize import STEP_CONSTANT, auto_step_size
+from asymsense.solvers.stepsize import STEP_CONSTANT, checked_adjoint_norm, resolve_step
 
 
 @dataclass
@@ -226,13 +227,10 @@ def initialize(problem: Problem, init, *, width, init_scale=None, unbalance: flo
     raise InputError(f"init must be 'random', 'spectral' or a pair (U0, V0), got {init!r}")
 
 
-def resolve_step(problem: Problem, step_size, *, constant: float = STEP_CONSTANT) -> tuple[float, str]:
-    """μ from "auto" (= constant/‖A*(y)‖₂, asymsense.solvers.stepsize) or a positive number."""
-    if isinstance(step_size, str):
-        if step_size != "auto":
-            raise InputError(f"step_size must be a positive number or 'auto', got {step_size!r}")
-        return auto_step_size(problem.operator, problem.y, constant=check_positive("step_constant", constant), seed=problem.seed), "auto"
-    return check_positive("step_size", step_size), "fixed"
+def problem_step(problem: Problem, step_size, *, constant: float = STEP_CONSTANT) -> tuple[float, str]:
+    """μ from "auto" (= constant/‖A*(y)‖₂) or a positive number (`asymsense.solvers.stepsize.resolve_step`)."""
+    return resolve_step(step_size, constant=constant,
+                        curvature=lambda: checked_adjoint_norm(problem.operator, problem.y, seed=problem.seed))
 
 
 def factor_gd(problem: Problem, U, V, *, step: float, direction: Direction, method: str, config: dict) -> FGDResult:

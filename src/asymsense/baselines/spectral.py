@@ -11,9 +11,9 @@ at a rate set by κ. μ = 0.5/‖A*(y)‖₂ as for fgd.
 
 from __future__ import annotations
 
-from asymsense.errors import check_int
+from asymsense.validation import check_int
 from asymsense.solvers.stepsize import STEP_CONSTANT
-from asymsense.baselines.common import factor_gd, initialize, plain_direction, resolve_step, validate
+from asymsense.baselines.common import factor_gd, initialize, plain_direction, problem_step, validate
 
 
 def spectral_gd(operator, y, *, max_iter, truth=None, record_every=1, seed=None, tol=None, width, step_size="auto", step_constant=STEP_CONSTANT, n_singular=10, progress=None):
@@ -27,6 +27,6 @@ def spectral_gd(operator, y, *, max_iter, truth=None, record_every=1, seed=None,
     problem = validate(operator, y, max_iter=max_iter, truth=truth, record_every=record_every, seed=seed, tol=tol, n_singular=n_singular, progress=progress)
     width = check_int("width", width, minimum=1, maximum=min(operator.shape))
     U0, V0, init_desc = initialize(problem, "spectral", width=width)
-    mu, rule = resolve_step(problem, step_size, constant=step_constant)
+    mu, rule = problem_step(problem, step_size, constant=step_constant)
     config = {**init_desc, "step_size": mu, "step_rule": rule, "step_constant": step_constant}
     return factor_gd(problem, U0, V0, step=mu, direction=plain_direction, method="spectral", config=config)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -49,63 +49,26 @@ from asymsense.metrics import effective_rank, product_svd, rmse
 from asymsense.operators import EntrySample
 from asymsense.completion.biases import BIAS_DAMPING, Biases, fit_biases  # noqa: F401 (Biases re-exported)
 from asymsense.solvers.loop import DescentLoop, Objective, Validation, fresh_gradient_step
-from asymsense.solvers.stepsize import STEP_CONSTANT, adjoint_norm
+from asymsense.solvers.result import FactorResult
+from asymsense.solvers.stopping import split_entries
+from asymsense.solvers.stepsize import STEP_CONSTANT, adjoint_norm, resolve_step
 
-VALIDATION_KINDS = ("entries", "rows")
 DEFAULT_WIDTH = 100
 INIT_RELATIVE = 1e-3
 
 
-def split_validation(rows, n1: int, fraction: float, kind: str, seed: int):
-    """(train_index, val_index) of the observed entries.
+@dataclass(kw_only=True)
+class CompletionResult(FactorResult):
+    """A fitted completion model: the solvers' result fields (U, V, history,
+    stop_reason, n_iter, best_iter, step_size, seconds, config) plus the
+    biases, the clipping range and the fit's RMSEs."""
 
-    kind='entries': a uniformly random `fraction` of all entries.
-    kind='rows': round(fraction·|Ω_i|) entries of each row i, always leaving at
-    least one in training (rows with a single entry keep it), so every row is
-    validated in proportion to how much it is observed.
-    """
-    if kind not in VALIDATION_KINDS:
-        raise InputError(f"validation_kind must be one of {', '.join(VALIDATION_KINDS)}, got {kind!r}")
-    m = len(rows)
-    rng = np.random.default_rng([seed, 0xC0DE])
-    if kind == "entries":
-        n_val = int(round(fraction * m))
-        if n_val < 1 or n_val >= m:
-            raise InputError(f"validation={fraction} leaves {n_val} of {m} entries for validation; need at least one on each side")
-        perm = rng.permutation(m)
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-    key = rng.random(m)
-    order = np.lexsort((key, rows))
-    counts = np.bincount(rows, minlength=n1)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(m, dtype=np.int64)
-    rank[order] = np.arange(m) - starts[rows[order]]
-    take = np.minimum(np.round(fraction * counts), np.maximum(counts - 1, 0))
-    is_val = rank < take[rows]
-    if not is_val.any() or is_val.all():
-        raise InputError(f"validation={fraction} with validation_kind='rows' holds out {int(is_val.sum())} of {m} entries; need at least one on each side")
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
-
-
-@dataclass
-class CompletionResult:
-    """A fitted completion model (SciPy-result style: data, no printing)."""
-
-    U: np.ndarray
-    V: np.ndarray
     biases: Biases
     clip: tuple[float, float] | None
-    history: History
-    stop_reason: str
-    n_iter: int
-    best_iter: int
-    step_size: float
     init_scale: float
-    seconds: float
     train_rmse: float
     val_rmse: float | None
     loss: float = float("nan")
-    config: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -191,7 +154,7 @@ def _validation_split(validation, validation_kind, rows, cols, y, n1, seed):
         return np.arange(len(y)), (vr.astype(np.int64), vc.astype(np.int64), vy.astype(np.float64)), {"kind": "given", "m": int(len(vy))}
     if isinstance(validation, bool) or not isinstance(validation, numbers.Real) or not 0 < validation < 1:
         raise InputError(f"validation must be a fraction in (0, 1), None, or a (rows, cols, values) triple, got {validation!r}")
-    train, val = split_validation(rows, n1, float(validation), validation_kind, seed)
+    train, val = split_entries(rows, n1, float(validation), validation_kind, seed)
     desc = {"kind": validation_kind, "fraction": float(validation), "m": int(len(val)), "seed": seed}
     return train, (rows[val], cols[val], y[val]), desc
 
@@ -324,14 +287,13 @@ def _complete(
     counts_r = np.bincount(tr_rows, minlength=n1).astype(dtype)[:, None]
     counts_c = np.bincount(tr_cols, minlength=n2).astype(dtype)[:, None]
     curvature = scale + l2 * float(max(counts_r.max(), counts_c.max()))
-    if isinstance(step_size, str):
-        if step_size != "auto":
-            raise InputError(f"step_size must be a positive number or 'auto', got {step_size!r}")
+
+    def auto_curvature() -> float:
         if curvature == 0:
             raise InputError("step_size='auto' needs a residual to fit: the values are fully explained by the biases (constant table?)")
-        mu = check_positive("step_constant", step_constant) / curvature
-    else:
-        mu = check_positive("step_size", step_size)
+        return curvature
+
+    mu, step_rule = resolve_step(step_size, constant=step_constant, curvature=auto_curvature)
     if isinstance(init_scale, str):
         if init_scale != "auto":
             raise InputError(f"init_scale must be a positive number or 'auto', got {init_scale!r}")
@@ -399,7 +361,7 @@ def _complete(
         "init_scale": alpha,
         "init_rule": "auto" if isinstance(init_scale, str) else "fixed",
         "step_size": mu,
-        "step_rule": "auto" if isinstance(step_size, str) else "fixed",
+        "step_rule": step_rule,
         "step_constant": step_constant,
         "residual_spectral_norm": scale,
         "max_iter": max_iter,

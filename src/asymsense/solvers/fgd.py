@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,62 +23,12 @@ import numpy as np
 from asymsense import backend as bk
 from asymsense.errors import InputError
 from asymsense.validation import check_dtype, check_int, check_positive, resolve_seed
-from asymsense.history import History, concat_histories
+from asymsense.history import History
 from asymsense.metrics import as_truth, monitor
-from asymsense.solvers.stepsize import STEP_CONSTANT, auto_step_size
+from asymsense.solvers.stepsize import STEP_CONSTANT, checked_adjoint_norm, resolve_step
 from asymsense.solvers.loop import DescentLoop, Objective, Validation
+from asymsense.solvers.result import BatchResult, FGDResult
 from asymsense.solvers.stopping import split_measurements
-
-@dataclass
-class FGDResult:
-    """Outcome of one trial (SciPy-`OptimizeResult` style: data, no printing)."""
-
-    U: np.ndarray
-    V: np.ndarray
-    history: History
-    stop_reason: str
-    n_iter: int
-    step_size: float
-    seconds: float
-    config: dict = field(default_factory=dict)
-    best_iter: int | None = None
-
-    def product(self) -> np.ndarray:
-        """UVᵀ (n1×n2), formed on demand only."""
-        return self.U @ self.V.T
-
-    def summary(self) -> dict:
-        """The summary.json record of DESIGN.md."""
-        h = self.history
-        last = h.last()
-        return {
-            "rel_error": last.get("rel_error"),
-            "loss": last["loss"],
-            "rel_residual": last["rel_residual"],
-            "iterations": self.n_iter,
-            "stop_reason": self.stop_reason,
-            "max_rel_imbalance": float(np.max(h["rel_imbalance"])),
-            "final_rel_imbalance": last["rel_imbalance"],
-            "eff_rank": last["eff_rank"],
-            "step_size": self.step_size,
-            "seconds": self.seconds,
-            "config": self.config,
-        }
-
-
-class BatchResult(tuple):
-    """The results of a batched call, one FGDResult per trial (a tuple), in
-    the order seeds × init scales (init scale varying fastest)."""
-
-    def history_table(self):
-        """All trials' histories in one Arrow table with trial, init_scale and seed columns."""
-        return concat_histories(
-            [r.history for r in self],
-            trial=list(range(len(self))),
-            init_scale=[r.config["init_scale"] for r in self],
-            seed=[r.config["seed"] for r in self],
-        )
-
 
 def initial_factors(n1: int, n2: int, width: int, scales: Sequence[float], seeds: Sequence[int], dtype) -> tuple[np.ndarray, np.ndarray]:
     """U₀ = αG₁, V₀ = αG₂ for every (seed, α) pair; G from default_rng(seed), entries N(0, 1/k).
@@ -183,12 +132,8 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
         raise InputError(f"y must be a vector of m = {operator.m} measurements, got shape {y.shape}")
 
     train_op, y_train, val_op, y_val, validation_desc = split_measurements(operator, y, validation, seed=seeds[0])
-    if isinstance(step_size, str):
-        if step_size != "auto":
-            raise InputError(f"step_size must be a positive number or 'auto', got {step_size!r}")
-        mu = auto_step_size(train_op, train_op.asarray(y_train), constant=check_positive("step_constant", step_constant), seed=seeds[0])
-    else:
-        mu = check_positive("step_size", step_size)
+    mu, step_rule = resolve_step(step_size, constant=step_constant,
+                                 curvature=lambda: checked_adjoint_norm(train_op, train_op.asarray(y_train), seed=seeds[0]))
     truth = as_truth(truth)
     if truth is not None and (truth.left.shape[0], truth.right.shape[0]) != operator.shape:
         raise InputError(f"truth has shape {(truth.left.shape[0], truth.right.shape[0])}, the operator {operator.shape}")
@@ -255,7 +200,7 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
     config = {
         "width": width,
         "step_size": mu,
-        "step_rule": "auto" if isinstance(step_size, str) else "fixed",
+        "step_rule": step_rule,
         "step_constant": step_constant,
         "max_iter": max_iter,
         "tol": tol,

@@ -9,9 +9,13 @@ reference run (c = 1 diverged at κ = 2); see the README's guide.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from asymsense import backend as bk
+from asymsense.errors import InputError
+from asymsense.validation import check_positive
 
 STEP_CONSTANT = 0.5
 POWER_ITERATIONS = 30
@@ -38,13 +42,29 @@ def adjoint_norm(operator, y, *, iterations: int = POWER_ITERATIONS, seed: int =
     return sigma
 
 
-def auto_step_size(operator, y, *, constant: float = STEP_CONSTANT, seed: int = 0) -> float:
-    from asymsense.errors import InputError
+def resolve_step(step_size, *, curvature: Callable[[], float], constant: float = STEP_CONSTANT) -> tuple[float, str]:
+    """(μ, rule) for every solver: a positive number as given ("fixed"), or
+    "auto": μ = constant / curvature(), the curvature computed only then
+    (‖A*(y)‖₂ for sensing, ‖A*(z)‖₂ + l2·max count for completion)."""
+    if isinstance(step_size, str):
+        if step_size != "auto":
+            raise InputError(f"step_size must be a positive number or 'auto', got {step_size!r}")
+        constant = check_positive("step_constant", constant)
+        return constant / curvature(), "auto"
+    return check_positive("step_size", step_size), "fixed"
 
+
+def checked_adjoint_norm(operator, y, *, seed: int = 0) -> float:
+    """‖A*(y)‖₂ (`adjoint_norm`), refused when it is 0 or overflows: the curvature of the auto step."""
     with np.errstate(over="ignore", invalid="ignore"):
         norm = adjoint_norm(operator, y, seed=seed)
     if norm == 0.0:
         raise InputError("step_size='auto' needs nonzero measurements: A*(y) = 0 (is y all zeros?)")
     if not np.isfinite(norm):
         raise InputError("step_size='auto' cannot be computed: ‖A*(y)‖₂ overflows (are the measurements of order 1e150 or more? rescale y)")
-    return constant / norm
+    return norm
+
+
+def auto_step_size(operator, y, *, constant: float = STEP_CONSTANT, seed: int = 0) -> float:
+    """μ = constant / ‖A*(y)‖₂."""
+    return resolve_step("auto", constant=constant, curvature=lambda: checked_adjoint_norm(operator, y, seed=seed))[0]

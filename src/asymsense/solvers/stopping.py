@@ -1,4 +1,11 @@
-"""Early stopping without the truth: a validation split, patience, the best iterate."""
+"""Held-out data for early stopping without the truth: the seeded splits.
+
+The descent loop (`asymsense.solvers.loop`) keeps the best iterate on the
+held-out part and stops after `patience` iterations without improvement;
+this module decides what is held out. Every split draws from
+default_rng([seed, salt]) with its own salt (SPLIT_SALTS), so a split never
+shares a random stream with the initialization drawn from `seed` itself.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,11 @@ import numbers
 import numpy as np
 
 from asymsense.errors import InputError
+
+SPLIT_SALTS = {"measurements": 0x5EED, "entries": 0xC0DE}
+"""The salt of each split's generator (values fixed: they decide which data are held out)."""
+
+VALIDATION_KINDS = ("entries", "rows")
 
 
 def split_measurements(operator, y, validation, *, seed: int):
@@ -29,34 +41,38 @@ def split_measurements(operator, y, validation, *, seed: int):
     n_val = int(round(validation * operator.m))
     if n_val < 1 or n_val >= operator.m:
         raise InputError(f"validation={validation} leaves {n_val} of m = {operator.m} measurements for validation; need at least one on each side")
-    perm = np.random.default_rng([seed, 0x5EED]).permutation(operator.m)
+    perm = np.random.default_rng([seed, SPLIT_SALTS["measurements"]]).permutation(operator.m)
     val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     desc = {"kind": "fraction", "fraction": float(validation), "m": n_val, "seed": seed}
     return operator.take(train_idx), y[train_idx], operator.take(val_idx), y[val_idx], desc
 
 
-class BestIterate:
-    """Tracks, per trial, the lowest validation loss, the iterate that reached
-    it, and whether `patience` iterations have passed without improvement."""
+def split_entries(rows, n1: int, fraction: float, kind: str, seed: int):
+    """(train_index, val_index) of the observed entries.
 
-    def __init__(self, batch: int, patience: int | None):
-        self.patience = patience
-        self.best_loss = np.full(batch, np.inf)
-        self.best_iter = [0] * batch
-        self.U: dict[int, np.ndarray] = {}
-        self.V: dict[int, np.ndarray] = {}
-
-    def update(self, t, trials, val_loss, U, V):
-        """Record losses of `trials` at iteration t; yields (trial, should_stop)."""
-        for j, b in enumerate(trials):
-            if val_loss[j] < self.best_loss[b]:
-                self.best_loss[b] = val_loss[j]
-                self.best_iter[b] = t
-                self.U[b], self.V[b] = U[b].copy(), V[b].copy()
-            yield b, self.patience is not None and t - self.best_iter[b] >= self.patience
-
-    def restore(self, U, V):
-        U, V = U.copy(), V.copy()
-        for b in self.U:
-            U[b], V[b] = self.U[b], self.V[b]
-        return U, V
+    kind='entries': a uniformly random `fraction` of all entries.
+    kind='rows': round(fraction·|Ω_i|) entries of each row i, always leaving at
+    least one in training (rows with a single entry keep it), so every row is
+    validated in proportion to how much it is observed.
+    """
+    if kind not in VALIDATION_KINDS:
+        raise InputError(f"validation_kind must be one of {', '.join(VALIDATION_KINDS)}, got {kind!r}")
+    m = len(rows)
+    rng = np.random.default_rng([seed, SPLIT_SALTS["entries"]])
+    if kind == "entries":
+        n_val = int(round(fraction * m))
+        if n_val < 1 or n_val >= m:
+            raise InputError(f"validation={fraction} leaves {n_val} of {m} entries for validation; need at least one on each side")
+        perm = rng.permutation(m)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    key = rng.random(m)
+    order = np.lexsort((key, rows))
+    counts = np.bincount(rows, minlength=n1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(m, dtype=np.int64)
+    rank[order] = np.arange(m) - starts[rows[order]]
+    take = np.minimum(np.round(fraction * counts), np.maximum(counts - 1, 0))
+    is_val = rank < take[rows]
+    if not is_val.any() or is_val.all():
+        raise InputError(f"validation={fraction} with validation_kind='rows' holds out {int(is_val.sum())} of {m} entries; need at least one on each side")
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
