@@ -10,9 +10,10 @@ and counts as failed — never dropped.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
+
+from asymsense.serialize import dumps
 
 OPS = (">=", "<=")
 
@@ -104,12 +105,5 @@ def claims_markdown(claims: list[Claim]) -> str:
 
 
 def claims_json(claims: list[Claim]) -> str:
-    rows = []
-    for c in claims:
-        row = asdict(c)
-        row["verdict"] = c.verdict
-        for key in ("value", "low", "high"):
-            if not math.isfinite(row[key]):
-                row[key] = None
-        rows.append(row)
-    return json.dumps(rows, indent=2)
+    """The claims as strict JSON (a value that could not be measured is null)."""
+    return dumps([{**asdict(c), "verdict": c.verdict} for c in claims])
