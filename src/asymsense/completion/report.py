@@ -12,12 +12,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 
 import numpy as np
 
 from asymsense.metrics import product_svd
-from asymsense.serialize import plain
+from asymsense.serialize import dumps, plain
 
 N_COMPONENTS = 5
 N_LOADINGS = 8
@@ -141,7 +140,7 @@ def render(result, summary: dict, row_ids, col_ids, *, title: str = "asymsense c
     ]
     if compare:
         parts += ["<h2>Comparison on the same split</h2>", _table(["method", "test RMSE", "val RMSE", "seconds", "parameters"],
-                  [(c["method"], _fmt(c.get("test_rmse")), _fmt(c.get("val_rmse")), _fmt(c.get("seconds")), json.dumps(c.get("params", {}))) for c in compare])]
+                  [(c["method"], _fmt(c.get("test_rmse")), _fmt(c.get("val_rmse")), _fmt(c.get("seconds")), dumps(c.get("params", {}), nonfinite="keep", other="str", indent=None)) for c in compare])]
     captions = {
         "rmse": "Train and validation RMSE vs iteration; the dashed line marks the returned (best-validation) iterate.",
         "singular_values": "Singular values of UVᵀ vs iteration: components enter one after another, in order of strength; the number that has grown by the dashed line is the rank the model learned.",
@@ -158,7 +157,7 @@ def render(result, summary: dict, row_ids, col_ids, *, title: str = "asymsense c
         parts.append(f"<h3>Component {c['component']}: σ = {c['sigma']:.4g}, share {100 * c['share']:.1f}%</h3>")
         parts.append("<div class='comp'>" + _table(["row id", "loading"], [(i, f"{v:+.3f}") for i, v in c["rows"]]) + "</div>")
         parts.append("<div class='comp'>" + _table(["column id", "loading"], [(i, f"{v:+.3f}") for i, v in c["columns"]]) + "</div>")
-    parts.append(f"<h2>Configuration</h2><pre>{html.escape(json.dumps(summary.get('config', {}), indent=2, default=str))}</pre>")
+    parts.append(f"<h2>Configuration</h2><pre>{html.escape(dumps(summary.get('config', {}), nonfinite='keep', other='str'))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
