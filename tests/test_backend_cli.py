@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from asymsense import InputError
-from asymsense.spec_params import resolve_problem
+from asymsense.spec import resolve_problem
 from asymsense.sweep.run import expand
 
 

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asymsense.errors import InputError, check_int, check_positive, resolve_seed
-
-SPECTRA = ("linear", "geometric")
+from asymsense.errors import InputError
+from asymsense.validation import PARAMETER_RULES, SPECTRA, check_choice, check_positive, check_rank, resolve_seed
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,7 @@ class PlantedProblem:
 
 def spectrum_values(rank: int, cond: float, spectrum: str) -> np.ndarray:
     """σ_1 = 1 down to σ_r = 1/κ, evenly ("linear") or in ratio ("geometric")."""
-    if spectrum not in SPECTRA:
-        raise InputError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
+    check_choice("spectrum", spectrum, SPECTRA)
     t = np.linspace(0.0, 1.0, rank) if rank > 1 else np.zeros(1)
     if spectrum == "linear":
         return 1.0 - t * (1.0 - 1.0 / cond)
@@ -52,13 +50,10 @@ def planted(n1, n2, rank, *, cond=1.0, spectrum="linear", seed=None) -> PlantedP
 
     The singular spaces are Haar-distributed (QR of Gaussian matrices).
     """
-    n1, n2 = check_int("n1", n1, minimum=1), check_int("n2", n2, minimum=1)
-    rank = check_int("rank", rank, minimum=1)
-    if rank > min(n1, n2):
-        raise InputError(f"rank must be <= min(n1, n2) = {min(n1, n2)}, got {rank}")
-    cond = check_positive("cond", cond)
-    if cond < 1:
-        raise InputError(f"cond must be >= 1, got {cond}")
+    n1 = PARAMETER_RULES["n1"].check("n1", n1)
+    n2 = PARAMETER_RULES["n2"].check("n2", n2)
+    rank = check_rank(PARAMETER_RULES["rank"].check("rank", rank), n1, n2)
+    cond = PARAMETER_RULES["cond"].check("cond", cond)
     seed = resolve_seed(seed)
     rng = np.random.default_rng(seed)
     left = np.linalg.qr(rng.standard_normal((n1, rank)))[0]

@@ -1,129 +1,307 @@
-"""`SolveConfig`: the parameters of one `asymsense solve` run, from flags and/or TOML.
+"""The one resolver of problem, run and solver parameters.
 
-Values come from a TOML file (`--config FILE.toml`, flat `key = value`
-lines, `-` or `_` in names; or the summary.json of an earlier run, whose
-`config` repeats it) and from command-line flags; a flag given on the
-command line overrides the file, and anything given nowhere takes the default
-below. Validation happens once, here, with pydantic in strict mode (a float
-where an integer is needed, a string where a number is needed, NaN or inf are
-refused) and with the cross-field checks of DESIGN.md §2 (rank ≤ min(n1, n2),
-patience needs validation, ...). Every error becomes an `InputError` whose
-one-line message names its source: the flag (`--rank`) or the file and line
-(`run.toml line 3: rank ...`).
+Every parameter is declared once: its rule in `asymsense.validation`
+(`PARAMETER_RULES`, plus here the two choices whose lists live in higher
+modules: `operator` from `asymsense.operators`, `backend` from
+`asymsense.backend`), its default in `DEFAULTS` below. Two doors lead to the
+same resolution:
 
-`resolved()` turns the derived defaults into concrete values, following the
-sweep engine's conventions (`asymsense.spec_params`) so that a solve
-run and a sweep trial with the same parameters are the same computation:
+- the sweep engine and the experiments' trial methods hand a flat dict to
+  `resolve_problem`, `resolve_run` and `resolve_solver`, which fill the
+  defaults, check each value (the messages name the parameter), turn derived
+  values into concrete ones and normalize types (ints stay ints, floats
+  become floats), so that two specifications of the same trial resolve to the
+  same dict and hence the same key;
+- `asymsense solve` (and `compare`) build a `SolveConfig` from a TOML file and
+  flags: pydantic in strict mode parses the types (a float where an integer is
+  needed, a string where a number is needed, NaN or inf are refused) with the
+  bounds of the same rules, and `SolveConfig.resolved()` calls the three
+  resolvers above, so a solve run and a sweep trial with the same parameters
+  are the same computation. Its errors name their source instead of the
+  parameter: the flag (`--rank`) or the file and line (`run.toml line 3: rank
+  ...`).
 
-- m = ⌈5 · r(n1 + n2 − r)⌉, five times the dimension of the rank-r matrices;
+Derived values:
+
+- m = ⌈oversampling · r(n1 + n2 − r)⌉ with oversampling 5 unless m or
+  oversampling is given (five times the dimension of the rank-r matrices);
 - width = min(n1, n2), the smallest k at which UVᵀ can represent any n1×n2
-  matrix (the fully overparameterized model);
-- problem_seed, operator_seed, noise_seed = SeedSequence([seed, 1|2|3]) unless
-  given; `seed` itself seeds the initialization.
+  matrix (the fully overparameterized model); a sweep may also give an
+  expression such as "2*rank";
+- seeds: `seed` is the initialization seed. Unless given, `problem_seed`,
+  `operator_seed` and `noise_seed` are derived from it through
+  `numpy.random.SeedSequence([seed, stream])` (streams 1, 2, 3): every seed is
+  a fresh, independent replicate (new truth, new operator, new noise, new
+  initialization), and the four random streams of one trial never share a
+  generator state. Fix `problem_seed`/`operator_seed` to replicate only the
+  initialization over one problem.
 """
 
 from __future__ import annotations
 
+import ast
 import json
-import math
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from asymsense import serialize
+from asymsense.backend import BACKENDS as ARRAY_BACKENDS
 from asymsense.errors import InputError
-from asymsense.errors import MAX_SEED
-from asymsense.spec_params import DEFAULT_OVERSAMPLING, PROBLEM_DEFAULTS, RUN_DEFAULTS, SOLVER_DEFAULTS
+from asymsense.operators import OPERATOR_KINDS
+from asymsense.solvers.stepsize import STEP_CONSTANT
+from asymsense.validation import (DEFAULT_OVERSAMPLING, DTYPES, MAX_SEED, PARAMETER_RULES, SPECTRA, Choice, check_int,
+                                  check_patience_needs_validation, check_rank, check_sampled_measurements,
+                                  check_validation_split, degrees_of_freedom, measurements_from_oversampling)
 
-Finite = dict(allow_inf_nan=False)
+BACKENDS = tuple(name for name in ARRAY_BACKENDS if name != "array-api-strict")
+"""The array libraries a run may choose (`asymsense.backend.BACKENDS` without
+array-api-strict, the standard's reference namespace that the tests use to keep
+the code on the standard)."""
+
+RULES = {**PARAMETER_RULES, "operator": Choice(tuple(OPERATOR_KINDS)), "backend": Choice(BACKENDS)}
+"""name → rule of every parameter (see `asymsense.validation`)."""
+
+DEFAULTS = {
+    # the planted problem and its measurements
+    "n1": 40,
+    "n2": 30,
+    "rank": 3,
+    "cond": 2.0,
+    "spectrum": "linear",
+    "operator": "gaussian",
+    "noise": 0.0,
+    "dtype": "float64",
+    "m": None,  # None → ⌈oversampling · r(n1 + n2 − r)⌉, oversampling DEFAULT_OVERSAMPLING
+    # the run
+    "max_iter": 1000,
+    "seed": 0,
+    "tol": None,
+    "record_every": 10,
+    "problem_seed": None,  # None → derived from seed (SEED_STREAMS)
+    "operator_seed": None,
+    "noise_seed": None,
+    # factorized gradient descent
+    "width": None,  # None → min(n1, n2): the fully overparameterized model
+    "alpha": 1e-3,
+    "step": "auto",
+    "step_constant": STEP_CONSTANT,
+    "validation": None,
+    "patience": None,
+    "n_singular": 10,
+    # where it runs
+    "threads": 1,
+    "backend": "numpy",
+    "device": "cpu",
+}
+"""The default of every parameter, in the order of the resolved records."""
+
+PROBLEM_DEFAULTS = {name: DEFAULTS[name] for name in ("n1", "n2", "rank", "cond", "spectrum", "operator", "noise", "dtype")}
+"""The planted problem and its measurements (m or oversampling resolved separately)."""
+
+RUN_DEFAULTS = {name: DEFAULTS[name] for name in ("max_iter", "seed", "tol", "record_every")}
+"""Parameters every trial method receives."""
+
+SOLVER_DEFAULTS = {name: DEFAULTS[name] for name in ("width", "alpha", "step", "step_constant", "validation", "patience", "n_singular")}
+"""Parameters of factorized gradient descent."""
+
+SEED_STREAMS = {"problem_seed": 1, "operator_seed": 2, "noise_seed": 3}
+
+BACKEND_PARAMS = ("backend", "device")
+"""Where the operator and the iterations live (see asymsense.backend). Kept out
+of a sweep trial's resolved parameters unless given, so default trials keep their keys."""
+
+STANDARD = set(PROBLEM_DEFAULTS) | set(RUN_DEFAULTS) | set(SOLVER_DEFAULTS) | set(SEED_STREAMS) | {"m", "oversampling"} | set(BACKEND_PARAMS)
+"""The parameters a sweep trial resolves here (anything else is method-specific)."""
+
+RESERVED = {"key", "method", "status", "error", "seconds", "chunk", "finished_at", "iteration"}
+"""Column names of the results tables; no parameter may take them."""
+
+
+def check(name: str, value):
+    """`value` after the rule of parameter `name` (see RULES)."""
+    return RULES[name].check(name, value)
+
+
+def derived_seed(seed: int, stream: int) -> int:
+    """A 32-bit seed for `stream` of trial seed `seed`: SeedSequence hashing,
+    identical on every platform."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint32)[0])
+
+
+def default_measurements(n1: int, n2: int, rank: int) -> int:
+    """m when none is given: ⌈DEFAULT_OVERSAMPLING · r(n1 + n2 − r)⌉."""
+    return measurements_from_oversampling(n1, n2, rank, DEFAULT_OVERSAMPLING)
+
+
+_EXPR_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.Call,
+               ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.USub, ast.Pow)
+
+
+def integer_expression(name: str, text: str, env: dict[str, int]) -> int:
+    """Evaluate an arithmetic expression such as "2*rank" or "2*max(n1, n2)"
+    over the problem sizes (names n1, n2, rank, r; functions min, max)."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise InputError(f"{name}: cannot parse the expression {text!r}", name) from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _EXPR_NODES):
+            raise InputError(f"{name}: {text!r} may only use numbers, n1, n2, rank, r, + - * / // ** and min/max", name)
+        if isinstance(node, ast.Name) and node.id not in env and node.id not in ("min", "max"):
+            raise InputError(f"{name}: unknown name {node.id!r} in {text!r} (use n1, n2, rank, r)", name)
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in ("min", "max")):
+            raise InputError(f"{name}: only min and max may be called in {text!r}", name)
+    value = eval(compile(tree, "<expr>", "eval"), {"__builtins__": {}, "min": min, "max": max}, dict(env))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return check_int(name, value, minimum=1)
+
+
+def plain(value, name: str = "parameter"):
+    """A parameter value as plain Python (numpy scalars unwrapped, tuples as
+    lists); a non-finite number or any other object is an InputError naming `name`."""
+    return serialize.plain(value, nonfinite="error", other="error", name=name)
+
+
+def resolve_problem(params: dict) -> dict:
+    """Resolve the planted-problem and measurement parameters (pops them from `params`)."""
+    out = {name: check(name, params.pop(name, default)) for name, default in PROBLEM_DEFAULTS.items()}
+    n1, n2, rank = out["n1"], out["n2"], out["rank"]
+    check_rank(rank, n1, n2)
+    if "backend" in params:
+        out["backend"] = check("backend", params.pop("backend"))
+    if "device" in params:
+        out["device"] = check("device", params.pop("device"))
+
+    m, over = params.pop("m", None), params.pop("oversampling", None)
+    if m is not None and over is not None:
+        raise InputError("give m or oversampling, not both", "m")
+    if m is None:
+        over = check("oversampling", DEFAULT_OVERSAMPLING if over is None else over)
+        m = measurements_from_oversampling(n1, n2, rank, over)
+    m = check("m", m)
+    check_sampled_measurements(m, n1, n2, out["operator"])
+    out["m"], out["oversampling"] = m, (over if over is not None else m / degrees_of_freedom(n1, n2, rank))
+    return out
+
+
+def resolve_run(params: dict) -> dict:
+    """Resolve max_iter, seed (and the derived problem/operator/noise seeds), tol, record_every."""
+    out = {name: check(name, params.pop(name, default)) for name, default in RUN_DEFAULTS.items()}
+    for name, stream in SEED_STREAMS.items():
+        value = check(name, params.pop(name, None))
+        out[name] = derived_seed(out["seed"], stream) if value is None else value
+    return out
+
+
+def drop_unused_noise_seed(params: dict) -> dict:
+    """Without noise the noise seed draws nothing: record it as None, so that
+    noiseless trials over one problem differ only in their init seed (and batch)."""
+    if params.get("noise") == 0.0:
+        params["noise_seed"] = None
+    return params
+
+
+def resolve_solver(params: dict, sizes: dict) -> dict:
+    """Resolve the fgd parameters (pops them from `params`): width (int or an
+    expression over n1, n2, rank), alpha, step, step_constant, validation,
+    patience, n_singular. `sizes` is the resolved problem (n1, n2, rank, m)."""
+    out = {name: params.pop(name, default) for name, default in SOLVER_DEFAULTS.items()}
+    width = min(sizes["n1"], sizes["n2"]) if out["width"] is None else out["width"]
+    if isinstance(width, str):
+        out["width"] = integer_expression("width", width, {"n1": sizes["n1"], "n2": sizes["n2"], "rank": sizes["rank"], "r": sizes["rank"]})
+    else:
+        out["width"] = check("width", width)
+    for name in ("alpha", "step", "step_constant", "validation", "patience", "n_singular"):
+        out[name] = check(name, out[name])
+    check_patience_needs_validation(out["patience"], out["validation"])
+    check_validation_split(out["validation"], sizes["m"])
+    return out
+
+
+def _field(name: str, description: str):
+    """The pydantic Field of parameter `name`: its default and the bounds of its rule."""
+    return Field(DEFAULTS[name], description=description, **RULES[name].bounds())
 
 
 class SolveConfig(BaseModel):
-    """Every parameter of `asymsense solve`; `None` means "derive it" (see `resolved`)."""
+    """Every parameter of `asymsense solve`; `None` means "derive it" (see `resolved`).
+    Defaults and bounds come from DEFAULTS and RULES; the field order is the
+    key order of summary.json's `config`."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    n1: int = Field(PROBLEM_DEFAULTS["n1"], ge=1, description="rows of X*")
-    n2: int = Field(PROBLEM_DEFAULTS["n2"], ge=1, description="columns of X*")
-    rank: int = Field(PROBLEM_DEFAULTS["rank"], ge=1, description="rank r of X*")
-    cond: float = Field(PROBLEM_DEFAULTS["cond"], ge=1, **Finite, description="condition number κ = σ₁/σ_r")
-    spectrum: Literal["linear", "geometric"] = Field(PROBLEM_DEFAULTS["spectrum"], description="σ from 1 to 1/κ, evenly or in ratio")
-    m: Optional[int] = Field(None, ge=1, description="measurements (default ⌈5·r(n1+n2−r)⌉)")
-    operator: str = Field(PROBLEM_DEFAULTS["operator"], description="operator kind of make_operator")
-    noise: float = Field(PROBLEM_DEFAULTS["noise"], ge=0, **Finite, description="noise standard deviation σ")
-    width: Optional[int] = Field(SOLVER_DEFAULTS["width"], ge=1, description="k (default min(n1, n2))")
-    alpha: float = Field(SOLVER_DEFAULTS["alpha"], gt=0, **Finite, description="initialization scale α")
-    step: Union[Literal["auto"], float] = Field(SOLVER_DEFAULTS["step"], description="step size μ > 0 or 'auto'")
-    step_constant: float = Field(SOLVER_DEFAULTS["step_constant"], gt=0, **Finite, description="c of the auto step μ = c/‖A*(y)‖₂")
-    max_iter: int = Field(RUN_DEFAULTS["max_iter"], ge=0, description="iteration budget")
-    seed: int = Field(RUN_DEFAULTS["seed"], ge=0, le=MAX_SEED, description="initialization seed; the other seeds derive from it")
-    problem_seed: Optional[int] = Field(None, ge=0, le=MAX_SEED)
-    operator_seed: Optional[int] = Field(None, ge=0, le=MAX_SEED)
-    noise_seed: Optional[int] = Field(None, ge=0, le=MAX_SEED)
-    dtype: Literal["float64", "float32"] = PROBLEM_DEFAULTS["dtype"]
-    tol: Optional[float] = Field(RUN_DEFAULTS["tol"], gt=0, **Finite, description="stop when rel_residual ≤ tol")
-    record_every: int = Field(RUN_DEFAULTS["record_every"], ge=1, description="history cadence in iterations")
-    validation: Optional[float] = Field(None, gt=0, lt=1, **Finite, description="held-out fraction of measurements")
-    patience: Optional[int] = Field(None, ge=1, description="stop after this many iterations without validation improvement")
-    threads: int = Field(1, ge=1, description="BLAS threads (1: robust on a shared machine)")
-    backend: Literal["numpy", "torch", "cupy"] = Field("numpy", description="array library of the operator and the iterations")
-    device: str = Field("cpu", description="device of that library: cpu, cuda, cuda:1, ...")
+    n1: int = _field("n1", "rows of X*")
+    n2: int = _field("n2", "columns of X*")
+    rank: int = _field("rank", "rank r of X*")
+    cond: float = _field("cond", "condition number κ = σ₁/σ_r")
+    spectrum: Literal[SPECTRA] = _field("spectrum", "σ from 1 to 1/κ, evenly or in ratio")
+    m: Optional[int] = _field("m", "measurements (default ⌈5·r(n1+n2−r)⌉)")
+    operator: Literal[tuple(OPERATOR_KINDS)] = _field("operator", "operator kind of make_operator")
+    noise: float = _field("noise", "noise standard deviation σ")
+    width: Optional[int] = _field("width", "k (default min(n1, n2))")
+    alpha: float = _field("alpha", "initialization scale α")
+    step: Union[Literal["auto"], float] = _field("step", "step size μ > 0 or 'auto'")
+    step_constant: float = _field("step_constant", "c of the auto step μ = c/‖A*(y)‖₂")
+    max_iter: int = _field("max_iter", "iteration budget")
+    seed: int = _field("seed", "initialization seed; the other seeds derive from it")
+    problem_seed: Optional[int] = _field("problem_seed", "seed of the planted truth")
+    operator_seed: Optional[int] = _field("operator_seed", "seed of the operator")
+    noise_seed: Optional[int] = _field("noise_seed", "seed of the noise")
+    dtype: Literal[DTYPES] = _field("dtype", "float64 or float32")
+    tol: Optional[float] = _field("tol", "stop when rel_residual ≤ tol")
+    record_every: int = _field("record_every", "history cadence in iterations")
+    validation: Optional[float] = _field("validation", "held-out fraction of measurements")
+    patience: Optional[int] = _field("patience", "stop after this many iterations without validation improvement")
+    threads: int = _field("threads", "BLAS threads (1: robust on a shared machine)")
+    backend: Literal[BACKENDS] = _field("backend", "array library of the operator and the iterations")
+    device: str = _field("device", "device of that library: cpu, cuda, cuda:1, ...")
 
     _sources: dict = PrivateAttr(default_factory=dict)
 
     @field_validator("step", mode="before")
     @classmethod
     def _step(cls, value):
+        """A flag gives the step as text: a number or 'auto'."""
         if isinstance(value, str) and value != "auto":
             try:
                 value = float(value)
             except ValueError:
                 raise ValueError("must be a positive number or 'auto'") from None
-        if isinstance(value, bool) or (not isinstance(value, (int, float)) and value != "auto"):
-            raise ValueError("must be a positive number or 'auto'")
-        if value != "auto" and not (math.isfinite(value) and value > 0):
-            raise ValueError("must be a finite number > 0 or 'auto'")
-        return value if value == "auto" else float(value)
-
-    @field_validator("operator")
-    @classmethod
-    def _operator(cls, value):
-        from asymsense.operators import OPERATOR_KINDS
-
-        if value not in OPERATOR_KINDS:
-            raise ValueError(f"must be one of {', '.join(OPERATOR_KINDS)}")
-        return value
+        try:
+            return check("step", value)
+        except InputError as exc:
+            raise ValueError(exc.detail) from None
 
     def source(self, key: str) -> str:
         """Where `key` was set: '--flag', 'FILE line N' or 'default'."""
         return self._sources.get(key, f"{key} (default)")
 
     def _fail(self, key: str, message: str):
-        raise InputError(f"{_prefix(self._sources.get(key), key)}{message}")
+        raise InputError(f"{_prefix(self._sources.get(key), key)}{message}", key)
 
     def resolved(self) -> "SolveConfig":
-        """A copy with m, width and the three derived seeds made concrete, after
-        the cross-field checks (each error names the parameter's source)."""
-        if self.rank > min(self.n1, self.n2):
-            self._fail("rank", f"must be <= min(n1, n2) = {min(self.n1, self.n2)}, got {self.rank}")
-        if self.patience is not None and self.validation is None:
-            self._fail("patience", "needs validation (a held-out fraction, e.g. --validation 0.2)")
-        dof = self.rank * (self.n1 + self.n2 - self.rank)
-        m = self.m if self.m is not None else math.ceil(DEFAULT_OVERSAMPLING * dof - 1e-9)
-        if self.operator in ("structured", "entries") and m > self.n1 * self.n2:
-            self._fail("m", f"must be <= n1·n2 = {self.n1 * self.n2} for the {self.operator} operator (it samples distinct measurements), got {m}")
-        if self.validation is not None:
-            n_val = round(self.validation * m)
-            if n_val < 1 or n_val >= m:
-                self._fail("validation", f"leaves {n_val} of m = {m} measurements for validation; need at least one on each side")
-        from asymsense.spec_params import SEED_STREAMS, derived_seed
-
-        seeds = {name: getattr(self, name) if getattr(self, name) is not None else derived_seed(self.seed, stream) for name, stream in SEED_STREAMS.items()}
+        """A copy with m, width and the three derived seeds made concrete by
+        the sweep's resolvers (the same rules, defaults and seeds; each error
+        names the parameter's source). The noise seed stays None without noise
+        unless it was given."""
+        params = self.model_dump()
+        try:
+            problem = resolve_problem(params)
+            seeds = {name: value for name, value in resolve_run(params).items() if name in SEED_STREAMS}
+            solver = resolve_solver(params, problem)
+        except InputError as exc:
+            if exc.parameter is None:
+                raise
+            self._fail(exc.parameter, exc.detail)
         if self.noise == 0.0 and self.noise_seed is None:
             seeds["noise_seed"] = None
-        out = self.model_copy(update={"m": m, "width": self.width if self.width is not None else min(self.n1, self.n2), **seeds})
+        out = self.model_copy(update={"m": problem["m"], "width": solver["width"], **seeds})
         out._sources = dict(self._sources)
         return out
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.errors import check_int, check_positive
+from asymsense.validation import check_int, check_positive
 from asymsense.baselines.common import Recorder, initialize, validate
 
 CG_ITER = 25

@@ -38,7 +38,8 @@ import math
 
 import numpy as np
 
-from asymsense.errors import InputError, check_positive
+from asymsense.errors import InputError
+from asymsense.validation import check_positive
 from asymsense.solvers.stepsize import adjoint_norm
 from asymsense.baselines.common import Recorder, validate
 

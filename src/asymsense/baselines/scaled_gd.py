@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.errors import InputError, check_positive
+from asymsense.errors import InputError
+from asymsense.validation import check_positive
 from asymsense.solvers.stepsize import adjoint_norm
 from asymsense.baselines.common import factor_gd, initialize, validate
 

@@ -13,7 +13,7 @@ import copy
 import numpy as np
 
 from asymsense.backend import is_numpy
-from asymsense.errors import check_dtype, resolve_seed
+from asymsense.validation import check_dtype, resolve_seed
 from asymsense.operators.base import Operator, _mT, check_shape
 
 

@@ -14,7 +14,8 @@ import os
 import numpy as np
 
 from asymsense.backend import dct, idct, is_numpy, to_numpy
-from asymsense.errors import InputError, check_dtype, resolve_seed
+from asymsense.errors import InputError
+from asymsense.validation import check_dtype, resolve_seed
 from asymsense.operators.base import Operator, check_shape
 
 

@@ -5,7 +5,7 @@ method, so custom trials get the same defaults, checks, derived m and seeds."""
 from __future__ import annotations
 
 from asymsense.errors import InputError
-from asymsense.spec_params import plain, resolve_problem, resolve_run, resolve_solver
+from asymsense.spec import plain, resolve_problem, resolve_run, resolve_solver
 
 
 def trial_method(extra: dict):
