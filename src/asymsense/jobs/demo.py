@@ -27,12 +27,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from asymsense.atomic import prepare_out_dir, write_json
+from asymsense.backend import quiet_overflow
+from asymsense.history import concat_histories, write_table
+from asymsense.paper.fitting import loglog_fit
+from asymsense.paper.plotting import colors, figure, loglog_points, save, trial_lines
+from asymsense.problems import planted_instance
+from asymsense.solvers.fgd import fgd
+from asymsense.spec import SEED_STREAMS, derived_seed
 from asymsense.validation import check_int, check_positive, measurements_from_oversampling, resolve_seed
-from asymsense.jobs.outputs import prepare_out_dir, quiet_overflow, write_json
 
 N1, N2, RANK, COND = 60, 40, 3, 3.0
 OVERSAMPLING = 5
@@ -64,8 +73,6 @@ class DemoOutcome:
 
 def demo_config(*, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, tol=TOL, threads=1) -> dict:
     """The demo's resolved parameters, seeds included."""
-    from asymsense.spec import SEED_STREAMS, derived_seed
-
     seed = resolve_seed(seed)
     m = measurements_from_oversampling(N1, N2, RANK, OVERSAMPLING)
     return {
@@ -84,11 +91,6 @@ def run_demo(out_dir, *, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, t
     """Run the demo and write its figures, history.parquet and summary.json
     into `out_dir`. `progress(width, max_iter)` may return a per-iteration
     callback for the run of that width."""
-    from threadpoolctl import threadpool_limits
-
-    from asymsense.solvers.fgd import fgd
-    from asymsense.problems import planted_instance
-
     config = demo_config(max_iter=max_iter, seed=seed, record_every=record_every, tol=tol, threads=threads)
     out = prepare_out_dir(out_dir)
     started = time.perf_counter()
@@ -116,8 +118,6 @@ def run_demo(out_dir, *, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, t
             histories.append(result.history)
     fits = fit_slopes(rows)
 
-    from asymsense.history import concat_histories, write_table
-
     files = [out / HISTORY_FILE]
     write_table(concat_histories(histories, width=[t["width"] for t in trials], trial=[t["trial"] for t in trials],
                                  init_scale=[t["init_scale"] for t in trials], seed=[t["seed"] for t in trials]), files[0])
@@ -140,8 +140,6 @@ def fit_slopes(rows: list[dict]) -> dict:
     """Per width: least-squares fit of log(final error) = c + s·log α over the
     trials that ran the full budget (stop_reason max_iter) — None when fewer
     than two did (e.g. every trial converged to the tolerance)."""
-    from asymsense.paper.fitting import loglog_fit
-
     fits = {}
     for width in WIDTHS:
         pts = [(r["alpha"], r["rel_error"]) for r in rows if r["width"] == width and r["stop_reason"] == "max_iter"]
@@ -156,10 +154,6 @@ def fit_slopes(rows: list[dict]) -> dict:
 
 def draw_figures(out: Path, results: dict, truth, rows: list[dict], fits: dict, config: dict) -> list[Path]:
     """The four PNGs of the demo (see FIGURES)."""
-    from types import SimpleNamespace
-
-    from asymsense.paper.plotting import colors, figure, loglog_points, save, trial_lines
-
     labels = [f"α = {a:.0e}" for a in ALPHAS]
     floor = 1e-16
     header = f"{N1}×{N2}, rank {RANK}, κ = {COND:g}, Gaussian m = {config['m']}"
