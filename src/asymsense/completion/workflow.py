@@ -29,6 +29,7 @@ from asymsense.atomic import write_text
 from asymsense.metrics import rmse
 from asymsense.serialize import dumps
 from asymsense.completion.report import render
+from asymsense.datasets import MOVIELENS_NAMES, movielens_100k, split_indices
 
 TOP_BLOCK_ELEMENTS = 4_000_000
 OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet", "history.parquet", "summary.json", "report.html")
@@ -37,8 +38,6 @@ OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet",
 def load_data(data: str, *, row=None, col=None, value=None, duplicates="error"):
     """A Table from a path or the built-in name 'movielens-100k', plus a fixed
     (train, val, test) split for the built-in data (None otherwise)."""
-    from asymsense.datasets import MOVIELENS_NAMES, movielens_100k, split_indices
-
     if str(data).lower() in MOVIELENS_NAMES:
         t = table_from_ids(*movielens_100k(), duplicates=duplicates, source="movielens-100k")
         return t, split_indices(t.m, (0.8, 0.1, 0.1), seed=0)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from asymsense.backend import to_backend
 from asymsense.errors import InputError
-from asymsense.operators.base import Operator
+from asymsense.operators.base import Operator, check_shape
 from asymsense.operators.entries import EntrySample, random_entries
 from asymsense.operators.gaussian import DenseGaussian, StreamGaussian
 from asymsense.operators.rank_one import RankOneOperator
@@ -27,14 +28,10 @@ def make_operator(kind: str, n1: int, n2: int, m: int, *, seed=None, dtype="floa
     """
     if kind not in OPERATOR_KINDS:
         raise InputError(f"operator must be one of {', '.join(OPERATOR_KINDS)}, got {kind!r}")
-    from asymsense.operators.base import check_shape
-
     check_shape(n1, n2, m)
     op = OPERATOR_KINDS[kind](n1, n2, m, seed=seed, dtype=dtype)
     if (backend is None or backend == "numpy") and device in (None, "cpu"):
         return op
-    from asymsense.backend import to_backend
-
     return to_backend(op, backend or "numpy", device)
 
 

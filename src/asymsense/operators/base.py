@@ -17,6 +17,7 @@ import numpy as np
 
 from asymsense import backend as bk
 from asymsense.errors import InputError
+from asymsense.validation import check_finite_array, check_int
 
 
 def _mT(A):
@@ -116,8 +117,6 @@ class Operator:
             raise InputError(f"{name} has shape {y.shape} but the operator takes m = {self.m} measurements (shape mismatch)")
         if not np.issubdtype(y.dtype, np.number):
             raise InputError(f"{name} must be numeric, got dtype {y.dtype}")
-        from asymsense.validation import check_finite_array
-
         check_finite_array(name, y)
         return y.astype(self.dtype, copy=False)
 
@@ -128,6 +127,4 @@ class Operator:
 
 def check_shape(n1, n2, m):
     """Validate the integer sizes shared by every operator constructor."""
-    from asymsense.validation import check_int
-
     return check_int("n1", n1, minimum=1), check_int("n2", n2, minimum=1), check_int("m", m, minimum=1)
