@@ -28,6 +28,9 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as array_device
+from threadpoolctl import threadpool_limits
 
 from asymsense.errors import InputError
 
@@ -63,8 +66,6 @@ def is_numpy(xp) -> bool:
 
 def namespace(*arrays):
     """The namespace of the given arrays (NumPy for Python scalars and lists)."""
-    from array_api_compat import array_namespace
-
     return array_namespace(*arrays)
 
 
@@ -77,9 +78,7 @@ def backend_name(xp) -> str:
 
 
 def device_of(x):
-    from array_api_compat import device
-
-    return device(x)
+    return array_device(x)
 
 
 def to_numpy(x) -> np.ndarray:
@@ -164,8 +163,6 @@ def limit_threads(xp, threads: int | None):
     if threads is None:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
     torch = None
     if backend_name(xp) == "torch":
         import torch

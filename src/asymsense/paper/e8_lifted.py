@@ -12,6 +12,7 @@ records their relative deviation and the alignment of W with span{e_i}.
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from asymsense.metrics import as_truth, monitor
 from asymsense.paper import figures
@@ -87,8 +88,6 @@ def lifted_trial(params: dict):
             rows["rel_error"].append(float(monitor(U[None], V[None], truth=truth)["rel_error"][0]))
         if t < params["max_iter"]:
             U, V = U_next, V_next
-    import pyarrow as pa
-
     hist = pa.table({k: pa.array(v) for k, v in rows.items()})
     sines = np.asarray(rows["align_sin"])
     summary = {
