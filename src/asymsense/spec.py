@@ -54,7 +54,7 @@ from asymsense.backend import BACKENDS as ARRAY_BACKENDS
 from asymsense.errors import InputError
 from asymsense.operators import OPERATOR_KINDS
 from asymsense.solvers.stepsize import STEP_CONSTANT
-from asymsense.validation import (DEFAULT_OVERSAMPLING, DTYPES, MAX_SEED, PARAMETER_RULES, SPECTRA, Choice, check_int,
+from asymsense.validation import (DEFAULT_OVERSAMPLING, DTYPES, PARAMETER_RULES, SPECTRA, Choice, check_int,
                                   check_patience_needs_validation, check_rank, check_sampled_measurements,
                                   check_validation_split, degrees_of_freedom, measurements_from_oversampling)
 
@@ -394,7 +394,8 @@ def load_solve_config(path=None, overrides: dict[str, Any] | None = None, flag_n
     try:
         config = SolveConfig.model_validate(values)
     except ValidationError as exc:
-        raise InputError(_describe(exc, values, sources)) from None
+        key = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else None
+        raise InputError(_describe(exc, values, sources), key) from None
     config._sources = sources
     return config
 
@@ -429,6 +430,7 @@ def _describe(exc: ValidationError, values: dict, sources: dict) -> str:
             if error["type"] == "literal_error":
                 message = f"must be {message}"
         message = message[:1].lower() + message[1:]
-        message += f", got {values.get(key)!r}"
+        if ", got " not in message:
+            message += f", got {values.get(key)!r}"
     more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
     return f"{_prefix(sources.get(key), key)}{message}{more}"

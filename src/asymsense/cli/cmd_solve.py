@@ -15,35 +15,56 @@ from asymsense.backend import quiet_overflow
 from asymsense.cli.app import app, console, handle_errors
 from asymsense.jobs.solve import enough_memory, run_solve, write_outputs
 from asymsense.serialize import dumps
-from asymsense.spec import load_solve_config
+from asymsense.spec import DEFAULTS, RULES, load_solve_config
+from asymsense.validation import DEFAULT_OVERSAMPLING
+
+
+def _shown(value) -> str:
+    """A default as the help shows it: none, 1e-3, 0.5, 40, auto."""
+    if value is None:
+        return "none"
+    if isinstance(value, float) and value != 0 and abs(value) < 1e-2:
+        return f"{value:.0e}".replace("e-0", "e-")
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _help(name: str, text: str, shown: str | None = None) -> str:
+    """A flag's help: `text` and the parameter's default (from asymsense.spec.DEFAULTS)."""
+    return f"{text} \\[default: {shown if shown is not None else _shown(DEFAULTS[name])}]"
+
+
+def _choices(name: str) -> str:
+    """The choices of a parameter's rule as "a, b or c"."""
+    *rest, last = RULES[name].choices
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 @app.command("solve")
 @handle_errors
 def solve(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of parameters (flat key = value, names as below with _ or -); flags override it."),
-    n1: Optional[int] = typer.Option(None, help="Rows of X*. \\[default: 40]"),
-    n2: Optional[int] = typer.Option(None, help="Columns of X*. \\[default: 30]"),
-    rank: Optional[int] = typer.Option(None, help="Rank r of X*. \\[default: 3]"),
-    cond: Optional[float] = typer.Option(None, help="Condition number κ = σ₁/σ_r ≥ 1. \\[default: 2]"),
-    spectrum: Optional[str] = typer.Option(None, help="linear or geometric spacing of σ from 1 to 1/κ. \\[default: linear]"),
-    m: Optional[int] = typer.Option(None, help="Number of measurements. \\[default: ⌈5·r(n1+n2−r)⌉]"),
-    operator: Optional[str] = typer.Option(None, help="gaussian, gaussian-stream, rank-one, structured or entries. \\[default: gaussian]"),
-    noise: Optional[float] = typer.Option(None, help="Standard deviation σ of the Gaussian measurement noise. \\[default: 0]"),
-    width: Optional[int] = typer.Option(None, help="k, columns of U and V. \\[default: min(n1, n2)]"),
-    alpha: Optional[float] = typer.Option(None, help="Initialization scale α > 0. \\[default: 1e-3]"),
-    step: Optional[str] = typer.Option(None, help="Step size μ > 0, or 'auto' for μ = 0.5/‖A*(y)‖₂. \\[default: auto]"),
-    step_constant: Optional[float] = typer.Option(None, "--step-constant", help="c in the auto step μ = c/‖A*(y)‖₂. \\[default: 0.5]"),
-    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Iteration budget. \\[default: 1000]"),
-    seed: Optional[int] = typer.Option(None, help="Initialization seed; problem, operator and noise seeds derive from it. \\[default: 0]"),
-    dtype: Optional[str] = typer.Option(None, help="float64 or float32. \\[default: float64]"),
-    tol: Optional[float] = typer.Option(None, help="Stop when ‖A(UVᵀ) − y‖/‖y‖ ≤ tol. \\[default: none]"),
-    record_every: Optional[int] = typer.Option(None, "--record-every", help="History cadence in iterations. \\[default: 10]"),
-    validation: Optional[float] = typer.Option(None, help="Fraction of measurements held out; the best validation iterate is returned. \\[default: none]"),
-    patience: Optional[int] = typer.Option(None, help="Stop after this many iterations without validation improvement (needs --validation). \\[default: none]"),
-    threads: Optional[int] = typer.Option(None, help="BLAS threads. \\[default: 1]"),
-    backend: Optional[str] = typer.Option(None, help="Array library: numpy, torch or cupy (see docs/backends.md). \\[default: numpy]"),
-    device: Optional[str] = typer.Option(None, help="Device of that library: cpu, cuda, cuda:1, ... \\[default: cpu]"),
+    n1: Optional[int] = typer.Option(None, help=_help("n1", "Rows of X*.")),
+    n2: Optional[int] = typer.Option(None, help=_help("n2", "Columns of X*.")),
+    rank: Optional[int] = typer.Option(None, help=_help("rank", "Rank r of X*.")),
+    cond: Optional[float] = typer.Option(None, help=_help("cond", "Condition number κ = σ₁/σ_r ≥ 1.")),
+    spectrum: Optional[str] = typer.Option(None, help=_help("spectrum", f"{_choices('spectrum')} spacing of σ from 1 to 1/κ.")),
+    m: Optional[int] = typer.Option(None, help=_help("m", "Number of measurements.", f"⌈{DEFAULT_OVERSAMPLING:g}·r(n1+n2−r)⌉")),
+    operator: Optional[str] = typer.Option(None, help=_help("operator", f"{_choices('operator')}.")),
+    noise: Optional[float] = typer.Option(None, help=_help("noise", "Standard deviation σ of the Gaussian measurement noise.")),
+    width: Optional[int] = typer.Option(None, help=_help("width", "k, columns of U and V.", "min(n1, n2)")),
+    alpha: Optional[float] = typer.Option(None, help=_help("alpha", "Initialization scale α > 0.")),
+    step: Optional[str] = typer.Option(None, help=_help("step", f"Step size μ > 0, or 'auto' for μ = {DEFAULTS['step_constant']:g}/‖A*(y)‖₂.")),
+    step_constant: Optional[float] = typer.Option(None, "--step-constant", help=_help("step_constant", "c in the auto step μ = c/‖A*(y)‖₂.")),
+    max_iter: Optional[int] = typer.Option(None, "--max-iter", help=_help("max_iter", "Iteration budget.")),
+    seed: Optional[int] = typer.Option(None, help=_help("seed", "Initialization seed; problem, operator and noise seeds derive from it.")),
+    dtype: Optional[str] = typer.Option(None, help=_help("dtype", f"{_choices('dtype')}.")),
+    tol: Optional[float] = typer.Option(None, help=_help("tol", "Stop when ‖A(UVᵀ) − y‖/‖y‖ ≤ tol.")),
+    record_every: Optional[int] = typer.Option(None, "--record-every", help=_help("record_every", "History cadence in iterations.")),
+    validation: Optional[float] = typer.Option(None, help=_help("validation", "Fraction of measurements held out; the best validation iterate is returned.")),
+    patience: Optional[int] = typer.Option(None, help=_help("patience", "Stop after this many iterations without validation improvement (needs --validation).")),
+    threads: Optional[int] = typer.Option(None, help=_help("threads", "BLAS threads.")),
+    backend: Optional[str] = typer.Option(None, help=_help("backend", f"Array library: {_choices('backend')} (see docs/backends.md).")),
+    device: Optional[str] = typer.Option(None, help=_help("device", "Device of that library: cpu, cuda, cuda:1, ...")),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for summary.json and history.parquet (created; written atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary JSON on stdout (and nothing else)."),
 ):
