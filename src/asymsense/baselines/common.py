@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from asymsense.errors import InputError
-from asymsense.validation import check_int, check_positive, resolve_seed
+from asymsense.validation import check_finite_array, check_int, check_positive, resolve_seed
 from asymsense.solvers.fgd import describe_operator, initial_factors
 from asymsense.solvers.result import FGDResult
 from asymsense.solvers.loop import DIVERGENCE_FACTOR, DescentLoop, Direction, Objective, check_divergence, gradient_direction, half_squared_norm
@@ -210,8 +210,6 @@ def initialize(problem: Problem, init, *, width, init_scale=None, unbalance: flo
             raise InputError(f"init factors must have shapes ({n1}, k) and ({n2}, k), got {U0.shape} and {V0.shape}")
         if U0.shape[1] < 1:
             raise InputError("init factors must have k >= 1 columns")
-        from asymsense.validation import check_finite_array
-
         check_finite_array("init U0", U0)
         check_finite_array("init V0", V0)
         return U0, V0, {"init": "given", "width": U0.shape[1]}

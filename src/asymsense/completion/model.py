@@ -37,13 +37,14 @@ from __future__ import annotations
 import math
 import numbers
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from asymsense.errors import InputError
-from asymsense.validation import check_dtype, check_int, check_positive, resolve_seed
+from asymsense.validation import check_dtype, check_finite_array, check_int, check_positive, resolve_seed
 from asymsense.history import History
 from asymsense.metrics import effective_rank, product_svd, rmse
 from asymsense.operators import EntrySample
@@ -148,8 +149,6 @@ def _validation_split(validation, validation_kind, rows, cols, y, n1, seed):
         vr, vc, vy = (np.asarray(a) for a in validation)
         if not (vr.shape == vc.shape == vy.shape) or vr.ndim != 1 or len(vr) == 0:
             raise InputError("validation rows, cols and values must be non-empty 1-d arrays of equal length")
-        from asymsense.validation import check_finite_array
-
         check_finite_array("validation values", vy)
         return np.arange(len(y)), (vr.astype(np.int64), vc.astype(np.int64), vy.astype(np.float64)), {"kind": "given", "m": int(len(vy))}
     if isinstance(validation, bool) or not isinstance(validation, numbers.Real) or not 0 < validation < 1:
@@ -179,9 +178,6 @@ def complete(rows, cols, values, shape, *, refit: bool = True, **kwargs) -> "Com
     small thin QRs of the monitors, and a multi-threaded BLAS competing with
     other busy processes made them up to 50× slower on a shared machine.
     """
-    from dataclasses import replace
-
-    from threadpoolctl import threadpool_limits
 
     if not isinstance(refit, (bool, np.bool_)):
         raise InputError(f"refit must be True or False, got {refit!r}")
@@ -259,8 +255,6 @@ def _complete(
         raise InputError(f"rows, cols and values must be 1-d arrays of equal length, got shapes {rows.shape}, {cols.shape}, {y.shape}")
     if len(y) < 2:
         raise InputError(f"need at least 2 observed entries, got {len(y)}")
-    from asymsense.validation import check_finite_array
-
     check_finite_array("values", y)
     seed = resolve_seed(seed)
     k = _width(width, n1, n2)
