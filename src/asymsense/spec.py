@@ -98,7 +98,9 @@ DEFAULTS = {
     "backend": "numpy",
     "device": "cpu",
 }
-"""The default of every parameter, in the order of the resolved records."""
+"""The default of every parameter, grouped as the resolvers read them (a sweep
+trial's resolved dict keeps the order of each group; SolveConfig's fields keep
+the key order of summary.json)."""
 
 PROBLEM_DEFAULTS = {name: DEFAULTS[name] for name in ("n1", "n2", "rank", "cond", "spectrum", "operator", "noise", "dtype")}
 """The planted problem and its measurements (m or oversampling resolved separately)."""
