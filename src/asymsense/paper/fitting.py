@@ -102,7 +102,7 @@ def bootstrap(groups, statistic, *, n_boot: int = 1000, level: float = 0.95, see
 
     def on_draw(indices):
         try:
-            return float(statistic([groups[i] for i in indices]))
+            return float(statistic([groups[int(i)] for i in indices]))
         except InputError:
             return math.nan
 
