@@ -125,7 +125,7 @@ def test_entry_sampling_never_forms_the_matrix_on_factors():
         (lambda: make_operator("nope", 3, 3, 4), "operator must be one of"),
         (lambda: make_operator("gaussian", 3, 3, 0), "m must be >= 1"),
         (lambda: make_operator("gaussian", 3, 2.5, 4), "n2 must be an integer"),
-        (lambda: make_operator("structured", 3, 3, 10), "exceeds"),
+        (lambda: make_operator("structured", 3, 3, 10), r"m must be <= n1·n2"),
         (lambda: make_operator("gaussian", 3, 3, 4, dtype="int8"), "dtype"),
         (lambda: EntrySample([0, 5], [0, 1], (3, 3)), "rows must lie in"),
         (lambda: EntrySample([], [], (3, 3)), "m must be >= 1"),

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from asymsense.backend import is_numpy, segment_sum, to_numpy
 from asymsense.backend import xp_dtype as bk_dtype
 from asymsense.errors import InputError
-from asymsense.validation import check_dtype, check_int, resolve_seed
+from asymsense.validation import check_dtype, check_int, check_sampled_measurements, resolve_seed
 from asymsense.operators.base import Operator
 
 BLOCK_BYTES = 2**20
@@ -189,8 +189,7 @@ class EntrySample(Operator):
 
 def random_entries(n1, n2, m, *, seed=None, dtype="float64") -> EntrySample:
     """m distinct entries of an n1×n2 matrix, uniformly at random."""
-    if m > n1 * n2:
-        raise InputError(f"m = {m} exceeds the n1·n2 = {n1 * n2} entries available for entry sampling")
+    check_sampled_measurements(m, n1, n2, "entries")
     rng = np.random.default_rng(resolve_seed(seed))
     flat = rng.choice(n1 * n2, size=m, replace=False)
     op = EntrySample(flat // n2, flat % n2, (n1, n2), dtype=dtype)

@@ -14,8 +14,7 @@ import os
 import numpy as np
 
 from asymsense.backend import dct, idct, is_numpy, to_numpy
-from asymsense.errors import InputError
-from asymsense.validation import check_dtype, resolve_seed
+from asymsense.validation import check_dtype, check_sampled_measurements, resolve_seed
 from asymsense.operators.base import Operator, check_shape
 
 
@@ -26,8 +25,7 @@ class StructuredOperator(Operator):
         self.dtype = check_dtype(dtype)
         self.seed = resolve_seed(seed)
         if _parts is None:
-            if m > N:
-                raise InputError(f"m = {m} exceeds n1·n2 = {N}: the structured operator subsamples distinct rows of an N×N transform")
+            check_sampled_measurements(m, n1, n2, "structured")
             rng = np.random.default_rng(self.seed)
             signs = rng.choice(np.array([-1.0, 1.0]), size=N)
             selected = np.sort(rng.choice(N, size=int(m), replace=False))

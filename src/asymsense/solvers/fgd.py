@@ -22,7 +22,7 @@ import numpy as np
 
 from asymsense import backend as bk
 from asymsense.errors import InputError
-from asymsense.validation import check_dtype, check_int, check_positive, resolve_seed
+from asymsense.validation import check_dtype, check_int, check_patience_needs_validation, check_positive, resolve_seed
 from asymsense.history import History
 from asymsense.metrics import as_truth, monitor
 from asymsense.solvers.stepsize import STEP_CONSTANT, checked_adjoint_norm, resolve_step
@@ -125,8 +125,7 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
         tol = check_positive("tol", tol)
     if patience is not None:
         patience = check_int("patience", patience, minimum=1)
-        if validation is None:
-            raise InputError("patience needs validation data: pass validation=<fraction> or validation=(operator, y)")
+    check_patience_needs_validation(patience, validation)
     y = operator.check_measurements(y)
     if y.ndim != 1:
         raise InputError(f"y must be a vector of m = {operator.m} measurements, got shape {y.shape}")

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from asymsense.errors import InputError
+from asymsense.validation import check_validation_split
 
 SPLIT_SALTS = {"measurements": 0x5EED, "entries": 0xC0DE}
 """The salt of each split's generator (values fixed: they decide which data are held out)."""
@@ -38,9 +39,7 @@ def split_measurements(operator, y, validation, *, seed: int):
         return operator, y, val_op, val_op.check_measurements(y_val, "validation y"), {"kind": "given", "m": val_op.m}
     if isinstance(validation, bool) or not isinstance(validation, numbers.Real) or not 0 < validation < 1:
         raise InputError(f"validation must be a fraction in (0, 1) or an (operator, y) pair, got {validation!r}")
-    n_val = int(round(validation * operator.m))
-    if n_val < 1 or n_val >= operator.m:
-        raise InputError(f"validation={validation} leaves {n_val} of m = {operator.m} measurements for validation; need at least one on each side")
+    n_val = check_validation_split(validation, operator.m)
     perm = np.random.default_rng([seed, SPLIT_SALTS["measurements"]]).permutation(operator.m)
     val_idx, train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     desc = {"kind": "fraction", "fraction": float(validation), "m": n_val, "seed": seed}
