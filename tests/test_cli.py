@@ -255,7 +255,7 @@ def test_bad_input_creates_no_output(runs, tmp):
 
 def test_divergence_exits_3_and_writes_no_summary(runs, tmp):
     line = _one_line_error(runs["diverge"].result(), 3)
-    assert "step_size=50" in line and "smaller step" in line
+    assert "--step 50" in line and "smaller --step" in line and "step_size" not in line
     assert not (tmp / "diverged" / "summary.json").exists()
     assert not (tmp / "diverged" / "history.parquet").exists()
 
@@ -263,7 +263,7 @@ def test_divergence_exits_3_and_writes_no_summary(runs, tmp):
 def test_overflowing_runs_exit_3_with_one_line_and_no_numpy_warnings(runs):
     """An init scale of 1e300 overflows at once: one error line, not a burst of RuntimeWarnings."""
     line = _one_line_error(runs["diverge-overflow"].result(), 3)
-    assert "init_scale=1e+300" in line
+    assert "--alpha 1e+300" in line and "init_scale" not in line
     proc = runs["compare-overflow"].result()
     assert proc.returncode == 3 and "RuntimeWarning" not in proc.stderr
     assert proc.stderr.strip().splitlines() == ["error: diverged: fgd, balanced, scaled-gd"], proc.stderr
@@ -332,3 +332,17 @@ def test_demo_help_paragraphs_are_not_broken_mid_sentence():
     listing = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "240"}).stdout
     demo_line = next(line for line in listing.splitlines() if " demo " in line)
     assert "summary.json" in demo_line
+
+
+@pytest.mark.parametrize("library, cli", [
+    ("diverged at iteration 3 with step_size=50: try a smaller step_size, e.g. 12.5", "diverged at iteration 3 with --step 50: try a smaller --step, e.g. 12.5"),
+    ("step_size='auto' needs nonzero measurements", "--step auto needs nonzero measurements"),
+    ("repeated pairs; pass duplicates='mean'", "repeated pairs; pass --duplicates mean"),
+    ("init_scale must be > 0, got -1.0", "--alpha must be > 0, got -1.0"),
+    ("run.toml line 3: alpha must be > 0", "run.toml line 3: alpha must be > 0"),
+    ("--rank must be <= 30", "--rank must be <= 30"),
+])
+def test_library_messages_are_shown_in_the_command_lines_terms(library, cli):
+    from asymsense.cli.app import in_cli_terms
+
+    assert in_cli_terms(library) == cli

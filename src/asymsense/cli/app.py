@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 
 import typer
@@ -57,18 +58,39 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     raise typer.Exit(code)
 
 
+PARAMETER_FLAGS = {"step_size": "--step", "init_scale": "--alpha"}
+"""Library parameters whose flag is not simply --name-with-dashes."""
+
+
+def flag_of(parameter: str) -> str:
+    """The command-line flag of a library parameter: step_size → --step, max_iter → --max-iter."""
+    return PARAMETER_FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def in_cli_terms(message: str) -> str:
+    """A library message in the syntax of the command line. The library names
+    parameters (`step_size=12.5`, `duplicates='mean'`, "try a smaller
+    step_size"); the CLI shows the flags that set them (`--step 12.5`,
+    `--duplicates mean`, "try a smaller --step"). Names inside a file's
+    location ('run.toml line 3: alpha ...') are the file's keys and stay."""
+    message = re.sub(r"(?<![-\w.])([a-z][a-z0-9_]*)='([^']*)'", lambda m: f"{flag_of(m.group(1))} {m.group(2)}", message)
+    names = "|".join(PARAMETER_FLAGS)
+    message = re.sub(rf"(?<![-\w.])({names})=([^\s;,:)]+)", lambda m: f"{flag_of(m.group(1))} {m.group(2)}", message)
+    return re.sub(rf"(?<![-\w.'])({names})\b(?!=)", lambda m: flag_of(m.group(1)), message)
+
+
 def handle_errors(func):
     """Decorator for commands: InputError → exit 2, DivergenceError → exit 3,
-    each as one line on stderr."""
+    each as one line on stderr, in the command line's terms (`in_cli_terms`)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except InputError as exc:
-            fail(str(exc), EXIT_BAD_INPUT)
+            fail(in_cli_terms(str(exc)), EXIT_BAD_INPUT)
         except DivergenceError as exc:
-            fail(str(exc), EXIT_DIVERGED)
+            fail(in_cli_terms(str(exc)), EXIT_DIVERGED)
         except OSError as exc:
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_BAD_INPUT)
 
