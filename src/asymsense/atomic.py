@@ -60,3 +60,14 @@ def prepare_out_dir(path) -> Path:
     except OSError as exc:
         raise InputError(f"output directory {out} cannot be written: {exc.strerror or exc}") from None
     return out
+
+
+def single_component(name, what: str = "name") -> str:
+    """`name` when it is one plain path component (a file or folder name that
+    stays inside the folder it is joined to); an InputError naming `what`
+    otherwise. Names read from stored files (an experiment's "name") pass
+    through here before they become part of a path."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or len(name) > 200
+            or any(c in name for c in "/\\\0:") or Path(name).is_absolute() or Path(name).name != name):
+        raise InputError(f"{what} must be a single plain file name, got {name!r}")
+    return name

@@ -140,28 +140,80 @@ def default_measurements(n1: int, n2: int, rank: int) -> int:
     return measurements_from_oversampling(n1, n2, rank, DEFAULT_OVERSAMPLING)
 
 
-_EXPR_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, ast.Call,
-               ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.USub, ast.Pow)
+EXPRESSION_MAX_LENGTH = 200
+"""Longest width/size expression accepted (characters)."""
+EXPRESSION_BOUND = 10**9
+"""Largest magnitude of any constant, intermediate value or result of an expression."""
+EXPRESSION_MAX_EXPONENT = 4
+"""`**` takes only a literal integer exponent 0…4 (no towers such as 10**10**10)."""
+
+_BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+           ast.Div: lambda a, b: a / b, ast.FloorDiv: lambda a, b: a // b}
 
 
 def integer_expression(name: str, text: str, env: dict[str, int]) -> int:
     """Evaluate an arithmetic expression such as "2*rank" or "2*max(n1, n2)"
-    over the problem sizes (names n1, n2, rank, r; functions min, max)."""
+    over the problem sizes (names n1, n2, rank, r; functions min, max).
+
+    A bounded evaluator walks the syntax tree itself (nothing is ever passed to
+    `eval`): numbers, the names of `env`, + - * / //, `**` with a literal
+    integer exponent 0…4, and min/max of one or more arguments. Every constant,
+    intermediate value and the result stay within ±EXPRESSION_BOUND, the text
+    within EXPRESSION_MAX_LENGTH characters, so any expression is evaluated in
+    microseconds; division by zero and everything else is an InputError naming
+    `name`."""
+    if not isinstance(text, str):
+        raise InputError(f"{name}: an expression must be a string, got {text!r}", name)
+    if len(text) > EXPRESSION_MAX_LENGTH:
+        raise InputError(f"{name}: the expression is longer than {EXPRESSION_MAX_LENGTH} characters", name)
     try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise InputError(f"{name}: cannot parse the expression {text!r}", name) from None
-    for node in ast.walk(tree):
-        if not isinstance(node, _EXPR_NODES):
-            raise InputError(f"{name}: {text!r} may only use numbers, n1, n2, rank, r, + - * / // ** and min/max", name)
-        if isinstance(node, ast.Name) and node.id not in env and node.id not in ("min", "max"):
-            raise InputError(f"{name}: unknown name {node.id!r} in {text!r} (use n1, n2, rank, r)", name)
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in ("min", "max")):
-            raise InputError(f"{name}: only min and max may be called in {text!r}", name)
-    value = eval(compile(tree, "<expr>", "eval"), {"__builtins__": {}, "min": min, "max": max}, dict(env))
+    try:
+        value = _evaluate(tree.body, name, text, env)
+    except RecursionError:
+        raise InputError(f"{name}: the expression {text!r} is nested too deeply", name) from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return check_int(name, value, minimum=1)
+
+
+def _evaluate(node, name: str, text: str, env: dict[str, int]):
+    def bounded(value):
+        if not -EXPRESSION_BOUND <= value <= EXPRESSION_BOUND:
+            raise InputError(f"{name}: {text!r} leaves the range ±{EXPRESSION_BOUND:.0e} of an expression", name)
+        return value
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        if isinstance(node.value, float) and not np.isfinite(node.value):
+            raise InputError(f"{name}: {text!r} holds a non-finite number", name)
+        return bounded(node.value)
+    if isinstance(node, ast.Name):
+        if node.id not in env:
+            raise InputError(f"{name}: unknown name {node.id!r} in {text!r} (use {', '.join(env)})", name)
+        return bounded(env[node.id])
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _evaluate(node.operand, name, text, env)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        exponent = node.right
+        if not (isinstance(exponent, ast.Constant) and type(exponent.value) is int and 0 <= exponent.value <= EXPRESSION_MAX_EXPONENT):
+            raise InputError(f"{name}: ** needs a literal integer exponent 0…{EXPRESSION_MAX_EXPONENT} in {text!r}", name)
+        return bounded(_evaluate(node.left, name, text, env) ** exponent.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _evaluate(node.left, name, text, env), _evaluate(node.right, name, text, env)
+        if isinstance(node.op, (ast.Div, ast.FloorDiv)) and right == 0:
+            raise InputError(f"{name}: division by zero in {text!r}", name)
+        return bounded(_BINARY[type(node.op)](left, right))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
+        if not node.args or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            raise InputError(f"{name}: {node.func.id}() needs one or more plain arguments in {text!r}", name)
+        values = [_evaluate(a, name, text, env) for a in node.args]
+        return min(values) if node.func.id == "min" else max(values)
+    if isinstance(node, ast.Call):
+        raise InputError(f"{name}: only min and max may be called in {text!r}", name)
+    raise InputError(f"{name}: {text!r} may only use numbers, {', '.join(env)}, + - * / // ** and min/max", name)
 
 
 def plain(value, name: str = "parameter"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from asymsense.cli.app import app, console, handle_errors
+from asymsense.cli.app import app, console, fail, handle_errors
 from asymsense.paper.claims import claims_json
 from asymsense.paper.report import build_report
 
@@ -18,9 +18,14 @@ def report(
     json_out: bool = typer.Option(False, "--json", help="Print the claims table as JSON on stdout."),
 ):
     """Rebuild figures, report.md, report.html and claims.json from the stored results in OUT."""
-    claims, _ = build_report(out, console=None if json_out else console)
+    claims, sections = build_report(out, console=None if json_out else console)
     if json_out:
         print(claims_json(claims))
     else:
         passed = sum(c.passed for c in claims)
         console.print(f"{passed} of {len(claims)} claims pass; report: {out / 'report.md'}, {out / 'report.html'}")
+    broken = [sec for sec in sections if sec.error]
+    if broken:  # stored results that cannot be analyzed are bad input, even though the report shows them as FAIL
+        first = broken[0]
+        fail(f"the stored results of {', '.join(s.name for s in broken)} could not be analyzed ({first.error[:200]}); "
+             f"the report marks their claims as FAIL; `asymsense reproduce -e {first.name} --out {out}` recomputes them")

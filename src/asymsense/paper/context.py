@@ -8,6 +8,7 @@ import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asymsense.atomic import single_component
 from asymsense.errors import InputError
 from asymsense.paper import data
 from asymsense.paper.claims import Claim
@@ -33,8 +34,15 @@ class Context:
             raise InputError(f"{path} not found: experiment {name} has no stored results (run `asymsense reproduce` first)")
         try:
             config = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise InputError(f"{path}: cannot read the stored experiment config ({exc})") from None
+        if not isinstance(config, dict) or config.get("name") != name or not isinstance(config.get("keys", {}), dict) \
+                or not isinstance(config.get("sweeps", []), list) or not isinstance(config.get("analysis", {}), dict):
+            stored = config.get("name") if isinstance(config, dict) else None
+            raise InputError(f"{path}: not the stored config of experiment {name} (expected an object with \"name\": {name!r}, "
+                             f"got {type(config).__name__}{f' named {stored!r}' if stored is not None else ''}); "
+                             f"rerun `asymsense reproduce -e {name} --out {out_dir}`")
+        single_component(name, f"{path}: name")
         figures = Path(out_dir) / "figures"
         figures.mkdir(parents=True, exist_ok=True)
         return cls(root, figures, config)
@@ -48,7 +56,7 @@ class Context:
         return self.config.get("analysis", {})
 
     def sweep_dir(self, label: str) -> Path:
-        return self.root / label
+        return self.root / single_component(label, f"{self.root / 'experiment.json'}: sweep label")
 
     def trials(self, label: str) -> data.Columns:
         """The stored ok trials of sweep `label` that belong to this config
@@ -76,7 +84,7 @@ class Context:
         return data.histories(self.sweep_dir(label), keys)
 
     def figure_path(self, stem: str) -> Path:
-        return self.figures / f"{self.name}_{stem}.png"
+        return self.figures / single_component(f"{self.name}_{stem}.png", "figure name")
 
 
 @dataclass
@@ -90,3 +98,4 @@ class Section:
     claims: list[Claim] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    regimes: list = field(default_factory=list)  # asymsense.paper.regime.Regime, one per group of trials

@@ -230,13 +230,31 @@ def histories(out_dir, keys=None) -> pa.Table:
     return table
 
 
+QUERY_CONFIG = {"enable_external_access": False, "lock_configuration": True}
+"""The DuckDB settings of `query`: no file, network or extension access (no
+read_csv('/etc/...'), COPY ... TO, ATTACH, INSTALL), and the setting cannot be
+turned back on from SQL."""
+
+
 def query(out_dir, sql: str) -> pa.Table:
     """Run DuckDB SQL over the views `trials` (= results) and `history`
-    (= histories, loaded only when the query mentions it)."""
+    (= histories, loaded only when the query mentions it).
+
+    The query is data a colleague may send: it runs on a private in-memory
+    database (discarded afterwards; DuckDB cannot open an in-memory database
+    read-only) with external access disabled and the configuration locked
+    (`QUERY_CONFIG`), and it must be one SELECT (or EXPLAIN) statement."""
     import duckdb
 
-    con = duckdb.connect()
+    con = duckdb.connect(":memory:", config=QUERY_CONFIG)
     try:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise InputError(f"query failed: {str(exc).splitlines()[0]}") from None
+        if len(statements) != 1 or statements[0].type not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+            kinds = ", ".join(s.type.name for s in statements) or "none"
+            raise InputError(f"query must be a single SELECT statement over the views trials and history, got {len(statements)} statement(s): {kinds}")
         trials = results(out_dir)
         con.register("trials", trials if trials.num_columns else pa.table({"key": pa.array([], pa.string()), "status": pa.array([], pa.string())}))
         if "history" in sql.lower():
