@@ -57,7 +57,7 @@ BAD = {
     "alpha=0": (["solve", "--alpha", "0", "--out", "{tmp}/never"], "--alpha"),
     "config-malformed": (["solve", "--config", "{tmp}/malformed.toml"], "malformed.toml line 2"),
     "out-unwritable": (["solve", *SMALL, "--out", "{tmp}/a-file/out"], "{tmp}/a-file/out"),
-    "demo-max-iter=0": (["demo", "--max-iter", "0", "--out", "{tmp}/demo-never"], "max_iter"),
+    "demo-max-iter=0": (["demo", "--max-iter", "0", "--out", "{tmp}/demo-never"], "--max-iter"),
 }
 
 # more bad input, checked in-process (typer's CliRunner) to spare a Python start-up each

@@ -58,7 +58,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     raise typer.Exit(code)
 
 
-PARAMETER_FLAGS = {"step_size": "--step", "init_scale": "--alpha"}
+PARAMETER_FLAGS = {"step_size": "--step", "init_scale": "--alpha", "n_jobs": "--jobs"}
 """Library parameters whose flag is not simply --name-with-dashes."""
 
 
@@ -67,12 +67,16 @@ def flag_of(parameter: str) -> str:
     return PARAMETER_FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
-def in_cli_terms(message: str) -> str:
+def in_cli_terms(message: str, parameter: str | None = None) -> str:
     """A library message in the syntax of the command line. The library names
     parameters (`step_size=12.5`, `duplicates='mean'`, "try a smaller
     step_size"); the CLI shows the flags that set them (`--step 12.5`,
     `--duplicates mean`, "try a smaller --step"). Names inside a file's
-    location ('run.toml line 3: alpha ...') are the file's keys and stay."""
+    location ('run.toml line 3: alpha ...') are the file's keys and stay.
+    A message that starts with the parameter at fault (InputError.parameter)
+    starts with its flag."""
+    if parameter is not None and message.startswith(parameter + " ") and not parameter.startswith("-"):
+        message = f"{flag_of(parameter)} {message[len(parameter) + 1:]}"
     message = re.sub(r"(?<![-\w.])([a-z][a-z0-9_]*)='([^']*)'", lambda m: f"{flag_of(m.group(1))} {m.group(2)}", message)
     names = "|".join(PARAMETER_FLAGS)
     message = re.sub(rf"(?<![-\w.])({names})=([^\s;,:)]+)", lambda m: f"{flag_of(m.group(1))} {m.group(2)}", message)
@@ -88,7 +92,7 @@ def handle_errors(func):
         try:
             return func(*args, **kwargs)
         except InputError as exc:
-            fail(in_cli_terms(str(exc)), EXIT_BAD_INPUT)
+            fail(in_cli_terms(str(exc), exc.parameter), EXIT_BAD_INPUT)
         except DivergenceError as exc:
             fail(in_cli_terms(str(exc)), EXIT_DIVERGED)
         except OSError as exc:

@@ -62,7 +62,7 @@ def inspect_table(table, *, validation: float = 0.1, patience: int = 50, max_ite
                        "reason": f"α = {INIT_RELATIVE:g}·√‖A*(z)‖₂ with ‖A*(z)‖₂ = {scale:.4g} (z = values minus biases): UVᵀ starts at 10⁻⁶ of the data's spectral scale, small enough for implicit regularization."},
         "step_size": {"value": STEP_CONSTANT / scale if scale > 0 else None,
                       "reason": f"μ = {STEP_CONSTANT}/‖A*(z)‖₂: the curvature of the completion loss along its top direction is ‖A*(z)‖₂; c = {STEP_CONSTANT} was stable in every reference run."},
-        "validation": {"value": validation, "reason": f"{validation:.0%} of the entries ({int(round(validation * m))}) held out at random for early stopping" + ("; consider --validation-kind rows so every row keeps training entries" if len(few_rows) else "") + "."},
+        "validation": {"value": validation, "reason": f"{validation:.0%} of the entries ({int(round(validation * m))}) held out at random for early stopping" + ("; consider validation_kind='rows' so every row keeps training entries" if len(few_rows) else "") + "."},
         "patience": {"value": patience, "reason": "iterations without a better validation RMSE before stopping; the best iterate is restored."},
         "max_iter": {"value": max_iter, "reason": "budget; early stopping normally ends the run long before."},
         "biases": {"value": "both", "reason": f"damped means (row damping {BIAS_DAMPING[0]:g}, column damping {BIAS_DAMPING[1]:g}) fitted first; the factors model what biases cannot."},

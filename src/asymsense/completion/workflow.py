@@ -23,64 +23,37 @@ from asymsense.validation import check_int, resolve_seed
 from asymsense.history import write_table
 from asymsense.completion.baselines import als_wr, bias_only, soft_impute
 from asymsense.completion.io import read_pairs, read_table, table_from_ids
-from asymsense.completion.model import complete, predict_indices
+from asymsense.completion.model import complete, predict_indices, top_n
 from asymsense.solvers.stopping import split_entries
 from asymsense.atomic import write_text
 from asymsense.metrics import rmse
 from asymsense.serialize import dumps
 from asymsense.completion.report import render
+from asymsense.completion.saved import from_result
 from asymsense.datasets import MOVIELENS_NAMES, movielens_100k, split_indices
 
-TOP_BLOCK_ELEMENTS = 4_000_000
 OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet", "history.parquet", "summary.json", "report.html")
 
 
-def load_data(data: str, *, row=None, col=None, value=None, duplicates="error"):
+def load_data(data: str, *, row=None, col=None, value=None, duplicates="error", encoding="utf-8"):
     """A Table from a path or the built-in name 'movielens-100k', plus a fixed
     (train, val, test) split for the built-in data (None otherwise)."""
     if str(data).lower() in MOVIELENS_NAMES:
         t = table_from_ids(*movielens_100k(), duplicates=duplicates, source="movielens-100k")
+        t.names = ("user_id", "item_id", "rating")
         return t, split_indices(t.m, (0.8, 0.1, 0.1), seed=0)
-    return read_table(data, row=row, col=col, value=value, duplicates=duplicates), None
+    return read_table(data, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding), None
 
 
 def check_out_dir(out) -> Path:
     """Refuse an output path that is a file or cannot be created/written, before any work."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory")
+        raise InputError(f"out {out}: exists and is not a directory", "out")
     probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out}: cannot write to {probe}")
+        raise InputError(f"out {out}: cannot write to {probe}", "out")
     return out
-
-
-def top_n(result, n: int, observed_rows, observed_cols) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For every row, the n columns with the highest prediction among those not
-    observed; returns (rows, cols, rank 1..n, prediction). Rows are scored in
-    blocks of ≤ TOP_BLOCK_ELEMENTS entries (never the whole n1×n2 at once)."""
-    import scipy.sparse as sp
-
-    n1, n2 = result.shape
-    n = min(n, n2)
-    seen = sp.csr_array((np.ones(len(observed_rows), dtype=bool), (observed_rows, observed_cols)), shape=(n1, n2))
-    block = max(1, TOP_BLOCK_ELEMENTS // n2)
-    U, V, b = np.asarray(result.U, np.float64), np.asarray(result.V, np.float64), result.biases
-    out_r, out_c, out_k, out_p = [], [], [], []
-    for a in range(0, n1, block):
-        z = min(a + block, n1)
-        scores = U[a:z] @ V.T + b.mean + b.rows[a:z, None] + b.cols[None, :]
-        sub = seen[a:z].tocoo()
-        scores[sub.row, sub.col] = -np.inf
-        idx = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < n2 else np.tile(np.arange(n2), (z - a, 1))
-        vals = np.take_along_axis(scores, idx, axis=1)
-        order = np.argsort(-vals, axis=1, kind="stable")
-        idx, vals = np.take_along_axis(idx, order, axis=1), np.take_along_axis(vals, order, axis=1)
-        keep = np.isfinite(vals)
-        rr = np.broadcast_to(np.arange(a, z)[:, None], idx.shape)
-        kk = np.broadcast_to(np.arange(1, n + 1)[None, :], idx.shape)
-        out_r.append(rr[keep]), out_c.append(idx[keep]), out_k.append(kk[keep]), out_p.append(result.clipped(vals[keep]))
-    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_k), np.concatenate(out_p)
 
 
 def _factor_table(ids, bias, F) -> pa.Table:
@@ -92,19 +65,19 @@ def _factor_table(ids, bias, F) -> pa.Table:
 
 def run_complete(
     data, out, *, pairs=None, top=None, test=None, compare=False, test_fraction: float = 0.1,
-    row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None,
+    row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None, encoding="utf-8",
 ) -> dict:
     """Run the whole command; returns the summary dict (also written to summary.json)."""
     started = time.perf_counter()
     fit_options = dict(fit_options or {})
     if pairs is not None and top is not None:
-        raise InputError("give either --pairs FILE or --top N, not both")
+        raise InputError("give either pairs (a file) or top (a count), not both")
     if top is not None:
-        top = check_int("--top", top, minimum=1)
+        top = check_int("top", top, minimum=1)
     out = check_out_dir(out)
-    table, fixed = load_data(data, row=row, col=col, value=value, duplicates=duplicates)
-    pair_cols = read_pairs(pairs, row=row, col=col) if pairs is not None else None
-    test_table = read_table(test, row=row, col=col, value=value, duplicates=duplicates) if test is not None else None
+    table, fixed = load_data(data, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding)
+    pair_cols = read_pairs(pairs, row=row, col=col, encoding=encoding) if pairs is not None else None
+    test_table = read_table(test, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding) if test is not None else None
     seed = resolve_seed(fit_options.pop("seed", None))
     validation = fit_options.pop("validation", 0.1)
     validation_kind = fit_options.pop("validation_kind", "entries")
@@ -118,7 +91,7 @@ def run_complete(
     else:
         if compare and test_table is None:
             if not 0 < test_fraction < 1:
-                raise InputError(f"--test-fraction must be in (0, 1), got {test_fraction}")
+                raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}", "test_fraction")
             rest, test_idx = split_entries(table.rows, table.shape[0], test_fraction, "entries", seed + 1)
             all_idx = rest
         tr, va = split_entries(table.rows[all_idx], table.shape[0], validation, validation_kind, seed)
@@ -174,6 +147,8 @@ def run_complete(
     write_table(_factor_table(table.row_map.ids, b.rows, result.U), out / "row_factors.parquet")
     write_table(_factor_table(table.col_map.ids, b.cols, result.V), out / "col_factors.parquet")
     write_table(result.history.to_arrow(), out / "history.parquet")
+    fitted_on = (np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]))
+    from_result(result, table.row_map, table.col_map, fitted_on, table.names, {"source": table.source}).save(out / "model")
     summary["global_mean"] = b.mean
     write_text(out / "summary.json", dumps(summary, nonfinite="keep", other="str"))
     write_text(out / "report.html", report_html)
@@ -186,7 +161,7 @@ def run_complete(
 def compare_methods(train, val, test_sets, table, result, summary) -> list[dict]:
     """Test RMSE and seconds of the baselines and ours, on the same split."""
     if test_sets is None:
-        raise InputError("--compare needs a test set: pass --test FILE (or let it hold out --test-fraction of DATA)")
+        raise InputError("compare needs a test set: pass test (a file), or let it hold out test_fraction of the data")
     rows = []
     known = (test_sets[0] >= 0) & (test_sets[1] >= 0)
     for fn in (bias_only, soft_impute, als_wr):

@@ -40,8 +40,8 @@ def enough_memory(config: SolveConfig):
         yield
     except MemoryError:
         raise InputError(f"not enough memory for {config.n1}×{config.n2} with the {config.operator} operator, m = {config.m}, k = {config.width} "
-                         f"(a dense Gaussian operator holds m·n1·n2 numbers, the factors (n1 + n2)·k; try --operator gaussian-stream, "
-                         f"a smaller --m or a smaller --width)") from None
+                         f"(a dense Gaussian operator holds m·n1·n2 numbers, the factors (n1 + n2)·k; try operator='gaussian-stream', "
+                         f"a smaller m or a smaller width)") from None
 
 
 def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = None):

@@ -90,7 +90,7 @@ def _dask_stream(chunks, *, scheduler, dask_local):
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise InputError("--scheduler/--dask-local need Dask: pip install 'dask[distributed]'") from None
+        raise InputError("scheduler/dask_local need Dask: pip install 'dask[distributed]'") from None
     cluster = None
     if dask_local is not None:
         cluster = LocalCluster(n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)

@@ -332,11 +332,11 @@ def run_sweep(config, out_dir, *, methods: Mapping[str, Callable] | None = None,
     started = time.perf_counter()
     config = load_sweep_config(config)
     if scheduler is not None and dask_local is not None:
-        raise InputError("give either --scheduler or --dask-local, not both")
+        raise InputError("give either scheduler or dask_local, not both")
     if dask_local is not None:
         dask_local = check_int("dask_local", dask_local, minimum=1)
     if n_jobs is not None and (scheduler is not None or dask_local is not None):
-        raise InputError("--jobs applies to the joblib path; on Dask the workers set the parallelism")
+        raise InputError("n_jobs applies to the joblib path; on Dask the workers set the parallelism", "n_jobs")
     if n_jobs is not None:
         n_jobs = check_int("n_jobs", n_jobs, minimum=1)
     trials = expand(config, methods)
