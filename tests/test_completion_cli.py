@@ -6,8 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+
+from asymsense.completion import load_model
 
 
 def run(*args, cwd=None):
@@ -50,6 +53,11 @@ def test_complete_with_pairs_test_and_compare(table, tmp_path):
     assert preds[0] == '"row_id","col_id","prediction"' and len(preds) == 4
     assert summary["predictions"]["unknown_ids_biases_only"] == 1
     rows = pq.read_table(out / "row_factors.parquet")
+    model = load_model(out)  # the saved model predicts exactly what `complete` wrote
+    assert np.array_equal(model.fit.U[:, 0].astype(np.float64), rows.column("f_1").to_numpy()) and model.names[:2] == ("customer", "product")
+    written = pcsv.read_csv(out / "predictions.csv")
+    assert np.array_equal(model.predict(written.column("row_id").to_numpy(zero_copy_only=False), written.column("col_id").to_numpy(zero_copy_only=False)),
+                          written.column("prediction").to_numpy())
     assert rows.column_names[:3] == ["id", "bias", "f_1"] and rows.num_rows == 40 and rows.num_columns == 12
     report = (out / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 4 and "Leading components" in report

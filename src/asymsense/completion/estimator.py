@@ -24,7 +24,8 @@ import numpy as np
 from asymsense.errors import InputError
 from asymsense.metrics import rmse
 from asymsense.completion.io import table_from_ids
-from asymsense.completion.model import complete, predict_indices
+from asymsense.completion.model import complete
+from asymsense.completion.saved import SavedModel, from_result, load_model
 
 try:
     from sklearn.base import BaseEstimator, RegressorMixin
@@ -114,15 +115,56 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
             validation=validation, validation_kind=self.validation_kind, biases=self.biases,
             clip=self.clip, l2=self.l2, refit=self.refit, seed=self.random_state, dtype=self.dtype, progress=progress,
         )
-        self.result_ = result
-        self.row_map_, self.col_map_ = table.row_map, table.col_map
-        self.row_ids_, self.col_ids_ = table.row_map.ids, table.col_map.ids
+        self._set_model(from_result(result, table.row_map, table.col_map, (table.rows, table.cols), ("row_id", "col_id", "value")))
         self.n_iter_ = result.n_iter
         self.best_iter_ = result.best_iter
         self.effective_rank_ = result.effective_rank
         self.seed_ = result.config["seed"]
         self.n_features_in_ = 2
         return self
+
+    def _set_model(self, model: SavedModel) -> None:
+        self.model_, self.result_ = model, model.fit
+        self.row_map_, self.col_map_ = model.row_map, model.col_map
+        self.row_ids_, self.col_ids_ = model.row_ids, model.col_ids
+
+    def partial_fit(self, X, y):
+        """Fold in the rows and columns of X that are new (biases and factors
+        from their entries with the fitted side fixed; `completion.foldin`),
+        without refitting: the factors and biases of known ids stay as they
+        are, pairs of two known ids are not refitted. An unfitted estimator is
+        fitted on X, y."""
+        if not hasattr(self, "model_"):
+            return self.fit(X, y)
+        row_ids, col_ids = _pairs(X)
+        y = np.asarray(y, dtype=float).reshape(-1) if np.asarray(y).dtype.kind in "biuf" else _numeric_y(y)
+        if len(y) != len(row_ids):
+            raise InputError(f"X has {len(row_ids)} pairs but y has {len(y)} values")
+        self._set_model(self.model_.fold_in(row_ids, col_ids, y))
+        return self
+
+    def save(self, folder):
+        """Write the fitted model folder (`completion.saved`: Parquet + JSON,
+        the constructor parameters included); `LowRankCompleter.load(folder)`
+        reads it back."""
+        self._check_fitted()
+        model = self.model_
+        model.meta = {**model.meta, "estimator_params": self.get_params()}
+        return model.save(folder)
+
+    @classmethod
+    def load(cls, folder) -> "LowRankCompleter":
+        """An estimator from a saved model folder (written by `save` or by
+        `asymsense complete`); predicts exactly as the saved one."""
+        model = load_model(folder)
+        params = {k: v for k, v in (model.meta.get("estimator_params") or {}).items() if k in cls._get_param_names()}
+        est = cls(**params)
+        est._set_model(model)
+        est.n_iter_, est.best_iter_ = model.fit.n_iter, model.fit.best_iter
+        est.effective_rank_ = model.fit.effective_rank
+        est.seed_ = model.fit.config.get("seed")
+        est.n_features_in_ = 2
+        return est
 
     def _check_fitted(self):
         if not hasattr(self, "result_"):
@@ -138,8 +180,7 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
         """Ŷ at the (row id, column id) pairs of X (unknown ids: see `unknown`)."""
         self._check_fitted()
         row_ids, col_ids = _pairs(X)
-        rows, cols = self.row_map_.encode(row_ids), self.col_map_.encode(col_ids)
-        return predict_indices(self.result_, rows, cols, self.unknown, row_ids, col_ids)
+        return self.model_.predict(row_ids, col_ids, self.unknown)
 
     def rmse(self, X, y) -> float:
         """Root-mean-square error of predict(X) against y."""

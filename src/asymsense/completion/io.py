@@ -99,6 +99,7 @@ class Table:
     col_map: IdMap
     source: str = "<table>"
     n_duplicates: int = 0
+    names: tuple[str, str, str] = ("row_id", "col_id", "value")  # the input's column names (kept in outputs)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -329,7 +330,9 @@ def read_table(source, *, row=None, col=None, value=None, duplicates: str = "err
     if duplicates not in DUPLICATE_POLICIES:
         raise InputError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
     cols = read_columns(source, row=row, col=col, value=value, name=name)
-    return table_from_ids(cols.row_ids, cols.col_ids, cols.values, duplicates=duplicates, source=cols.source, where=cols.where)
+    table = table_from_ids(cols.row_ids, cols.col_ids, cols.values, duplicates=duplicates, source=cols.source, where=cols.where)
+    table.names = tuple(str(n) for n in cols.names)
+    return table
 
 
 def table_from_ids(row_ids, col_ids, values, *, duplicates: str = "error", source: str = "<table>", where=None) -> Table:

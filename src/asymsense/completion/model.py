@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from asymsense.errors import InputError
@@ -55,6 +56,7 @@ from asymsense.solvers.stopping import split_entries
 from asymsense.solvers.stepsize import STEP_CONSTANT, adjoint_norm, resolve_step
 
 DEFAULT_WIDTH = 100
+TOP_BLOCK_ELEMENTS = 4_000_000
 INIT_RELATIVE = 1e-3
 
 
@@ -413,7 +415,7 @@ def predict_indices(result, rows, cols, unknown: str = "biases", row_ids=None, c
     if not known.all() and unknown == "error":
         i = int(np.flatnonzero(~known)[0])
         side, ids = ("row", row_ids) if rows[i] < 0 else ("column", col_ids)
-        shown = repr(ids[i]) if ids is not None else "?"
+        shown = repr(ids[i].item() if isinstance(ids[i], np.generic) else ids[i]) if ids is not None else "?"
         raise InputError(f"unknown {side} id {shown} at pair {i} (not seen in fit); use unknown='biases' to predict from the biases")
     out = np.empty(len(rows), dtype=np.float64)
     out[known] = result.predict(rows[known], cols[known])
@@ -423,3 +425,32 @@ def predict_indices(result, rows, cols, unknown: str = "biases", row_ids=None, c
         c = np.where(cols >= 0, b.cols[np.maximum(cols, 0)], 0.0)
         out[~known] = result.clipped(b.mean + r[~known] + c[~known])
     return out
+
+
+def top_n(result, n: int, observed_rows, observed_cols, rows=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For every row (or the row indices `rows`), the n columns with the highest
+    prediction among those not observed; returns (rows, cols, rank 1..n,
+    prediction). Rows are scored in blocks of ≤ TOP_BLOCK_ELEMENTS entries
+    (never the whole n1×n2 at once)."""
+    n1, n2 = result.shape
+    rows = np.arange(n1) if rows is None else np.asarray(rows, np.int64)
+    n = min(n, n2)
+    seen = sp.csr_array((np.ones(len(observed_rows), dtype=bool), (observed_rows, observed_cols)), shape=(n1, n2))
+    block = max(1, TOP_BLOCK_ELEMENTS // n2)
+    U, V, b = np.asarray(result.U, np.float64), np.asarray(result.V, np.float64), result.biases
+    out_r, out_c, out_k, out_p = [], [], [], []
+    for a in range(0, len(rows), block):
+        z = min(a + block, len(rows))
+        part = rows[a:z]
+        scores = U[part] @ V.T + b.mean + b.rows[part, None] + b.cols[None, :]
+        sub = seen[part].tocoo()
+        scores[sub.row, sub.col] = -np.inf
+        idx = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < n2 else np.tile(np.arange(n2), (z - a, 1))
+        vals = np.take_along_axis(scores, idx, axis=1)
+        order = np.argsort(-vals, axis=1, kind="stable")
+        idx, vals = np.take_along_axis(idx, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        keep = np.isfinite(vals)
+        rr = np.broadcast_to(part[:, None], idx.shape)
+        kk = np.broadcast_to(np.arange(1, n + 1)[None, :], idx.shape)
+        out_r.append(rr[keep]), out_c.append(idx[keep]), out_k.append(kk[keep]), out_p.append(result.clipped(vals[keep]))
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_k), np.concatenate(out_p)

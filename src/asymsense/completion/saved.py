@@ -1,0 +1,239 @@
+"""A fitted completion model as a folder, and the model loaded from it.
+
+`asymsense complete DATA --out DIR` writes DIR/model/:
+
+| file | content |
+|---|---|
+| `model.json` | format name and version, library version, the id/value column names, the clipping range, global mean, step size, init scale, chosen iterations, and the fit's full config |
+| `rows.parquet`, `cols.parquet` | id (original type), bias, f_1 … f_k (factor dtype kept: the round trip is bit for bit) |
+| `observed.parquet` | row, col: indices of the entries the model was fitted on (excluded from top-N) |
+
+Parquet + JSON only, never pickle: the folder can be read by any tool and
+loading it runs no code. `load_model(DIR)` (DIR or DIR/model) returns a
+`SavedModel` with `predict(row_ids, col_ids)` by original ids, `top(n, rows)`
+and `fold_in(row_ids, col_ids, values)` (new rows/columns from their entries,
+existing factors untouched; see `completion.foldin`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from asymsense.atomic import write_json
+from asymsense.errors import InputError
+from asymsense.history import History, write_table
+from asymsense.completion.biases import BIAS_DAMPING, Biases
+from asymsense.completion.foldin import DEFAULT_RIDGE, fold_in_side
+from asymsense.completion.io import IdMap, _as_id_array
+from asymsense.completion.model import CompletionResult, predict_indices, top_n
+
+MODEL_FORMAT = "asymsense-completion-model"
+FORMAT_VERSION = 1
+MODEL_FILES = ("model.json", "rows.parquet", "cols.parquet", "observed.parquet")
+
+
+def _library_version() -> str:
+    from asymsense import __version__
+
+    return __version__
+
+
+@dataclass
+class SavedModel:
+    """A fitted model addressed by original ids (see the module docstring).
+
+    fit: the CompletionResult (factors, biases, clipping) in index space;
+    row_map, col_map: ids ↔ indices; observed: (rows, cols) fitted on;
+    names: (row id column, column id column, value column) of the input."""
+
+    fit: CompletionResult
+    row_map: IdMap
+    col_map: IdMap
+    observed: tuple[np.ndarray, np.ndarray]
+    names: tuple[str, str, str] = ("row_id", "col_id", "value")
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.fit.shape
+
+    @property
+    def row_ids(self) -> np.ndarray:
+        return self.row_map.ids
+
+    @property
+    def col_ids(self) -> np.ndarray:
+        return self.col_map.ids
+
+    def encode(self, row_ids, col_ids) -> tuple[np.ndarray, np.ndarray]:
+        return self.row_map.encode(row_ids), self.col_map.encode(col_ids)
+
+    def predict(self, row_ids, col_ids, unknown: str = "biases") -> np.ndarray:
+        """Ŷ at (row id, column id) pairs; unknown ids get the biases-only
+        fallback (unknown='biases') or an InputError naming the id ('error')."""
+        row_ids, col_ids = _as_id_array(row_ids), _as_id_array(col_ids)
+        if len(row_ids) != len(col_ids):
+            raise InputError(f"row ids and column ids must have equal lengths, got {len(row_ids)} and {len(col_ids)}")
+        rows, cols = self.encode(row_ids, col_ids)
+        return predict_indices(self.fit, rows, cols, unknown, row_ids, col_ids)
+
+    def top(self, n: int, row_ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(row ids, column ids, rank 1..n, prediction): the n best columns not
+        observed in the fit for every row (or the given known rows)."""
+        rows = None
+        if row_ids is not None:
+            row_ids = _as_id_array(row_ids)
+            rows = self.row_map.encode(row_ids)
+            if (rows < 0).any():
+                bad = row_ids[int(np.argmax(rows < 0))]
+                raise InputError(f"rows: unknown row id {bad!r} (not in the model; fold it in first)")
+        r, c, k, p = top_n(self.fit, n, *self.observed, rows=rows)
+        return self.row_map.decode(r), self.col_map.decode(c), k, p
+
+    def fold_in(self, row_ids, col_ids, values, *, method: str = "ridge", ridge: float = DEFAULT_RIDGE) -> "SavedModel":
+        """A new model with the rows and columns that are new in these entries
+        folded in (biases and factors from their entries, the fitted side
+        fixed); existing rows and columns keep their factors and biases bit for
+        bit. New rows are folded first (from entries on known columns), then new
+        columns (from entries on known rows, the new ones included). Entries
+        between two known ids are not refitted; the returned model's
+        `meta['fold_in']` counts each kind."""
+        row_ids, col_ids = _as_id_array(row_ids), _as_id_array(col_ids)
+        y = np.asarray(values, dtype=np.float64).reshape(-1)
+        if not len(row_ids) == len(col_ids) == len(y):
+            raise InputError(f"fold-in row ids, column ids and values must have equal lengths, got {len(row_ids)}, {len(col_ids)}, {len(y)}")
+        if not np.all(np.isfinite(y)):
+            raise InputError(f"fold-in values: non-finite value at entry {int(np.argmax(~np.isfinite(y)))}")
+        fit, row_map, col_map = self.fit, self.row_map, self.col_map
+        rows0, cols0 = self.encode(row_ids, col_ids)
+        report = {"entries": int(len(y)), "method": method, "ridge": ridge if method == "ridge" else None,
+                  "known_pairs_ignored": int(np.sum((rows0 >= 0) & (cols0 >= 0)))}
+        opts = {"method": method, "ridge": ridge, "step": fit.step_size, "iterations": fit.best_iter or fit.n_iter,
+                "init_scale": fit.init_scale, "seed": int(fit.config.get("seed") or 0)}
+        obs_r, obs_c = self.observed
+        b = fit.biases
+        # rows: entries of new row ids on known columns
+        sel = (rows0 < 0) & (cols0 >= 0)
+        new_ids, inv = np.unique(row_ids[sel], return_inverse=True)
+        report["new_rows"] = int(len(new_ids))
+        U, r_bias = fit.U, b.rows
+        if len(new_ids):
+            nb, nU = fold_in_side(inv, cols0[sel], y[sel], fit.V, b.cols, b.mean, len(new_ids), damping=BIAS_DAMPING[0], **opts)
+            row_map, U, r_bias, where = _extend(row_map, new_ids, U, nU, r_bias, nb)
+            obs_r, obs_c = np.concatenate([where[obs_r], where[len(U) - len(new_ids) + inv]]), np.concatenate([obs_c, cols0[sel]])
+        # columns: entries of new column ids on (now) known rows
+        rows1 = row_map.encode(row_ids)
+        sel = (cols0 < 0) & (rows1 >= 0)
+        new_ids, inv = np.unique(col_ids[sel], return_inverse=True)
+        report["new_cols"] = int(len(new_ids))
+        V, c_bias = fit.V, b.cols
+        if len(new_ids):
+            nb, nV = fold_in_side(inv, rows1[sel], y[sel], U, r_bias, b.mean, len(new_ids), damping=BIAS_DAMPING[1], **opts)
+            col_map, V, c_bias, where = _extend(col_map, new_ids, V, nV, c_bias, nb)
+            obs_r, obs_c = np.concatenate([obs_r, rows1[sel]]), np.concatenate([where[obs_c], where[len(V) - len(new_ids) + inv]])
+        report["skipped_both_new"] = int(np.sum((rows1 < 0) & (col_map.encode(col_ids) < 0)))
+        new_fit = replace(fit, U=U, V=V, biases=Biases(b.mean, r_bias, c_bias))
+        observed = (obs_r, obs_c)
+        return SavedModel(new_fit, row_map, col_map, observed, self.names, {**self.meta, "fold_in": report})
+
+    def save(self, folder) -> Path:
+        """Write the model folder (see the module docstring); returns its path."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        fit = self.fit
+        write_table(_side_table(self.row_ids, fit.biases.rows, fit.U), folder / "rows.parquet")
+        write_table(_side_table(self.col_ids, fit.biases.cols, fit.V), folder / "cols.parquet")
+        write_table(pa.table({"row": pa.array(self.observed[0].astype(np.int64)), "col": pa.array(self.observed[1].astype(np.int64))}),
+                    folder / "observed.parquet")
+        write_json(folder / "model.json", {
+            "format": MODEL_FORMAT, "format_version": FORMAT_VERSION, "library_version": _library_version(),
+            "names": {"row": self.names[0], "col": self.names[1], "value": self.names[2]},
+            "shape": list(self.shape), "width": int(fit.U.shape[1]), "dtype": str(fit.U.dtype),
+            "global_mean": float(fit.biases.mean), "clip": list(fit.clip) if fit.clip is not None else None,
+            "step_size": fit.step_size, "init_scale": fit.init_scale, "best_iter": fit.best_iter, "n_iter": fit.n_iter,
+            "stop_reason": fit.stop_reason, "train_rmse": fit.train_rmse, "val_rmse": fit.val_rmse,
+            "config": fit.config, "meta": self.meta,
+        })
+        return folder
+
+
+def from_result(result: CompletionResult, row_map: IdMap, col_map: IdMap, observed, names=None, meta=None) -> SavedModel:
+    """A SavedModel of a fit (index space) with its id maps and fitted entries."""
+    names = tuple(str(n) for n in names) if names is not None else ("row_id", "col_id", "value")
+    return SavedModel(result, row_map, col_map, (np.asarray(observed[0], np.int64), np.asarray(observed[1], np.int64)), names, dict(meta or {}))
+
+
+def load_model(folder) -> SavedModel:
+    """The model saved in `folder` (the model folder itself, or a `complete`
+    output folder holding `model/`)."""
+    folder = Path(folder)
+    if not (folder / "model.json").exists() and (folder / "model" / "model.json").exists():
+        folder = folder / "model"
+    if not (folder / "model.json").is_file():
+        raise InputError(f"{folder}: no saved model here (model/model.json is missing; `asymsense complete DATA --out DIR` writes one)")
+    try:
+        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{folder / 'model.json'}: cannot read the model description ({exc})") from None
+    if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
+        raise InputError(f"{folder / 'model.json'}: not an asymsense completion model")
+    if info.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"{folder / 'model.json'}: model format version {info.get('format_version')!r}; this asymsense reads version {FORMAT_VERSION}")
+    tables = {}
+    for name in MODEL_FILES[1:]:
+        try:
+            tables[name] = pq.read_table(folder / name)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise InputError(f"{folder / name}: cannot read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    row_ids, r_bias, U = _read_side(tables["rows.parquet"], info["width"], folder / "rows.parquet")
+    col_ids, c_bias, V = _read_side(tables["cols.parquet"], info["width"], folder / "cols.parquet")
+    row_map, col_map = IdMap(row_ids), IdMap(col_ids)
+    if len(row_map) != len(row_ids) or len(col_map) != len(col_ids) or not np.array_equal(row_map.ids, row_ids) or not np.array_equal(col_map.ids, col_ids):
+        raise InputError(f"{folder}: ids in rows.parquet/cols.parquet are not distinct and sorted (the file was edited?)")
+    clip = tuple(info["clip"]) if info.get("clip") is not None else None
+    fit = CompletionResult(
+        U=U, V=V, history=History(), stop_reason=info.get("stop_reason", "loaded"), n_iter=int(info.get("n_iter") or 0),
+        best_iter=info.get("best_iter"), step_size=float(info["step_size"]), seconds=0.0, config=info.get("config", {}),
+        biases=Biases(float(info["global_mean"]), r_bias, c_bias), clip=clip, init_scale=float(info["init_scale"]),
+        train_rmse=info.get("train_rmse"), val_rmse=info.get("val_rmse"))
+    obs = tables["observed.parquet"]
+    observed = (obs.column("row").to_numpy().astype(np.int64), obs.column("col").to_numpy().astype(np.int64))
+    names = info.get("names", {})
+    return SavedModel(fit, row_map, col_map, observed, (names.get("row", "row_id"), names.get("col", "col_id"), names.get("value", "value")),
+                      dict(info.get("meta") or {}))
+
+
+def _side_table(ids, bias, F) -> pa.Table:
+    cols = {"id": pa.array(ids), "bias": pa.array(np.asarray(bias, np.float64))}
+    for l in range(F.shape[1]):
+        cols[f"f_{l + 1}"] = pa.array(np.ascontiguousarray(F[:, l]))
+    return pa.table(cols)
+
+
+def _read_side(table: pa.Table, width: int, path):
+    names = ["id", "bias"] + [f"f_{l + 1}" for l in range(width)]
+    if table.column_names != names:
+        raise InputError(f"{path}: expected columns id, bias, f_1 … f_{width}, got {', '.join(table.column_names[:5])}…")
+    ids = _as_id_array(table.column("id").to_numpy(zero_copy_only=False))
+    bias = table.column("bias").to_numpy().astype(np.float64)
+    F = np.column_stack([table.column(n).to_numpy() for n in names[2:]]) if width else np.zeros((len(ids), 0))
+    return ids, bias, np.ascontiguousarray(F)
+
+
+def _extend(idmap: IdMap, new_ids, F, F_new, bias, bias_new):
+    """The id map with new ids added (sorted again), factors/biases placed at
+    the new indices (old rows copied unchanged), and where[i]: the new index
+    of old index i (i < n_old) or of new id i − n_old."""
+    ids = _as_id_array(np.concatenate([idmap.ids, new_ids]))
+    order = np.argsort(ids, kind="stable")
+    where = np.empty(len(ids), dtype=np.int64)
+    where[order] = np.arange(len(ids))
+    F_all = np.concatenate([F, np.asarray(F_new, F.dtype)])[order]
+    b_all = np.concatenate([bias, bias_new])[order]
+    return IdMap(ids), F_all, b_all, where
