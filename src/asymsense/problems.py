@@ -8,6 +8,8 @@ import numpy as np
 
 from asymsense.errors import InputError
 from asymsense.validation import PARAMETER_RULES, SPECTRA, check_choice, check_positive, check_rank, resolve_seed
+from asymsense.backend import to_backend
+from asymsense.operators import make_operator
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,9 @@ def planted_instance(n1, n2, rank, *, cond=1.0, spectrum="linear", operator="gau
     command, sweep trial and experiment builds its problem. `backend`/`device`
     put the operator on another array library (see `asymsense.backend`); the
     truth and y stay NumPy data, identical for every backend."""
-    from asymsense.operators import make_operator
-
     truth = planted(n1, n2, rank, cond=cond, spectrum=spectrum, seed=problem_seed)
     op = make_operator(operator, n1, n2, m, seed=operator_seed, dtype=dtype)
     y = measure(truth, op, noise=noise, seed=noise_seed)
     if backend not in (None, "numpy") or device not in (None, "cpu"):
-        from asymsense.backend import to_backend
-
         op = to_backend(op, backend or "numpy", device)
     return truth, op, y
