@@ -1,6 +1,7 @@
-"""Helpers for the experiments' own trial methods (named "module:function" in
-their sweep configs): parameter resolution shared with the built-in fgd
-method, so custom trials get the same defaults, checks, derived m and seeds."""
+"""Helpers for trial methods registered in Python code (the paper's
+experiments pass theirs to `run_sweep(..., methods=...)`): parameter
+resolution shared with the built-in fgd method, so custom trials get the same
+defaults, checks, derived m and seeds."""
 
 from __future__ import annotations
 
