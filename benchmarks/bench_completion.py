@@ -92,8 +92,8 @@ def main(argv=None):
         with threadpool_limits(limits=1, user_api="blas"):
             for fn in (bias_only, soft_impute, als_wr):
                 fit = fn(*train, t.shape, validation=val)
-                rows.append({"method": fit.name, "test_rmse": rmse(fit.predict(*test_rc), test_y), "val_rmse": fit.val_rmse,
-                             "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.params})
+                rows.append({"method": fit.method, "test_rmse": rmse(fit.predict(*test_rc), test_y), "val_rmse": fit.val_rmse,
+                             "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.config})
     load_after = os.getloadavg()
 
     print(f"MovieLens-100k, fixed split 80/10/10 (seed 0); load average before {load_before[0]:.1f}, after {load_after[0]:.1f} on {os.cpu_count()} cores")

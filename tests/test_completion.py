@@ -233,7 +233,7 @@ def test_baselines_beat_the_bias_model_on_a_low_rank_table():
     si = soft_impute(*args, validation=v, rank_max=10)
     al = als_wr(*args, validation=v, ranks=(3, 6), l2s=(0.01, 0.1), max_sweeps=8)
     assert si.val_rmse < 0.5 * base.val_rmse and al.val_rmse < 0.5 * base.val_rmse
-    assert al.params["rank"] in (3, 6) and si.params["lambda"] > 0
+    assert al.config["rank"] in (3, 6) and si.config["lambda"] > 0
 
 
 # --- MovieLens -----------------------------------------------------------------------------

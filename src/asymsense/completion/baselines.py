@@ -34,21 +34,23 @@ from asymsense.metrics import rmse
 @dataclass
 class BaselineFit:
     """A fitted baseline: predict(rows, cols), the validation RMSE it was chosen on,
-    the chosen parameters, seconds for the chosen fit and for all tuning."""
+    the chosen parameters, seconds for the chosen fit and for all tuning.
+    Field names follow the solvers' results (`asymsense.solvers.result`):
+    `method`, the factors `U`, `V` (the UVᵀ part; None for the biases only), `config`."""
 
-    name: str
+    method: str
     biases: Biases
     clip: tuple[float, float] | None
-    left: np.ndarray | None = None
-    right: np.ndarray | None = None
+    U: np.ndarray | None = None
+    V: np.ndarray | None = None
     val_rmse: float | None = None
-    params: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
     seconds: float = 0.0
     tuning_seconds: float = 0.0
 
     def predict(self, rows, cols) -> np.ndarray:
         rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
-        out = self.biases(rows, cols) + (_gather_dot(self.left, self.right, rows, cols) if self.left is not None else 0.0)
+        out = self.biases(rows, cols) + (_gather_dot(self.U, self.V, rows, cols) if self.U is not None else 0.0)
         return np.clip(out, *self.clip) if self.clip is not None else out
 
 
@@ -85,7 +87,7 @@ def bias_only(rows, cols, y, shape, *, validation=None, clip=True, biases="both"
     """The global-mean plus row/column-bias model."""
     started = time.perf_counter()
     rows, cols, y, b, clip_range, val = _prepare(rows, cols, y, shape, validation, clip, biases)
-    fit = BaselineFit("biases", b, clip_range, params={"damping": list(BIAS_DAMPING)})
+    fit = BaselineFit("biases", b, clip_range, config={"damping": list(BIAS_DAMPING)})
     fit.seconds = fit.tuning_seconds = time.perf_counter() - started
     if val is not None:
         fit.val_rmse = rmse(fit.predict(val[0], val[1]), val[2])

@@ -173,7 +173,7 @@ def compare_methods(train, val, test_sets, table, result, summary) -> list[dict]
             r = np.where(test_sets[0] >= 0, b.rows[np.maximum(test_sets[0], 0)], 0.0)
             c = np.where(test_sets[1] >= 0, b.cols[np.maximum(test_sets[1], 0)], 0.0)
             pred[~known] = np.clip(b.mean + r + c, *fit.clip)[~known] if fit.clip else (b.mean + r + c)[~known]
-        rows.append({"method": fit.name, "test_rmse": rmse(pred, test_sets[2]), "val_rmse": fit.val_rmse, "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.params})
+        rows.append({"method": fit.method, "test_rmse": rmse(pred, test_sets[2]), "val_rmse": fit.val_rmse, "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.config})
     rows.append({"method": "asymsense (fgd)", "test_rmse": summary["test_rmse"], "val_rmse": result.val_rmse, "seconds": result.seconds, "tuning_seconds": result.seconds,
                  "params": {"width": result.config["width"], "best_iter": result.best_iter, "eff_rank": round(result.effective_rank, 2)}})
     return rows
