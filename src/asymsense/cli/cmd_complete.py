@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from asymsense.cli.app import app, console, handle_errors
+from asymsense.completion.cv import run_cv
 from asymsense.completion.workflow import run_complete
 
 
@@ -26,6 +27,7 @@ def complete_command(
     test: Optional[Path] = typer.Option(None, "--test", help="Held-out (row id, column id, value) file: its RMSE goes into summary.json."),
     compare: bool = typer.Option(False, "--compare", help="Also fit the bias-only model, SoftImpute and ALS on the same split and print test RMSE and seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print summary.json on stdout."),
+    cv: Optional[int] = typer.Option(None, "--cv", help="K-fold cross-validation over all entries (seeded): mean ± sd of the test RMSE and seconds per fold; writes only summary.json."),
     width: Optional[int] = typer.Option(None, "--width", help="k, columns of U and V (default min(n1, n2, 100))."),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="Init scale α (default 1e-3·sqrt(‖A*(z)‖₂))."),
     step: Optional[float] = typer.Option(None, "--step", help="Step size μ (default 0.5/‖A*(z)‖₂)."),
@@ -51,6 +53,20 @@ def complete_command(
         "biases": biases, "clip": clip, "l2": l2, "refit": refit, "seed": seed, "dtype": dtype,
         "init_scale": alpha if alpha is not None else "auto", "step_size": step if step is not None else "auto",
     }
+    if cv is not None:
+        options.pop("refit"), options.pop("validation_kind")
+        summary = run_cv(data, out, cv, row=row_col, col=col_col, value=value_col, duplicates=duplicates,
+                         fit_options={**options, "refit": refit, "validation_kind": validation_kind})
+        if json_out:
+            print(json.dumps(summary, indent=2, default=str))
+            return
+        res = summary["cv"]
+        for fold in res["folds"]:
+            print(f"fold {fold['fold'] + 1}/{res['k']}: test RMSE {fold['test_rmse']:.4f} ({fold['m_test']} entries), "
+                  f"validation RMSE {fold['val_rmse']:.4f}, best iteration {fold['best_iter']}, {fold['seconds']:.2f} s")
+        print(f"{summary['source']}: {res['k']}-fold CV (seed {res['seed']}): test RMSE {res['test_rmse_mean']:.4f} ± {res['test_rmse_sd']:.4f}, "
+              f"{res['seconds_mean']:.2f} s per fold → {out}")
+        return
     with Progress(TextColumn("fitting"), BarColumn(), TextColumn("iter {task.completed}/{task.total} · val RMSE {task.fields[val]}"),
                   TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("fit", total=max_iter, val="—")
