@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from asymsense.validation import check_dtype, check_int, resolve_seed
 from asymsense.backend import is_numpy
+from asymsense.operators import rng_kernels
 from asymsense.operators.base import Operator, check_shape
 
 CHUNK_ENTRIES = 2**16
@@ -84,21 +85,25 @@ def standard_normal_fill(bit_generator: np.random.BitGenerator, out: np.ndarray)
     half = (n + 1) // 2
     staged = not (out.dtype == np.float32 and out.flags.c_contiguous)
     flat = scratch("stage", n) if staged else out.reshape(-1)
-    words = bit_generator.random_raw(half)
-    bits = scratch("bits", half, np.uint64)
     radius, sine = flat[:half], flat[half:]
     theta = scratch("theta", half)
-    np.right_shift(words, _SHIFT, out=bits)
-    np.copyto(radius, bits, casting="unsafe")
-    np.bitwise_and(words, _LOW24, out=bits)
-    np.copyto(theta, bits, casting="unsafe")
-    del words
-    radius += np.float32(0.5)
-    radius *= _UNIT
+    if isinstance(bit_generator, np.random.SFC64) and rng_kernels.available():
+        # The same float32 values from a numba pass (see rng_kernels).
+        rng_kernels.sfc64_box_muller_inputs(bit_generator, radius, theta, 0.5, _UNIT, _TWO_PI * _UNIT)
+    else:
+        words = bit_generator.random_raw(half)
+        bits = scratch("bits", half, np.uint64)
+        np.right_shift(words, _SHIFT, out=bits)
+        np.copyto(radius, bits, casting="unsafe")
+        np.bitwise_and(words, _LOW24, out=bits)
+        np.copyto(theta, bits, casting="unsafe")
+        del words
+        radius += np.float32(0.5)
+        radius *= _UNIT
+        theta *= _TWO_PI * _UNIT
     np.log(radius, out=radius)
     radius *= np.float32(-2.0)
     np.sqrt(radius, out=radius)
-    theta *= _TWO_PI * _UNIT
     np.sin(theta[: n - half], out=sine)
     sine *= radius[: n - half]
     np.cos(theta, out=theta)
@@ -308,6 +313,55 @@ class StreamGaussian(Operator):
             total += part
         total *= self.dtype.type(self._scale)
         return total.reshape(*z.shape[:-1], self.n1, self.n2)
+
+    def residual_gradient(self, U, V, y, dtype):
+        """One pass over the chunks for a whole gradient step: r = A(UVᵀ) − y
+        (in `dtype`) and (A*(r)V, A*(r)ᵀU), generating each chunk ONCE: row
+        block c's residual r_c is known as soon as its forward values are, and
+        its adjoint contribution G_cᵀ r_c needs the same rows.
+
+        Bit for bit `forward_factors(U, V).astype(dtype) − y` and
+        `gradient_products(r, U, V)`: every chunk goes through the same BLAS
+        calls on the same operands, on the same thread (chunk c on thread
+        c mod T), and the parts are summed in the same order. NumPy only
+        (returns None on other backends, where the caller uses the two passes)."""
+        if not is_numpy(self.xp):
+            return None
+        dtype = np.dtype(dtype)
+        U, V = np.asarray(U), np.asarray(V)
+        X = U @ np.swapaxes(V, -1, -2)
+        X = np.asarray(X, dtype=self.dtype)
+        lead = X.shape[:-2]
+        flat = X.reshape(-1, self.n1 * self.n2)
+        y = np.asarray(y)
+        y_rows = np.broadcast_to(y, lead + (self.m,)).reshape(-1, self.m)
+        scale = self.dtype.type(self._scale)
+        r = np.empty((flat.shape[0], self.m), dtype=dtype)
+        gemm = scipy.linalg.blas.dgemm if self.dtype == np.float64 else scipy.linalg.blas.sgemm
+        n_chunks = len(self._bounds)
+
+        def run(t):
+            acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
+            for c in range(t, n_chunks, self.threads):
+                G, targets = self._chunk(c)
+                if not G.shape[0]:
+                    continue
+                forward = flat @ G.T
+                forward *= scale
+                r[:, targets] = forward.astype(dtype, copy=False) - y_rows[:, targets]
+                z_c = np.ascontiguousarray(np.asarray(r[:, targets], dtype=self.dtype))
+                gemm(1.0, G.T, z_c.T, beta=1.0, c=acc.T, overwrite_c=True)
+            return acc
+
+        with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
+            parts = list(pool.map(run, range(min(self.threads, n_chunks))))
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        total *= scale
+        M = total.reshape(*lead, self.n1, self.n2)
+        MV, MtU = M @ V, np.swapaxes(M, -1, -2) @ U
+        return r.reshape(*lead, self.m), MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
 
     def _adjoint_xp(self, z):
         xp = self.xp

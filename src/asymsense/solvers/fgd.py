@@ -148,10 +148,23 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
     if on_host:
         y_train = y_train.astype(dtype, copy=False)
 
+        fused = getattr(train_op, "residual_gradient", None)
+        pending = {}
+
         def residual(U, V):
+            if fused is not None:
+                # One pass over the operator for r and the gradient (the
+                # matrix-free Gaussian generates each chunk once per step);
+                # the same bits as the two calls below.
+                r, MV, MtU = fused(U, V, y_train, dtype)
+                pending["step"] = (r, U, V, MV, MtU)
+                return r
             return train_op.forward_factors(U, V).astype(dtype, copy=False) - y_train
 
         def gradient(r, U, V):
+            step = pending.pop("step", None)
+            if step is not None and step[0] is r and step[1] is U and step[2] is V:
+                return step[3], step[4]
             MV, MtU = train_op.gradient_products(r, U, V)
             return MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
     else:
