@@ -186,3 +186,44 @@ def test_estimator_round_trip_and_partial_fit(data, tmp_path):
     assert np.array_equal(loaded.predict(pairs), before)
     held = np.c_[r[new], c[new]][1::2]
     assert loaded.rmse(held, X[held[:, 0], held[:, 1]]) < est.rmse(held, X[held[:, 0], held[:, 1]])
+
+
+def test_intervals_cover_held_out_noisy_entries(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((80, 2)) @ rng.standard_normal((2, 50)) + 3
+    r, c = np.nonzero(rng.random(X.shape) < 0.6)
+    y = X[r, c] + 0.5 * rng.standard_normal(len(r))
+    held = rng.random(len(r)) < 0.2
+    est = LowRankCompleter(random_state=0, width=6, max_iter=300, validation=0.2).fit(np.c_[r[~held], c[~held]], y[~held])
+    model = load_model(est.save(tmp_path / "m"))
+    assert model.calibration is not None and model.calibration.sizes.sum() == round(0.2 * (~held).sum())
+    pred, lo, hi = model.predict_interval(r[held], c[held], level=0.8)
+    assert np.array_equal(pred, est.predict(np.c_[r[held], c[held]])) and np.all(lo <= pred) and np.all(pred <= hi)
+    cover = np.mean((y[held] >= lo) & (y[held] <= hi))
+    assert 0.7 <= cover <= 0.9, cover
+    _, lo5, hi5 = model.predict_interval(r[held], c[held], level=0.5)
+    assert np.all(hi5 - lo5 <= hi - lo + 1e-12) and np.mean(hi5 - lo5) < np.mean(hi - lo)
+    with pytest.raises(InputError, match="interval"):
+        model.predict_interval(r[:3], c[:3], level=1.5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(level=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.text(max_size=3)))
+def test_interval_level_rule(level):
+    from asymsense.completion.intervals import check_level
+    ok = not isinstance(level, (bool, str)) and level == level and 0 < level < 0.99
+    if ok:
+        assert check_level(level) == level
+    else:
+        with pytest.raises(InputError, match="interval"):
+            check_level(level)
+
+
+def test_predict_cli_interval_columns(data, tmp_path):
+    d, _, _ = data
+    proc = cli("predict", d / "out", "--pairs", d / "pairs.csv", "--out", tmp_path / "p.csv", "--interval", "0.8")
+    assert proc.returncode == 0, proc.stderr
+    t = pcsv.read_csv(tmp_path / "p.csv").to_pydict()
+    assert list(t) == ["who", "what", "prediction", "lower", "upper"]
+    assert all(lo <= p <= hi for p, lo, hi in zip(t["prediction"], t["lower"], t["upper"]))
+    assert "interval" in one_line_error(cli("predict", d / "out", "--pairs", d / "pairs.csv", "--out", tmp_path / "q.csv", "--interval", "2"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from asymsense.errors import InputError
 from asymsense.operators import EntrySample
@@ -37,13 +38,19 @@ FOLD_IN_METHODS = ("ridge", "descent")
 DEFAULT_RIDGE = 5.0
 
 
-def fold_in_side(new, known, y, F_known, bias_known, mean: float, n_new: int, *, damping: float, method: str = "ridge",
-                 ridge: float = DEFAULT_RIDGE, step: float | None = None, iterations: int | None = None,
-                 init_scale: float = 1e-3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def fold_in_side(new, known, y, F_known, bias_known, mean: float, n_new: int, **options) -> tuple[np.ndarray, np.ndarray]:
     """Biases (n_new,) and factors (n_new, k) of new rows `0..n_new-1` observed at
     (new[e], known[e]) with values y[e]; `F_known` (n_known, k) and `bias_known`
-    are the fixed other side. Rows with no entries get bias 0 and factor 0 (the
-    biases-only prediction)."""
+    are the fixed other side (options: see `_fold_in`). BLAS is limited to one
+    thread: the batched k×k solves are small, and a multi-threaded BLAS
+    competing with busy processes made them many times slower."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fold_in(new, known, y, F_known, bias_known, mean, n_new, **options)
+
+
+def _fold_in(new, known, y, F_known, bias_known, mean: float, n_new: int, *, damping: float, method: str = "ridge",
+             ridge: float = DEFAULT_RIDGE, step: float | None = None, iterations: int | None = None,
+             init_scale: float = 1e-3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     if method not in FOLD_IN_METHODS:
         raise InputError(f"method must be one of {', '.join(FOLD_IN_METHODS)}, got {method!r}")
     new, known = np.asarray(new, np.int64), np.asarray(known, np.int64)
@@ -58,10 +65,7 @@ def fold_in_side(new, known, y, F_known, bias_known, mean: float, n_new: int, *,
     if method == "ridge":
         ridge = check_positive("ridge", ridge)
         Vj = F[known]
-        gram = np.zeros((n_new, k, k))
-        _grouped_gram(gram, new, Vj)
-        rhs = np.zeros((n_new, k))
-        np.add.at(rhs, new, Vj * z[:, None])
+        gram, rhs = _normal_equations(new, Vj, z, n_new)
         gram += ridge * np.eye(k)
         U = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
         return bias, U.astype(F_known.dtype)
@@ -87,13 +91,16 @@ def fold_in_side(new, known, y, F_known, bias_known, mean: float, n_new: int, *,
     return bias, outcome.U
 
 
-def _grouped_gram(gram, new, Vj) -> None:
-    """Σ_{e: new[e]=i} v_e v_eᵀ for every i, as one matmul per row's entry block."""
+def _normal_equations(new, Vj, z, n_new):
+    """Σ_e v_e v_eᵀ and Σ_e z_e v_e over the entries e of each new row, one
+    matmul per row's block of entries (sorted by row)."""
+    k = Vj.shape[1]
+    gram, rhs = np.zeros((n_new, k, k)), np.zeros((n_new, k))
     order = np.argsort(new, kind="stable")
-    s_new, s_V = new[order], Vj[order]
+    s_new, s_V, s_z = new[order], Vj[order], z[order]
     bounds = np.flatnonzero(np.diff(s_new)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [len(s_new)]])
-    for a, b in zip(starts, ends):
+    for a, b in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(s_new)]])):
         block = s_V[a:b]
-        gram[s_new[a]] += block.T @ block
+        gram[s_new[a]] = block.T @ block
+        rhs[s_new[a]] = s_z[a:b] @ block
+    return gram, rhs

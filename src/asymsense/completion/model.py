@@ -72,6 +72,7 @@ class CompletionResult(FactorResult):
     train_rmse: float
     val_rmse: float | None
     loss: float = float("nan")
+    validation_residuals: tuple | None = None  # (rows, cols, y − ŷ) on the validation entries, at the returned iterate
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -198,6 +199,7 @@ def complete(rows, cols, values, shape, *, refit: bool = True, **kwargs) -> "Com
                   "init_scale": final.init_scale, "train_rmse": final.train_rmse, "seconds": final.seconds}
     return replace(final, history=selected.history, stop_reason=selected.stop_reason, n_iter=selected.n_iter,
                    best_iter=selected.best_iter, val_rmse=selected.val_rmse, seconds=selected.seconds + final.seconds,
+                   validation_residuals=selected.validation_residuals,
                    config={**selected.config, "refit": refit_info})
 
 
@@ -349,6 +351,7 @@ def _complete(
     train_rmse = rmse(clipped(base_train + fitted), tr_y)
     loss = 0.5 * float(np.sum((fitted - target) ** 2))
     val_rmse = float(outcome.best_score[0]) if val is not None else None
+    val_res = None if val is None else (val[0], val[1], val_y - clipped(val_base + val_op.forward_factors(U, V)))
     config = {
         "shape": [n1, n2],
         "m": int(len(y)),
@@ -374,7 +377,7 @@ def _complete(
     return CompletionResult(
         U=U, V=V, biases=bias, clip=clip_range, history=history, stop_reason=stop_reason, n_iter=t,
         best_iter=best_iter, step_size=mu, init_scale=alpha, seconds=time.perf_counter() - started,
-        train_rmse=train_rmse, val_rmse=val_rmse, loss=loss, config=config,
+        train_rmse=train_rmse, val_rmse=val_rmse, loss=loss, config=config, validation_residuals=val_res,
     )
 
 

@@ -30,6 +30,7 @@ from asymsense.errors import InputError
 from asymsense.history import History, write_table
 from asymsense.completion.biases import BIAS_DAMPING, Biases
 from asymsense.completion.foldin import DEFAULT_RIDGE, fold_in_side
+from asymsense.completion.intervals import Calibration, fit_calibration
 from asymsense.completion.io import IdMap, _as_id_array
 from asymsense.completion.model import CompletionResult, predict_indices, top_n
 
@@ -58,6 +59,7 @@ class SavedModel:
     observed: tuple[np.ndarray, np.ndarray]
     names: tuple[str, str, str] = ("row_id", "col_id", "value")
     meta: dict = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -82,6 +84,22 @@ class SavedModel:
             raise InputError(f"row ids and column ids must have equal lengths, got {len(row_ids)} and {len(col_ids)}")
         rows, cols = self.encode(row_ids, col_ids)
         return predict_indices(self.fit, rows, cols, unknown, row_ids, col_ids)
+
+    def activity(self, rows, cols) -> tuple[np.ndarray, np.ndarray]:
+        """Fitted entries of each row and column index (0 for −1, an unknown id)."""
+        cr = np.bincount(self.observed[0], minlength=self.shape[0])
+        cc = np.bincount(self.observed[1], minlength=self.shape[1])
+        return np.where(rows >= 0, cr[np.maximum(rows, 0)], 0), np.where(cols >= 0, cc[np.maximum(cols, 0)], 0)
+
+    def predict_interval(self, row_ids, col_ids, level: float = 0.8, unknown: str = "biases"):
+        """(prediction, lower, upper): Ŷ and the interval of nominal coverage
+        `level` from the validation residuals by activity (`completion.intervals`)."""
+        if self.calibration is None:
+            raise InputError("interval: this model has no calibration (it was fitted without validation entries)", "interval")
+        pred = self.predict(row_ids, col_ids, unknown)
+        rows, cols = self.encode(_as_id_array(row_ids), _as_id_array(col_ids))
+        lower, upper = self.calibration.interval(pred, *self.activity(rows, cols), level, self.fit.clip)
+        return pred, lower, upper
 
     def top(self, n: int, row_ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(row ids, column ids, rank 1..n, prediction): the n best columns not
@@ -140,7 +158,7 @@ class SavedModel:
         report["skipped_both_new"] = int(np.sum((rows1 < 0) & (col_map.encode(col_ids) < 0)))
         new_fit = replace(fit, U=U, V=V, biases=Biases(b.mean, r_bias, c_bias))
         observed = (obs_r, obs_c)
-        return SavedModel(new_fit, row_map, col_map, observed, self.names, {**self.meta, "fold_in": report})
+        return SavedModel(new_fit, row_map, col_map, observed, self.names, {**self.meta, "fold_in": report}, self.calibration)
 
     def save(self, folder) -> Path:
         """Write the model folder (see the module docstring); returns its path."""
@@ -159,14 +177,20 @@ class SavedModel:
             "step_size": fit.step_size, "init_scale": fit.init_scale, "best_iter": fit.best_iter, "n_iter": fit.n_iter,
             "stop_reason": fit.stop_reason, "train_rmse": fit.train_rmse, "val_rmse": fit.val_rmse,
             "config": fit.config, "meta": self.meta,
+            "calibration": self.calibration.to_json() if self.calibration is not None else None,
         })
         return folder
 
 
 def from_result(result: CompletionResult, row_map: IdMap, col_map: IdMap, observed, names=None, meta=None) -> SavedModel:
-    """A SavedModel of a fit (index space) with its id maps and fitted entries."""
+    """A SavedModel of a fit (index space) with its id maps and fitted entries;
+    the interval calibration comes from the fit's validation residuals."""
     names = tuple(str(n) for n in names) if names is not None else ("row_id", "col_id", "value")
-    return SavedModel(result, row_map, col_map, (np.asarray(observed[0], np.int64), np.asarray(observed[1], np.int64)), names, dict(meta or {}))
+    model = SavedModel(result, row_map, col_map, (np.asarray(observed[0], np.int64), np.asarray(observed[1], np.int64)), names, dict(meta or {}))
+    if result.validation_residuals is not None:
+        vr, vc, e = result.validation_residuals
+        model.calibration = fit_calibration(e, *model.activity(np.asarray(vr, np.int64), np.asarray(vc, np.int64)))
+    return model
 
 
 def load_model(folder) -> SavedModel:
@@ -205,8 +229,9 @@ def load_model(folder) -> SavedModel:
     obs = tables["observed.parquet"]
     observed = (obs.column("row").to_numpy().astype(np.int64), obs.column("col").to_numpy().astype(np.int64))
     names = info.get("names", {})
+    calibration = Calibration.from_json(info["calibration"]) if info.get("calibration") else None
     return SavedModel(fit, row_map, col_map, observed, (names.get("row", "row_id"), names.get("col", "col_id"), names.get("value", "value")),
-                      dict(info.get("meta") or {}))
+                      dict(info.get("meta") or {}), calibration)
 
 
 def _side_table(ids, bias, F) -> pa.Table:

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from asymsense.completion.foldin import DEFAULT_RIDGE
+from asymsense.completion.intervals import check_level
 from asymsense.completion.io import _as_id_array, read_arrow, read_columns, read_pairs
 from asymsense.completion.saved import load_model
 from asymsense.errors import InputError
@@ -46,7 +47,8 @@ def _read_ids(source) -> np.ndarray:
 
 
 def run_predict(model_dir, out, *, pairs=None, top=None, rows=None, fold_in=None, fold_in_method: str = "ridge",
-                ridge: float = DEFAULT_RIDGE, precision: int = 4, save_model=None, row=None, col=None, value=None) -> dict:
+                ridge: float = DEFAULT_RIDGE, precision: int = 4, save_model=None, row=None, col=None, value=None,
+                interval: float | None = None) -> dict:
     """Run the whole command; returns a summary dict (what was predicted, the
     fold-in counts and seconds). `save_model`: a folder for the model with the
     folded-in rows/columns (the loaded one is never modified)."""
@@ -56,10 +58,14 @@ def run_predict(model_dir, out, *, pairs=None, top=None, rows=None, fold_in=None
     if rows is not None and top is None:
         raise InputError("rows (a file of row ids) goes with top")
     precision = check_int("precision", precision, minimum=0)
+    if interval is not None:
+        interval = check_level(interval)
     if top is not None:
         top = check_int("top", top, minimum=1)
     out = _check_out_file(out)
     model = load_model(model_dir)
+    if interval is not None and model.calibration is None:
+        raise InputError(f"interval: the model in {model_dir} has no calibration (fitted without validation entries)", "interval")
     pair_cols = read_pairs(pairs, row=row, col=col) if pairs is not None else None
     row_ids = _read_ids(rows) if rows is not None else None
     summary: dict = {"model": str(model_dir), "shape": list(model.shape)}
@@ -73,12 +79,19 @@ def run_predict(model_dir, out, *, pairs=None, top=None, rows=None, fold_in=None
         p_rows, p_cols = model.encode(pair_cols.row_ids, pair_cols.col_ids)
         p = model.predict(pair_cols.row_ids, pair_cols.col_ids)
         names = pair_cols.names
-        table = pa.table({names[0]: pa.array(pair_cols.row_ids), names[1]: pa.array(pair_cols.col_ids), "prediction": pa.array(np.round(p, precision))})
+        columns = {names[0]: pa.array(pair_cols.row_ids), names[1]: pa.array(pair_cols.col_ids)}
         summary["predictions"] = {"kind": "pairs", "n": int(len(p)), "unknown_ids_biases_only": int(np.sum((p_rows < 0) | (p_cols < 0)))}
     else:
         r, c, k, p = model.top(top, row_ids)
-        table = pa.table({model.names[0]: pa.array(r), model.names[1]: pa.array(c), "rank": pa.array(k), "prediction": pa.array(np.round(p, precision))})
+        p_rows, p_cols = model.encode(r, c)
+        columns = {model.names[0]: pa.array(r), model.names[1]: pa.array(c), "rank": pa.array(k)}
         summary["predictions"] = {"kind": "top", "n": int(top), "rows": int(len(np.unique(r)))}
+    columns["prediction"] = pa.array(np.round(p, precision))
+    if interval is not None:
+        lower, upper = model.calibration.interval(p, *model.activity(p_rows, p_cols), interval, model.fit.clip)
+        columns["lower"], columns["upper"] = pa.array(np.round(lower, precision)), pa.array(np.round(upper, precision))
+        summary["predictions"]["interval"] = interval
+    table = pa.table(columns)
     write_table(table, out, fmt="csv")
     if save_model is not None:
         model.save(save_model)
