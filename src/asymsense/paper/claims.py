@@ -3,7 +3,12 @@ its uncertainty, a threshold stated up front, and pass/fail.
 
 A claim passes when the *whole* stated quantity clears the threshold: for
 `">="` the lower end of the interval must be ≥ threshold, for `"<="` the upper
-end ≤ threshold (a point value has low = high = value). A claim whose number
+end ≤ threshold, for `"within"` the interval must lie inside
+[threshold, threshold_high] (a point value has low = high = value).
+
+Every claim carries the regime its experiment ran in (`regime`: oversampling,
+κ, μ‖X*‖₂ and the measured RIP proxies, see `asymsense.paper.regime`), so a
+number is never read without the conditions it was measured under. A claim whose number
 could not be measured (missing or failed trials) is reported as "not measured"
 and counts as failed — never dropped.
 """
@@ -15,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from asymsense.serialize import dumps
 
-OPS = (">=", "<=")
+OPS = (">=", "<=", "within")
 
 
 @dataclass
@@ -34,11 +39,15 @@ class Claim:
     uncertainty: str = "point value"
     n: int = 0
     note: str = ""
+    threshold_high: float | None = None
+    regime: list | None = None  # the experiment's regime (Regime.as_dict() + "text" per group), set by the report
     passed: bool = field(init=False, default=False)
 
     def __post_init__(self):
         if self.op not in OPS:
             raise ValueError(f"claim {self.id}: op must be one of {OPS}, got {self.op!r}")
+        if (self.op == "within") != (self.threshold_high is not None):
+            raise ValueError(f"claim {self.id}: threshold_high is needed with op 'within' and only then")
         self.value, self.low, self.high = (float(v) if v is not None else math.nan for v in (self.value, self.low, self.high))
         self.passed = self.evaluate()
 
@@ -51,6 +60,8 @@ class Claim:
             return False
         if self.op == ">=":
             return self.low >= self.threshold
+        if self.op == "within":
+            return self.threshold <= self.low and self.high <= self.threshold_high
         return self.high <= self.threshold
 
     @property
@@ -67,19 +78,27 @@ class Claim:
         return f"{_fmt(self.value)} [{_fmt(self.low)}, {_fmt(self.high)}]"
 
     def threshold_text(self) -> str:
-        basis = "" if self.low == self.high else (" (lower CI end)" if self.op == ">=" else " (upper CI end)")
+        if self.op == "within":
+            basis = "" if self.low == self.high else " (whole interval)"
+            return f"in [{_fmt(self.threshold)}, {_fmt(self.threshold_high)}]{basis}"
+        basis = "" if self.low == self.high else (" (lower end)" if self.op == ">=" else " (upper end)")
         return f"{self.op} {_fmt(self.threshold)}{basis}"
 
 
-def claim(id, experiment, statement, quantity, estimate, op, threshold, *, uncertainty=None, note="") -> Claim:
-    """Build a claim from an `Estimate` (value/low/high/n), a float, or None (not measured)."""
+def claim(id, experiment, statement, quantity, estimate, op, threshold, *, uncertainty=None, note="", regime=None) -> Claim:
+    """Build a claim from an `Estimate` (value/low/high/n and how the interval
+    was obtained), a float, or None (not measured). `threshold` is a number, or
+    a (low, high) pair for op "within"."""
+    high = None
+    if op == "within":
+        threshold, high = (float(x) for x in threshold)
     if estimate is None:
-        return Claim(id, experiment, statement, quantity, math.nan, math.nan, math.nan, op, threshold, uncertainty or "—", 0, note)
+        return Claim(id, experiment, statement, quantity, math.nan, math.nan, math.nan, op, threshold, uncertainty or "—", 0, note, high, regime)
     if isinstance(estimate, (int, float)):
         v = float(estimate)
-        return Claim(id, experiment, statement, quantity, v, v, v, op, threshold, uncertainty or "point value", 0, note)
-    unc = uncertainty or f"{int(round(estimate.level * 100))}% bootstrap CI over {estimate.n} seeds"
-    return Claim(id, experiment, statement, quantity, estimate.value, estimate.low, estimate.high, op, threshold, unc, estimate.n, note)
+        return Claim(id, experiment, statement, quantity, v, v, v, op, threshold, uncertainty or "point value", 0, note, high, regime)
+    unc = uncertainty or estimate.label
+    return Claim(id, experiment, statement, quantity, estimate.value, estimate.low, estimate.high, op, threshold, unc, estimate.n, note, high, regime)
 
 
 def _fmt(x: float) -> str:

@@ -99,3 +99,4 @@ class Section:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     regimes: list = field(default_factory=list)  # asymsense.paper.regime.Regime, one per group of trials
+    regimes: list = field(default_factory=list)  # asymsense.paper.regime.Regime, one per group of trials

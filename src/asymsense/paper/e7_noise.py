@@ -10,6 +10,7 @@ from asymsense.paper import figures
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section
 from asymsense.paper.fitting import median_ci
+from asymsense.paper.regime import regime
 from asymsense.solvers.fgd import fgd
 from asymsense.sweep.custom import trial_method
 from asymsense.sweep.methods import build_problem
@@ -56,6 +57,17 @@ def noise_trial(params: dict):
     return summary, full.history
 
 
+def claims(res: dict, cfg: dict) -> list:
+    """E7.a (res["overfit"]: final/best error of the widest model, per seed) and
+    E7.b (res["val_ratio"]: validation-stopped/oracle error, per trial with k > r)."""
+    return [
+        claim("E7.a", "e7", f"an overparameterized model (k = {res['widest']}) overfits the noise as iterations go on", "final / best test error (median)",
+              median_ci(res["overfit"]) if len(res["overfit"]) else None, ">=", cfg["min_overfit_ratio"]),
+        claim("E7.b", "e7", "validation early stopping (no truth, 20% held out) is close to the oracle best iterate, k > r", "validation-stopped / oracle error (median)",
+              median_ci(res["val_ratio"]) if len(res["val_ratio"]) else None, "<=", cfg["max_validation_ratio"]),
+    ]
+
+
 def analyze(ctx):
     cfg = ctx.analysis
     sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
@@ -89,11 +101,7 @@ def analyze(ctx):
     sec.figures.append((figures.save(fig, ctx.figure_path("noise")), "Left: test error along the path; right: per trial, final/best error (dots) and validation-stopped/oracle error (squares)."))
     over = t.where(t.num("width") > rank)
     widest = t.where(t.num("width") == max(widths))
-    sec.claims.append(claim("E7.a", "e7", f"an overparameterized model (k = {max(widths)}) overfits the noise as iterations go on", "final / best test error (median)",
-                            median_ci(widest.num("overfit_ratio")) if len(widest) else None, ">=", cfg["min_overfit_ratio"],
-                            uncertainty=f"95% bootstrap CI of the median over {len(widest)} seeds"))
-    sec.claims.append(claim("E7.b", "e7", "validation early stopping (no truth) is close to the oracle best iterate, k > r", "validation-stopped / oracle error (median)",
-                            median_ci(over.num("val_ratio")) if len(over) else None, "<=", cfg["max_validation_ratio"],
-                            uncertainty=f"95% bootstrap CI of the median over {len(over)} trials"))
+    sec.claims.extend(claims({"widest": max(widths), "overfit": widest.num("overfit_ratio"), "val_ratio": over.num("val_ratio")}, cfg))
+    sec.regimes.append(regime(t, label=f"noise σ = {float(t.num('noise')[0]):g}"))
     sec.notes.append("Medians over seeds:\n\n" + "\n".join(rows))
     return sec

@@ -57,3 +57,12 @@ def mark_phases(ax, phases, *, legend: bool = False) -> None:
 def colors(n: int):
     cmap = pyplot().get_cmap("viridis")
     return [cmap(i / max(1, n - 1) * 0.9) for i in range(n)]
+
+
+def finish(ax, *, xlabel: str, ylabel: str, title: str, legend: str | None = None, fontsize: float = 7) -> None:
+    """Label an axis (and place its legend at `legend`, a matplotlib location)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=fontsize, loc=legend)

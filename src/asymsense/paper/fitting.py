@@ -3,8 +3,16 @@
 Exponents are always measured, never assumed: a power law err ≈ c·α^s is a
 straight line log err = log c + s·log α, fitted by least squares; its
 uncertainty comes from resampling the independent units (seeds) with
-replacement and refitting (the percentile bootstrap of `scipy.stats.bootstrap`),
-so correlation between points of one seed is respected.
+replacement and refitting (`scipy.stats.bootstrap`, BCa where it applies,
+else percentile), so correlation between points of one seed is respected.
+
+With fewer than `MIN_SEEDS_FOR_CI` (5) units a bootstrap interval has far
+below its nominal coverage (over 3 seeds the percentile interval of a median
+is the [min, max]), so no interval is printed then: the estimate carries the
+range of the per-unit statistics and says so (`Estimate.method = "range"`).
+
+scipy.stats is imported on first use (`_stats()`): it is a heavy library and
+the command line must not pay for it on `--help`.
 """
 
 from __future__ import annotations
@@ -13,14 +21,24 @@ import inspect
 import math
 import warnings
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
-from scipy import stats
 
 from asymsense.errors import InputError
 
-# SciPy >= 1.15 takes the generator as `rng`, older versions as `random_state`.
-_RNG_ARG = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
+MIN_SEEDS_FOR_CI = 5
+"""Fewest independent units (seeds) for which a bootstrap interval is printed;
+below it the range of the per-unit values is reported, labelled as a range."""
+
+
+@cache
+def _stats():
+    """scipy.stats (imported on first use) and the name of its bootstrap's
+    generator argument (SciPy >= 1.15: `rng`, older: `random_state`)."""
+    from scipy import stats
+
+    return stats, ("rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state")
 
 
 @dataclass(frozen=True)
@@ -46,9 +64,22 @@ class Estimate:
     high: float
     level: float = 0.95
     n: int = 0
+    method: str = "BCa bootstrap"
+    """"BCa bootstrap", "percentile bootstrap", "range" (fewer than
+    MIN_SEEDS_FOR_CI units: [low, high] is the range of per-unit values) or
+    "worst case" / "point" for numbers without an interval."""
 
     def format(self, digits: int = 3) -> str:
         return f"{self.value:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]"
+
+    @property
+    def label(self) -> str:
+        """How the interval was obtained, with the number of units."""
+        if self.method == "range":
+            return f"range over {self.n} seeds (fewer than {MIN_SEEDS_FOR_CI}: no CI)"
+        if self.method.endswith("bootstrap"):
+            return f"{int(round(self.level * 100))}% {self.method} CI over {self.n} seeds"
+        return f"{self.method} over {self.n}"
 
 
 def _clean(x, y):
@@ -80,7 +111,8 @@ def loglog_fit(x, y) -> LinearFit:
 
 
 def bootstrap(groups, statistic, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
-    """Percentile bootstrap (`scipy.stats.bootstrap`) of `statistic(list_of_groups)`
+    """Bootstrap interval (`scipy.stats.bootstrap`, BCa, falling back to the
+    percentile interval where BCa is undefined) of `statistic(list_of_groups)`
     resampling whole groups.
 
     `groups` is a list of independent units (e.g. one (x, y) pair of arrays per
@@ -88,17 +120,36 @@ def bootstrap(groups, statistic, *, n_boot: int = 1000, level: float = 0.95, see
     replacement (from `numpy.random.default_rng(seed)`, so the interval is
     reproducible). Replicates where the statistic cannot be computed (an
     InputError, e.g. a degenerate fit when the drawn groups coincide) or is not
-    finite are left out of the percentiles. Degenerate samples give the point
-    value as the interval, without a warning: a single group (no resampling
-    information), and no computable replicate. Identical groups give a zero-width
-    interval.
+    finite are left out (percentile interval over the rest). With fewer than
+    MIN_SEEDS_FOR_CI groups no interval is computed: [low, high] is the range of
+    the statistic over single groups (method "range"; where it cannot be computed
+    on one group, the point value). A single group, identical groups and no
+    computable replicate give the point value.
     """
     groups = list(groups)
     if not groups:
         raise InputError("bootstrap needs at least one group")
     value = float(statistic(groups))
     if len(groups) < 2:
-        return Estimate(value, value, value, level, len(groups))
+        return Estimate(value, value, value, level, len(groups), "range")
+    if len(groups) < MIN_SEEDS_FOR_CI:
+        per = []
+        for g in groups:
+            try:
+                per.append(float(statistic([g])))
+            except InputError:
+                pass
+        per = [v for v in per if math.isfinite(v)]
+        if len(per) < len(groups):  # not computable on one group: the range of leave-one-out values
+            per = []
+            for i in range(len(groups)):
+                try:
+                    per.append(float(statistic(groups[:i] + groups[i + 1:])))
+                except InputError:
+                    pass
+            per = [v for v in per if math.isfinite(v)]
+        low, high = (min(per + [value]), max(per + [value])) if per else (value, value)
+        return Estimate(value, low, high, level, len(groups), "range")
 
     def on_draw(indices):
         try:
@@ -106,24 +157,33 @@ def bootstrap(groups, statistic, *, n_boot: int = 1000, level: float = 0.95, see
         except InputError:
             return math.nan
 
-    with warnings.catch_warnings():  # non-finite replicates are dropped below, not warned about
-        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
-        res = stats.bootstrap((np.arange(len(groups)),), on_draw, n_resamples=n_boot, vectorized=False,
-                              confidence_level=level, method="percentile", **{_RNG_ARG: np.random.default_rng(seed)})
-    return _estimate(value, res, level, len(groups))
+    return _run_bootstrap(value, (np.arange(len(groups)),), on_draw, vectorized=False, n_boot=n_boot, level=level, seed=seed, n=len(groups))
 
 
-def _estimate(value: float, res, level: float, n: int) -> Estimate:
-    """The Estimate of a percentile bootstrap result, over its finite replicates."""
-    reps = np.asarray(res.bootstrap_distribution, dtype=float)
-    finite = np.isfinite(reps)
-    if not finite.any():
-        return Estimate(value, value, value, level, n)
-    if finite.all():
-        low, high = res.confidence_interval
-    else:
-        low, high = np.quantile(reps[finite], [(1 - level) / 2, (1 + level) / 2])
-    return Estimate(value, float(low), float(high), level, n)
+def _run_bootstrap(value, data, stat, *, vectorized, n_boot, level, seed, n) -> Estimate:
+    """BCa where its jackknife and the replicates are finite, else the
+    percentile interval over the finite replicates."""
+    stats, rng_arg = _stats()
+    with warnings.catch_warnings():  # degenerate or non-finite replicates are handled below, not warned about
+        warnings.simplefilter("ignore")
+        res = None
+        try:
+            res = stats.bootstrap(data, stat, n_resamples=n_boot, vectorized=vectorized, confidence_level=level,
+                                  method="BCa", **{rng_arg: np.random.default_rng(seed)})
+        except (ValueError, IndexError, ZeroDivisionError):
+            res = None
+    if res is not None:
+        reps = np.asarray(res.bootstrap_distribution, dtype=float)
+        low, high = (float(x) for x in res.confidence_interval)
+        if np.isfinite(reps).all() and math.isfinite(low) and math.isfinite(high) and np.ptp(reps) > 0:
+            return Estimate(value, low, high, level, n, "BCa bootstrap")
+        if np.isfinite(reps).any():
+            reps = reps[np.isfinite(reps)]
+            if np.ptp(reps) == 0:
+                return Estimate(value, value, value, level, n, "percentile bootstrap")
+            low, high = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
+            return Estimate(value, float(low), float(high), level, n, "percentile bootstrap")
+    return Estimate(value, value, value, level, n, "percentile bootstrap")
 
 
 def pooled_points(groups):
@@ -153,26 +213,46 @@ def multi_loglog_fit(columns, y):
 
 
 def _stat_ci(values, stat, *, level: float, n_boot: int, seed: int) -> Estimate:
-    """`stat` of the finite values with a percentile bootstrap interval
-    (`scipy.stats.bootstrap`, each value resampled on its own); no finite value
-    gives NaN, one value (or all equal) the point value."""
+    """`stat` of the finite values with a bootstrap interval (`scipy.stats.bootstrap`,
+    BCa where defined, each value resampled on its own); no finite value gives NaN,
+    one value or all equal the point value, fewer than MIN_SEEDS_FOR_CI values
+    their range (method "range")."""
     v = np.asarray(values, dtype=float).ravel()
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return Estimate(math.nan, math.nan, math.nan, level, 0)
+        return Estimate(math.nan, math.nan, math.nan, level, 0, "range")
     value = float(stat(v))
-    if v.size < 2 or np.ptp(v) == 0:
-        return Estimate(value, value, value, level, int(v.size))
-    res = stats.bootstrap((v,), stat, n_resamples=n_boot, vectorized=True, confidence_level=level,
-                          method="percentile", **{_RNG_ARG: np.random.default_rng(seed)})
-    return _estimate(value, res, level, int(v.size))
+    if v.size < MIN_SEEDS_FOR_CI or np.ptp(v) == 0:
+        return Estimate(value, float(v.min()), float(v.max()), level, int(v.size), "range")
+    return _run_bootstrap(value, (v,), stat, vectorized=True, n_boot=n_boot, level=level, seed=seed, n=int(v.size))
 
 
 def mean_ci(values, *, level: float = 0.95, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """Mean of the finite values with a percentile bootstrap interval."""
+    """Mean of the finite values with a bootstrap interval (see `_stat_ci`)."""
     return _stat_ci(values, np.mean, level=level, n_boot=n_boot, seed=seed)
 
 
 def median_ci(values, *, level: float = 0.95, n_boot: int = 1000, seed: int = 0) -> Estimate:
-    """Median of the finite values with a percentile bootstrap interval."""
+    """Median of the finite values with a bootstrap interval (see `_stat_ci`)."""
     return _stat_ci(values, np.median, level=level, n_boot=n_boot, seed=seed)
+
+
+def worst(values, op: str = "<=") -> Estimate | None:
+    """The worst case of the finite values for a claim with `op` (max for "<=",
+    min for ">="), as a point estimate; None when there is no value."""
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        return None
+    if not np.isfinite(v).all():
+        return Estimate(math.nan, math.nan, math.nan, 1.0, int(v.size), "worst case")
+    w = float(v.max() if op == "<=" else v.min())
+    return Estimate(w, w, w, 1.0, int(v.size), "worst case")
+
+
+def fraction(flags) -> Estimate | None:
+    """The fraction of true flags, as a point estimate (method "count")."""
+    f = np.asarray(flags, dtype=bool).ravel()
+    if f.size == 0:
+        return None
+    v = float(f.mean())
+    return Estimate(v, v, v, 1.0, int(f.size), "count")

@@ -1,4 +1,4 @@
-"""The experiment list E1–E8 and their shipped configs.
+"""The experiment list E1–E10 and their shipped configs.
 
 Each experiment has one TOML file in `asymsense/configs/` (package data)::
 
@@ -30,7 +30,7 @@ from typing import Callable
 
 from asymsense.errors import InputError
 from asymsense.paper import (e1_convergence, e2_alpha, e3_balancing, e4_phases, e5_iterations, e6_samples, e7_noise,
-                             e8_lifted)
+                             e8_lifted, e9_exponent, e10_noise_scaling)
 
 MODES = ("quick", "full")
 
@@ -57,6 +57,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("e6", "e6_samples.toml", e6_samples),
         Experiment("e7", "e7_noise.toml", e7_noise),
         Experiment("e8", "e8_lifted.toml", e8_lifted),
+        Experiment("e9", "e9_exponent.toml", e9_exponent),
+        Experiment("e10", "e10_noise_scaling.toml", e10_noise_scaling),
     ]
 }
 
@@ -64,6 +66,7 @@ TRIAL_METHODS: dict[str, Callable] = {
     "e3-compare": e3_balancing.compare_trial,
     "e7-noise": e7_noise.noise_trial,
     "e8-lifted": e8_lifted.lifted_trial,
+    "e10-noise": e10_noise_scaling.noise_scaling_trial,
 }
 """The paper's own trial methods by the names its sweep configs use; passed to
 the sweep engine as `methods=` (module-level functions, so the workers get

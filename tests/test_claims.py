@@ -1,0 +1,239 @@
+"""Every claim of the reproduction can fail.
+
+Each experiment's claims are computed by `claims(results, cfg)` from a small
+results object (what `measure` reads from the stores). For every claim this
+file builds the results the theory predicts (all claims pass) and then the
+results of the failure the claim guards against — an imbalance that grows
+with α, a slope of 0, a late alignment, an injective m, … — and asserts that
+exactly that claim FAILs. The configs are the shipped ones (quick mode), so a
+threshold moved far enough to pass everything breaks these tests.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from asymsense.paper import (e1_convergence, e2_alpha, e3_balancing, e4_phases, e5_iterations, e6_samples, e7_noise, e8_lifted,
+                             e9_exponent, e10_noise_scaling)
+from asymsense.paper.fitting import loglog_slope_ci
+from asymsense.paper.registry import experiment_config
+
+RNG = np.random.default_rng(11)
+
+
+def cfg(name: str) -> dict:
+    return experiment_config(name, "quick")["analysis"]
+
+
+def verdicts(claims) -> dict[str, bool]:
+    return {c.id: c.passed for c in claims}
+
+
+def failing(module, results, name) -> set[str]:
+    return {c.id for c in module.claims(results, cfg(name)) if not c.passed}
+
+
+def noisy(values, rel=0.05):
+    v = np.asarray(values, dtype=float)
+    return v * np.exp(RNG.normal(0, rel, v.shape))
+
+
+# --------------------------------------------------------------------------- E1
+def e1_good():
+    return {"alpha": 1e-6, "exact": noisy([5e-16] * 3), "over": noisy([1e-5] * 12), "seeds": 3}
+
+
+def test_e1_claims_pass_on_recovery_and_fail_on_a_floor_a_stall_or_too_few_seeds():
+    assert all(verdicts(e1_convergence.claims(e1_good(), cfg("e1"))).values())
+    floor = {**e1_good(), "exact": np.array([1e-15, 1e-8, 1e-15])}      # k = r stalls above rounding
+    assert failing(e1_convergence, floor, "e1") == {"E1.a"}
+    stall = {**e1_good(), "over": np.r_[noisy([1e-5] * 11), 3e-3]}      # one width stalls at an O(1e-3) floor
+    assert failing(e1_convergence, stall, "e1") == {"E1.b"}
+    one_seed = {**e1_good(), "seeds": 1}
+    assert failing(e1_convergence, one_seed, "e1") == {"E1.a", "E1.b"}
+
+
+# --------------------------------------------------------------------------- E2
+def alpha_groups(slope, n=5, alphas=(1e-2, 1e-3, 1e-4, 1e-5, 1e-6)):
+    a = np.asarray(alphas)
+    return [(a, noisy(0.5 * a**slope, 0.1)) for _ in range(n)]
+
+
+def test_e2_claims_fail_when_the_error_does_not_shrink_polynomially():
+    good = {"slopes": [("budget 500 iterations", loglog_slope_ci(alpha_groups(0.7))), ("budget 1500 iterations", loglog_slope_ci(alpha_groups(0.65)))]}
+    assert all(verdicts(e2_alpha.claims(good, cfg("e2"))).values())
+    flat = {"slopes": [("budget 500 iterations", loglog_slope_ci(alpha_groups(0.7))), ("budget 1500 iterations", loglog_slope_ci(alpha_groups(0.0)))]}
+    assert failing(e2_alpha, flat, "e2") == {"E2.b"}
+    log_only = {"slopes": [("budget 500 iterations", loglog_slope_ci(alpha_groups(0.2))), ("budget 1500 iterations", loglog_slope_ci(alpha_groups(0.65)))]}
+    assert failing(e2_alpha, log_only, "e2") == {"E2.a"}                     # a weak α-dependence (≈ logarithmic over 4 decades)
+    assert [c.id for c in e2_alpha.claims(good, cfg("e2"))] == ["E2.a", "E2.b"]  # no oracle-rule duplicate of E2.b
+
+
+# --------------------------------------------------------------------------- E3
+def e3_results(imbalance=lambda a, m: 0.014 * m, unbalanced=30.0, explicit=1.0, seeds=5):
+    a, m = (x.ravel() for x in np.meshgrid([1e-2, 1e-3, 1e-4, 1e-5], [0.05, 0.1, 0.2, 0.4]))
+    groups = [(a, m, noisy(imbalance(a, m), 0.03)) for _ in range(seeds)]
+    fgd = {s: 1.2e-3 * (1 + 0.1 * s) for s in range(seeds)}
+    imb = {s: 5e-3 for s in range(seeds)}
+    return {"groups": groups, "per_mu": np.concatenate([g[2] / g[1] for g in groups]),
+            "compare": {"fgd": fgd, "explicit": {s: e * explicit for s, e in fgd.items()}, "unbalanced": {s: e * unbalanced for s, e in fgd.items()}},
+            "fgd_imbalance": imb, "balance": 0.5}
+
+
+def test_e3_claims_pass_on_implicit_balancing():
+    assert all(verdicts(e3_balancing.claims(e3_results(), cfg("e3"))).values())
+
+
+@pytest.mark.parametrize("perturbation, fails", [
+    (dict(imbalance=lambda a, m: 0.3 * np.ones_like(m)), {"E3.a", "E3.b"}),        # O(1) imbalance, no μ-dependence
+    (dict(imbalance=lambda a, m: 0.014 * m * (a / 1e-5) ** 0.3), {"E3.a", "E3.c"}),  # imbalance grows with α
+    (dict(imbalance=lambda a, m: 0.014 * m * (1e-5 / a) ** 0.3), {"E3.c"}),        # … or as α → 0
+    (dict(imbalance=lambda a, m: 0.05 * m**2), {"E3.b"}),                          # O(μ²) total: not the O(μ²)-per-step sum
+    (dict(unbalanced=1.5), {"E3.d"}),                                               # an unbalanced start costs nothing
+    (dict(explicit=0.5), {"E3.e"}),                                                 # the explicit term halves the error
+])
+def test_e3_claims_fail_on_the_failure_they_guard_against(perturbation, fails):
+    assert failing(e3_balancing, e3_results(**perturbation), "e3") == fails
+
+
+# --------------------------------------------------------------------------- E4
+def e4_results(n=10, complete=None, size=1e-5, spurious=3e-5, slope=0.8):
+    groups = [(np.array([1e-2, 1e-4, 1e-6]), noisy(3e-5 * (np.array([1e-2, 1e-4, 1e-6]) / 1e-6) ** slope, 0.1)) for _ in range(n)]
+    return {"alpha": 1e-6, "complete": np.ones(n, bool) if complete is None else np.asarray(complete, bool),
+            "size_at_alignment": np.full(n, size), "spurious": noisy([spurious] * n), "spurious_groups": groups}
+
+
+def test_e4_claims_fail_on_reversed_phases_late_alignment_spurious_growth_or_too_few_seeds():
+    assert all(verdicts(e4_phases.claims(e4_results(), cfg("e4"))).values())
+    assert failing(e4_phases, e4_results(complete=[True] * 7 + [False] * 3), "e4") == {"E4.a"}   # phase order broken in 3 of 10
+    assert failing(e4_phases, e4_results(size=1e-2), "e4") == {"E4.a"}                          # alignment only once UVᵀ is large
+    assert failing(e4_phases, e4_results(spurious=5e-2), "e4") == {"E4.b"}                      # a spurious direction grows
+    assert failing(e4_phases, e4_results(slope=0.0), "e4") == {"E4.c"}                          # spurious part independent of α
+    assert failing(e4_phases, e4_results(n=5), "e4") == {"E4.a", "E4.b"}                         # 5 seeds are not enough
+
+
+# --------------------------------------------------------------------------- E5
+def e5_results(rate=1.0, r2=0.999, rate2=1.0, r2_2=0.999):
+    return {"tolerances": [(0.1, noisy([r2] * 5, 1e-4).clip(max=1), noisy([rate] * 5, 0.03)), (0.01, np.full(5, r2_2), noisy([rate2] * 5, 0.03))]}
+
+
+def test_e5_claims_fail_off_the_log_law_or_at_the_wrong_rate():
+    assert all(verdicts(e5_iterations.claims(e5_results(), cfg("e5"))).values())
+    assert failing(e5_iterations, e5_results(r2=0.8), "e5") == {"E5.a"}        # hitting times not linear in log(1/α)
+    assert failing(e5_iterations, e5_results(rate=0.5), "e5") == {"E5.b"}      # rate set by σ₁, not σ_r (κ = 2)
+    assert failing(e5_iterations, e5_results(rate=0.0), "e5") == {"E5.b"}      # no α-dependence at all
+    assert failing(e5_iterations, e5_results(rate=2.0), "e5") == {"E5.b"}      # twice the symmetric law's cost
+    assert failing(e5_iterations, e5_results(r2_2=0.9, rate2=0.6), "e5") == {"E5.c", "E5.d"}  # the same at the second tolerance
+    unreached = {"tolerances": [(0.1, np.array([0.999, np.nan, 0.999, 0.999, 0.999]), np.ones(5)), (0.01, np.full(5, 0.999), np.ones(5))]}
+    assert failing(e5_iterations, unreached, "e5") == {"E5.a"}                 # a seed without enough reached points
+
+
+# --------------------------------------------------------------------------- E6
+def e6_results(over=2.0, exact=1.5, nuclear=2.0, fill=0.62):
+    return {"transitions": {"over": {1: 1.5, 2: over, 3: over}, "exact": {1: 1.0, 2: exact, 3: exact}, "nuclear": {1: 1.5, 2: nuclear, 3: nuclear}},
+            "max_fill": fill}
+
+
+def test_e6_claims_fail_on_an_injective_grid_or_a_late_transition():
+    assert all(verdicts(e6_samples.claims(e6_results(), cfg("e6"))).values())
+    assert failing(e6_samples, e6_results(fill=1.07), "e6") == {"E6.a"}                   # m > n1·n2 somewhere: A injective
+    assert failing(e6_samples, e6_results(over=3.0), "e6") == {"E6.b"}                    # FGD needs one ratio more than nuclear + a step
+    assert failing(e6_samples, e6_results(over=float("inf")), "e6") == {"E6.b", "E6.c"}   # FGD never recovers inside the grid
+    assert failing(e6_samples, e6_results(nuclear=float("inf")), "e6") == {"E6.e"}        # nuclear norm never recovers (FGD does)
+    assert failing(e6_samples, e6_results(exact=float("inf")), "e6") == {"E6.d"}
+
+
+def test_e6_transition_skips_untested_cells_and_needs_every_larger_ratio():
+    assert e6_samples.transition([1, 2, 3], [0.2, 1.0, 1.0], 0.8) == 2
+    assert e6_samples.transition([1, 2, 3], [1.0, 0.4, 1.0], 0.8) == 3
+    assert e6_samples.transition([1, 2, 3], [0.2, 1.0, np.nan], 0.8) == 2
+    assert e6_samples.transition([1, 2, 3], [0.2, 0.4, 0.6], 0.8) == float("inf")
+
+
+# --------------------------------------------------------------------------- E7
+def test_e7_claims_fail_without_overfitting_or_without_early_stopping():
+    good = {"widest": 80, "overfit": noisy([2.5] * 8), "val_ratio": noisy([1.12] * 16)}
+    assert all(verdicts(e7_noise.claims(good, cfg("e7"))).values())
+    assert failing(e7_noise, {**good, "overfit": noisy([1.05] * 8)}, "e7") == {"E7.a"}     # the path does not overfit
+    assert failing(e7_noise, {**good, "val_ratio": noisy([2.5] * 16)}, "e7") == {"E7.b"}   # "stopping" = the final iterate
+
+
+# --------------------------------------------------------------------------- E8
+def e8_results(n=10, rates=(1.0, 1.0), closest=0.05):
+    return {"rates": np.tile(rates, (n, 1)) + RNG.normal(0, 1e-5, (n, 2)), "closest": noisy([closest] * n), "gaps": [0.7] * n, "final": np.full(n, 1e-3)}
+
+
+def test_e8_claims_fail_off_the_power_method_or_without_early_alignment():
+    assert all(verdicts(e8_lifted.claims(e8_results(), cfg("e8"))).values())
+    assert failing(e8_lifted, e8_results(rates=(1.0, 0.75)), "e8") == {"E8.a"}   # the decaying direction is fed (not a power method)
+    assert failing(e8_lifted, e8_results(rates=(0.9, 1.0)), "e8") == {"E8.a"}    # growth slower than 1 + μσ₁
+    late = e8_results()
+    late["closest"][:3] = 0.3                                                     # 3 of 10 seeds align only once UVᵀ is large
+    assert failing(e8_lifted, late, "e8") == {"E8.b"}
+    assert failing(e8_lifted, e8_results(n=3), "e8") == {"E8.a", "E8.b"}        # 3 seeds are not enough
+
+
+def test_e8_power_rates_measure_the_geometric_rate_of_each_component():
+    it = np.arange(40.0)
+    mu, lam = 0.5, 1.0
+    w = 1e-6 * 1.5**it
+    h = {"iteration": it, "w_norm": w, "c_top": 1e-6 * (1 + mu * lam) ** it, "c_bottom": 1e-6 * (1 - mu * lam) ** it}
+
+    class H(dict):
+        def num(self, k):
+            return np.asarray(self[k], float)
+
+    top, bottom = e8_lifted.power_rates(H(h), mu, lam, 1e-2, 1e-3)
+    assert top == pytest.approx(1.0, abs=1e-9) and bottom == pytest.approx(1.0, abs=1e-9)
+    fed = H({**h, "c_bottom": 1e-6 * (1 - mu * lam) ** it + 1e-8})  # a constant feed stops the decay
+    assert abs(e8_lifted.power_rates(fed, mu, lam, 1e-2, 1e-3)[1] - 1) > 0.1
+
+
+# --------------------------------------------------------------------------- E9
+def e9_results(slopes):
+    a = np.array([1e-2, 1e-3, 1e-4, 1e-5, 1e-6])
+    return {"groups": {o: {s: (a, noisy(0.3 * a**sl, 0.1)) for s in range(5)} for o, sl in slopes.items()}}
+
+
+def test_e9_claim_fails_when_the_exponent_does_not_rise_with_oversampling():
+    assert all(verdicts(e9_exponent.claims(e9_results({3.0: 0.5, 5.0: 0.7, 8.0: 0.9, 11.0: 1.1}), cfg("e9"))).values())
+    assert failing(e9_exponent, e9_results({3.0: 0.7, 5.0: 0.7, 8.0: 0.7, 11.0: 0.7}), "e9") == {"E9.a"}
+    assert failing(e9_exponent, e9_results({3.0: 1.0, 11.0: 0.6}), "e9") == {"E9.a"}
+    assert failing(e9_exponent, {"groups": {3.0: {}}}, "e9") == {"E9.a"}
+
+
+# --------------------------------------------------------------------------- E10
+def e10_results(error=lambda s: 0.2 * s, ratio=1.3):
+    sig = np.array([1e-4, 1e-3, 1e-2, 3e-2])
+    d = {"groups": [(sig, noisy(error(sig), 0.05)) for _ in range(5)], "ratios": noisy([ratio] * 20)}
+    return {"by_oversampling": {3.0: copy.deepcopy(d), 5.0: d}}
+
+
+def test_e10_claims_fail_off_the_linear_noise_law_or_far_from_the_oracle():
+    assert all(verdicts(e10_noise_scaling.claims(e10_results(), cfg("e10"))).values())
+    assert failing(e10_noise_scaling, e10_results(error=lambda s: 0.2 * s + 1e-3), "e10") == {"E10.a", "E10.c"}   # an error floor
+    assert failing(e10_noise_scaling, e10_results(error=lambda s: 0.2 * s**0.5), "e10") == {"E10.a", "E10.c"}     # √σ: not the oracle rate
+    assert failing(e10_noise_scaling, e10_results(ratio=3.0), "e10") == {"E10.b", "E10.d"}                        # 3× the oracle
+    assert failing(e10_noise_scaling, e10_results(ratio=0.5), "e10") == {"E10.b", "E10.d"}                        # below the oracle: a bug
+
+
+# --------------------------------------------------------------------------- every claim is covered
+def test_every_claim_id_of_the_shipped_experiments_has_a_failing_input_here():
+    """The claim ids the tests above make fail cover every claim the analyses emit."""
+    import inspect
+    import re
+    import sys
+
+    source = inspect.getsource(sys.modules[__name__])
+    tested = set(re.findall(r'"(E\d+\.[a-z])"', source))
+    emitted = set()
+    for module, res, name in [(e1_convergence, e1_good(), "e1"), (e3_balancing, e3_results(), "e3"), (e4_phases, e4_results(), "e4"),
+                              (e5_iterations, e5_results(), "e5"), (e6_samples, e6_results(), "e6"), (e8_lifted, e8_results(), "e8"),
+                              (e9_exponent, e9_results({3.0: 0.5, 11.0: 1.0}), "e9"), (e10_noise_scaling, e10_results(), "e10")]:
+        emitted |= {c.id for c in module.claims(res, cfg(name))}
+    emitted |= {"E2.a", "E2.b", "E7.a", "E7.b"}
+    missing = {i for i in emitted if i not in tested}
+    assert not missing, f"claims without a failing-input test: {sorted(missing)}"
