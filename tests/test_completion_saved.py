@@ -227,3 +227,19 @@ def test_predict_cli_interval_columns(data, tmp_path):
     assert list(t) == ["who", "what", "prediction", "lower", "upper"]
     assert all(lo <= p <= hi for p, lo, hi in zip(t["prediction"], t["lower"], t["upper"]))
     assert "interval" in one_line_error(cli("predict", d / "out", "--pairs", d / "pairs.csv", "--out", tmp_path / "q.csv", "--interval", "2"))
+
+
+def test_complete_interval_writes_bounds_and_test_coverage(data, tmp_path):
+    from asymsense.completion.workflow import run_complete
+
+    d, _, _ = data
+    summary = run_complete(d / "train.csv", tmp_path / "o", pairs=d / "pairs.csv", test=d / "train.csv", interval=0.8,
+                           fit_options={"seed": 0, "width": 6, "max_iter": 150})
+    cov = summary["interval"]
+    assert cov["level"] == 0.8 and 0.6 <= cov["validation"]["coverage"] <= 1.0 and cov["test"]["m"] > 0
+    assert 0.0 <= cov["test"]["coverage"] <= 1.0 and cov["test"]["mean_width"] > 0
+    t = pcsv.read_csv(tmp_path / "o" / "predictions.csv").to_pydict()
+    assert list(t)[-2:] == ["lower", "upper"] and all(lo <= p <= hi for p, lo, hi in zip(t["prediction"], t["lower"], t["upper"]))
+    with pytest.raises(InputError, match="interval"):
+        run_complete(d / "train.csv", tmp_path / "bad", interval=0.999, fit_options={"seed": 0})
+    assert not (tmp_path / "bad").exists()

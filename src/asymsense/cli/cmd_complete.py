@@ -27,6 +27,7 @@ def complete_command(
     test: Optional[Path] = typer.Option(None, "--test", help="Held-out (row id, column id, value) file: its RMSE goes into summary.json."),
     compare: bool = typer.Option(False, "--compare", help="Also fit the bias-only model, SoftImpute and ALS on the same split and print test RMSE and seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print summary.json on stdout."),
+    interval: Optional[float] = typer.Option(None, "--interval", help="Add lower/upper bounds of this nominal coverage (e.g. 0.8) to the predictions, and their coverage on validation/test entries to summary.json."),
     cv: Optional[int] = typer.Option(None, "--cv", help="K-fold cross-validation over all entries (seeded): mean ± sd of the test RMSE and seconds per fold; writes only summary.json."),
     width: Optional[int] = typer.Option(None, "--width", help="k, columns of U and V (default min(n1, n2, 100))."),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="Init scale α (default 1e-3·sqrt(‖A*(z)‖₂))."),
@@ -76,7 +77,7 @@ def complete_command(
 
         summary = run_complete(
             data, out, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
-            row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress,
+            row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress, interval=interval,
         )
     if json_out:
         print(json.dumps(summary, indent=2, default=str))

@@ -101,6 +101,35 @@ class SavedModel:
         lower, upper = self.calibration.interval(pred, *self.activity(rows, cols), level, self.fit.clip)
         return pred, lower, upper
 
+    def interval_at(self, rows, cols, prediction, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) around predictions at index pairs (−1: unknown id)."""
+        if self.calibration is None:
+            raise InputError("interval: this model has no calibration (it was fitted without validation entries)", "interval")
+        return self.calibration.interval(prediction, *self.activity(np.asarray(rows), np.asarray(cols)), level, self.fit.clip)
+
+    def coverage(self, level: float, **sets) -> dict:
+        """Share of each named set's values (rows, cols, y) inside the intervals
+        of nominal `level`, and the mean interval width; plus, under
+        "validation", the same for the validation residuals of the selection
+        run that the calibration was made from (≈ level by construction: a
+        check, not a measurement; after the refit the validation entries are
+        fitted, so only held-out test entries measure the coverage)."""
+        out = {"level": level}
+        vr = self.fit.validation_residuals
+        if vr is not None and self.calibration is not None:
+            zero = np.zeros(len(vr[2]))
+            lower, upper = self.calibration.interval(zero, *self.activity(np.asarray(vr[0]), np.asarray(vr[1])), level)
+            out["validation"] = {"coverage": float(np.mean((vr[2] >= lower) & (vr[2] <= upper))), "mean_width": float(np.mean(upper - lower)),
+                                 "m": int(len(zero)), "note": "calibration set (selection run's residuals, before the refit)"}
+        for name, entries in sets.items():
+            if entries is None:
+                continue
+            rows, cols, y = (np.asarray(a) for a in entries)
+            pred = predict_indices(self.fit, rows, cols, "biases")
+            lower, upper = self.interval_at(rows, cols, pred, level)
+            out[name] = {"coverage": float(np.mean((y >= lower) & (y <= upper))), "mean_width": float(np.mean(upper - lower)), "m": int(len(y))}
+        return out
+
     def top(self, n: int, row_ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(row ids, column ids, rank 1..n, prediction): the n best columns not
         observed in the fit for every row (or the given known rows)."""

@@ -29,6 +29,7 @@ from asymsense.atomic import write_text
 from asymsense.metrics import rmse
 from asymsense.serialize import dumps
 from asymsense.completion.report import render
+from asymsense.completion.intervals import check_level
 from asymsense.completion.saved import from_result
 from asymsense.datasets import MOVIELENS_NAMES, movielens_100k, split_indices
 
@@ -66,6 +67,7 @@ def _factor_table(ids, bias, F) -> pa.Table:
 def run_complete(
     data, out, *, pairs=None, top=None, test=None, compare=False, test_fraction: float = 0.1,
     row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None, encoding="utf-8",
+    interval: float | None = None,
 ) -> dict:
     """Run the whole command; returns the summary dict (also written to summary.json)."""
     started = time.perf_counter()
@@ -74,6 +76,7 @@ def run_complete(
         raise InputError("give either pairs (a file) or top (a count), not both")
     if top is not None:
         top = check_int("top", top, minimum=1)
+    interval = check_level(interval) if interval is not None else None
     out = check_out_dir(out)
     table, fixed = load_data(data, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding)
     pair_cols = read_pairs(pairs, row=row, col=col, encoding=encoding) if pairs is not None else None
@@ -137,6 +140,14 @@ def run_complete(
         r, c, k, p = top_n(result, top, table.rows, table.cols)
         predictions = pa.table({"row_id": pa.array(table.row_map.decode(r)), "col_id": pa.array(table.col_map.decode(c)), "rank": pa.array(k), "prediction": pa.array(p)})
         summary["predictions"] = {"kind": "top", "n": int(top), "rows": int(table.shape[0])}
+    if interval is not None:  # prediction intervals (completion.intervals) and their coverage
+        fitted_on = (np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]))
+        model = from_result(result, table.row_map, table.col_map, fitted_on, table.names)
+        summary["interval"] = model.coverage(interval, test=test_sets)
+        if predictions is not None:
+            pr, pc = table.row_map.encode(predictions.column("row_id").to_numpy(zero_copy_only=False)), table.col_map.encode(predictions.column("col_id").to_numpy(zero_copy_only=False))
+            lower, upper = model.interval_at(pr, pc, predictions.column("prediction").to_numpy(), interval)
+            predictions = predictions.append_column("lower", pa.array(lower)).append_column("upper", pa.array(upper))
     summary["seconds_total"] = time.perf_counter() - started
     report_html = render(result, summary, table.row_map.ids, table.col_map.ids, title=f"asymsense complete — {table.source}", compare=comparison)
 
