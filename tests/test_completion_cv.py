@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from asymsense.completion.baselines import bias_only
-from asymsense.completion.cv import cross_validate, kfold_indices
+from asymsense.completion.cv import cross_validate, kfold_indices, run_time_split, time_split
 from asymsense.errors import InputError
 from asymsense.metrics import rmse
 
@@ -60,3 +60,36 @@ def test_complete_cv_cli(tmp_path):
     assert "2-fold CV (seed 0): test RMSE" in proc.stdout and proc.stdout.count("fold ") >= 2
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     assert summary["cv"]["k"] == 2 and summary["config"]["seed"] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 20)), min_size=1, max_size=60), fraction=st.floats(0.05, 0.9))
+def test_time_split_holds_out_the_latest_entries_of_each_row(data, fraction):
+    rows = np.array([d[0] for d in data])
+    times = np.array([d[1] for d in data], float)
+    rest, test = time_split(rows, times, fraction)
+    assert np.array_equal(np.sort(np.concatenate([rest, test])), np.arange(len(rows)))
+    for r in np.unique(rows):
+        mine_test, mine_rest = test[rows[test] == r], rest[rows[rest] == r]
+        n = np.sum(rows == r)
+        assert len(mine_test) == (0 if n < 2 else min(max(1, round(fraction * n)), n - 1))
+        if len(mine_test) and len(mine_rest):
+            assert times[mine_test].min() >= times[mine_rest].max()
+
+
+def test_time_split_cli_and_job(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 2)) @ rng.standard_normal((2, 20)) + 3
+    r, c = np.nonzero(rng.random(X.shape) < 0.7)
+    lines = [f"{i},{j},{X[i, j]:.4f},{1000 + k}" for k, (i, j) in enumerate(zip(r, c))]
+    (tmp_path / "t.csv").write_text("user,item,rating,timestamp\n" + "\n".join(lines) + "\n")
+    s = run_time_split(tmp_path / "t.csv", tmp_path / "o", fit_options={"seed": 0, "width": 4, "max_iter": 100})
+    assert s["split"]["m_test"] == sum(min(max(1, round(0.1 * n)), n - 1) for n in np.bincount(r) if n >= 2)
+    assert s["test_rmse"] < s["test_rmse_biases"] and json.loads((tmp_path / "o" / "summary.json").read_text())["split"]["kind"] == "time"
+    (tmp_path / "u.csv").write_text("user,item,rating\n" + "\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    env = {"OPENBLAS_NUM_THREADS": "1", **__import__("os").environ}
+    proc = subprocess.run([sys.executable, "-m", "asymsense", "complete", tmp_path / "u.csv", "--out", tmp_path / "p", "--split", "time"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2 and "timestamp column" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(InputError, match="test_fraction"):
+        time_split(r, np.arange(len(r)), 1.5)

@@ -13,7 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from asymsense.cli.app import app, console, handle_errors
-from asymsense.completion.cv import run_cv
+from asymsense.completion.cv import SPLITS, run_cv, run_time_split
+from asymsense.errors import InputError
 from asymsense.completion.workflow import run_complete
 
 
@@ -28,6 +29,8 @@ def complete_command(
     compare: bool = typer.Option(False, "--compare", help="Also fit the bias-only model, SoftImpute and ALS on the same split and print test RMSE and seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print summary.json on stdout."),
     interval: Optional[float] = typer.Option(None, "--interval", help="Add lower/upper bounds of this nominal coverage (e.g. 0.8) to the predictions, and their coverage on validation/test entries to summary.json."),
+    split: str = typer.Option("random", "--split", help="'time': hold out each row's latest --test-fraction of entries by timestamp (the table's time column, or --time-col) and report the test RMSE; writes only summary.json."),
+    time_col: Optional[str] = typer.Option(None, "--time-col", help="With --split time: name of the timestamp column (default: the first whose name contains 'time' or 'date')."),
     cv: Optional[int] = typer.Option(None, "--cv", help="K-fold cross-validation over all entries (seeded): mean ± sd of the test RMSE and seconds per fold; writes only summary.json."),
     width: Optional[int] = typer.Option(None, "--width", help="k, columns of U and V (default min(n1, n2, 100))."),
     alpha: Optional[float] = typer.Option(None, "--alpha", help="Init scale α (default 1e-3·sqrt(‖A*(z)‖₂))."),
@@ -54,6 +57,17 @@ def complete_command(
         "biases": biases, "clip": clip, "l2": l2, "refit": refit, "seed": seed, "dtype": dtype,
         "init_scale": alpha if alpha is not None else "auto", "step_size": step if step is not None else "auto",
     }
+    if split not in SPLITS:
+        raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
+    if split == "time":
+        summary = run_time_split(data, out, test_fraction=test_fraction, time_col=time_col, row=row_col, col=col_col, value=value_col,
+                                 duplicates=duplicates, fit_options=options)
+        if json_out:
+            print(json.dumps(summary, indent=2, default=str))
+            return
+        print(f"{summary['source']}: time split (latest {test_fraction:.0%} of each row's entries, {summary['split']['m_test']} entries): "
+              f"test RMSE {summary['test_rmse']:.4f} (biases only {summary['test_rmse_biases']:.4f}), {summary['seconds']:.2f} s → {out}")
+        return
     if cv is not None:
         options.pop("refit"), options.pop("validation_kind")
         summary = run_cv(data, out, cv, row=row_col, col=col_col, value=value_col, duplicates=duplicates,
