@@ -92,7 +92,10 @@ def fgd(
         many iterations (requires validation).
     tol : stop a trial when rel_residual ≤ tol.
     dtype : float32/float64 for the factors (default: the operator's).
-    threads : BLAS threads for the iteration loop (None: leave the process
+    threads : BLAS threads for the iteration loop (None: chosen per run by
+        backend.auto_threads from the size of one operator product and the
+        cores free now — 1 for small problems or a busy machine, never more
+        than the process's current limit; non-NumPy backends keep their
         setting). 1 is much faster on a machine whose cores are busy with other
         work: OpenBLAS threads wait for each other in spin loops, and long
         inner products (K = m) measured 25× slower with 2 threads than with 1
@@ -102,10 +105,21 @@ def fgd(
     init_scale or seed is a sequence. Raises DivergenceError when the loss
     becomes non-finite or exceeds DIVERGENCE_FACTOR·½‖y‖².
     """
-    threads = check_int("threads", threads, minimum=1) if threads is not None else None
+    threads = check_int("threads", threads, minimum=1) if threads is not None else _default_threads(operator, init_scale, seed)
     arguments = {name: value for name, value in locals().items() if name not in ("operator", "y", "threads")}
     with bk.limit_threads(getattr(operator, "xp", np), threads), np.errstate(over="ignore", invalid="ignore"):
         return _fgd(operator, y, **arguments)
+
+
+def _default_threads(operator, init_scale, seed) -> int | None:
+    """fgd's default BLAS threads: backend.auto_threads for the flops of one
+    operator product over the batch (2·B·m·n1·n2 for a dense operator), so a
+    busy machine never gets spin-waiting BLAS threads; None (no change) off NumPy."""
+    if not bk.is_numpy(getattr(operator, "xp", np)):
+        return None
+    count = lambda v: len(v) if isinstance(v, (list, tuple, np.ndarray)) else 1  # noqa: E731
+    n1, n2 = getattr(operator, "shape", (1, 1))
+    return bk.auto_threads(2.0 * count(init_scale) * count(seed) * getattr(operator, "m", 1) * n1 * n2)
 
 
 def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, record_every, validation, patience, tol, dtype,

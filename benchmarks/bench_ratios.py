@@ -1,0 +1,452 @@
+"""Every figure of the performance issue's table as a ratio measured in one run.
+
+Each figure is timed as interleaved rounds (plain loop, bare bound, ours in the
+same round), at least 3 rounds, and reported as the median with every round's
+value and the machine's load average (os.getloadavg) next to it: the machine
+is shared, so absolute times move by ±30 % between runs, ratios much less.
+
+Figures (names as in the JSON):
+
+- dense_f64 / dense_f32: one fgd step (n1 = n2 = 100, m = 10⁴, k = 100, the
+  operator's own forward_factors + gradient_products + update) over two bare
+  GEMVs over A (A·x, zᵀA), at 1 and 2 BLAS threads.
+- batched_f32_b64: per-trial time of a B = 64 batched step over the GEMM
+  compute bound (4·B·m·n1·n2 flops at the sgemm rate measured on a
+  compute-bound 2048³ product in the same round).
+- demo_sweep: the demo's α sweep (60×40, r = 3, κ = 3, m = 1455, k = 60,
+  6 α, --demo-iter iterations, monitors every 10): the plain NumPy script of
+  bench_end_to_end (one trial at a time, monitors from UVᵀ) over one batched
+  `fgd` call, both with 1 BLAS thread; with the bare bound (two bare 6-row
+  GEMMs over A per step) and the monitors' share of the fgd run.
+- demo_sweep_loaded: the same two, default settings (no thread limit in the
+  plain script, `fgd`'s default threads), --loaded-iter iterations, while two
+  busy processes started by this script hold the cores.
+- stream_f64: the matrix-free Gaussian step over the dense step (same matrix),
+  at 1 and 2 generator threads.
+- completion: one completion step (forward + both gradient blocks) at
+  10⁶ × 10⁵, 10⁷ entries, k = 64, float32, with the numba kernels and with the
+  NumPy fallback, over the random-gather bound (a numba pass summing 10⁷
+  random rows of V); peak RSS of that part (run in a child process).
+
+    python benchmarks/bench_ratios.py [--out results/bench_ratios.json] [--rounds 3]
+        [--only dense,batched,demo,loaded,stream,completion] [--demo-iter 1500] [--loaded-iter 150]
+        [--completion-m 10000000]
+
+The JSON goes to --out (default results/bench_ratios.json, a git-ignored
+folder); a Markdown table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+PARTS = ("dense", "batched", "demo", "loaded", "stream", "completion")
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def timed(f, repeat: int = 1) -> float:
+    """Seconds per call of f (best-effort: one warm call before)."""
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        f()
+    return (time.perf_counter() - t0) / repeat
+
+
+def summarize(rounds: list[dict], num: str, den: str) -> dict:
+    ratios = [r[num] / r[den] for r in rounds]
+    return {
+        "ratio": float(np.median(ratios)),
+        "ratios": [round(x, 3) for x in ratios],
+        num: float(np.median([r[num] for r in rounds])),
+        den: float(np.median([r[den] for r in rounds])),
+        "load": [r["load"] for r in rounds],
+    }
+
+
+# --- dense steps -------------------------------------------------------------------------
+
+
+def dense_step_figures(rounds: int, threads_list=(1, 2)) -> dict:
+    from asymsense.operators import DenseGaussian
+
+    n, m, k = 100, 10_000, 100
+    out = {}
+    for dtype in ("float64", "float32"):
+        op = DenseGaussian(n, n, m, seed=3, dtype=dtype)
+        G = op.matrix
+        rng = np.random.default_rng(0)
+        U = (0.1 * rng.standard_normal((n, k))).astype(dtype)
+        V = (0.1 * rng.standard_normal((n, k))).astype(dtype)
+        y = rng.standard_normal(m).astype(dtype)
+        x = rng.standard_normal(n * n).astype(dtype)
+        mu = np.dtype(dtype).type(1e-3)
+
+        def ours():
+            r = op.forward_factors(U, V).astype(dtype, copy=False) - y
+            MV, MtU = op.gradient_products(r, U, V)
+            return U - mu * MV, V - mu * MtU
+
+        def bare():
+            r = G @ x
+            return r @ G
+
+        for threads in threads_list:
+            with threadpool_limits(threads):
+                ours(), bare()
+                rs = []
+                for _ in range(rounds):
+                    rs.append({"bare": timed(bare, 3), "ours": timed(ours, 3), "load": load()})
+            out[f"dense_{dtype[-2:]}_step_over_two_gemvs_{threads}t"] = summarize(rs, "ours", "bare")
+        del op, G
+    return out
+
+
+def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
+    from asymsense.operators import DenseGaussian
+
+    n, m, k = 100, 10_000, 100
+    op = DenseGaussian(n, n, m, seed=3, dtype="float32")
+    rng = np.random.default_rng(0)
+    U = (0.1 * rng.standard_normal((B, n, k))).astype(np.float32)
+    V = (0.1 * rng.standard_normal((B, n, k))).astype(np.float32)
+    y = rng.standard_normal(m).astype(np.float32)
+    mu = np.float32(1e-3)
+    big = rng.standard_normal((2048, 2048)).astype(np.float32)
+    flops = 4.0 * B * m * n * n
+
+    def ours():
+        r = op.forward_factors(U, V) - y
+        MV, MtU = op.gradient_products(r, U, V)
+        return U - mu * MV, V - mu * MtU
+
+    out = {}
+    for threads in threads_list:
+        with threadpool_limits(threads):
+            ours()
+            rs = []
+            for _ in range(rounds):
+                t_big = timed(lambda: big @ big, 2)
+                rate = 2.0 * 2048**3 / t_big
+                t = timed(ours, 2)
+                rs.append({"ours": t / B, "bound": flops / rate / B, "gflops_peak": rate / 1e9, "load": load()})
+        fig = summarize(rs, "ours", "bound")
+        fig["sgemm_gflops"] = float(np.median([r["gflops_peak"] for r in rs]))
+        out[f"batched_f32_b{B}_per_trial_over_gemm_bound_{threads}t"] = fig
+    return out
+
+
+# --- the demo sweep ----------------------------------------------------------------------
+
+
+def demo_setup(iters: int):
+    import bench_end_to_end as be
+
+    import asymsense
+    from asymsense.operators import DenseGaussian
+    from asymsense.solvers.stepsize import auto_step_size
+
+    be.RECORD_EVERY = 10
+    truth = asymsense.planted(be.N1, be.N2, be.RANK, cond=be.COND, seed=1)
+    op = DenseGaussian(be.N1, be.N2, be.M, seed=2)
+    y = asymsense.measure(truth, op)
+    with threadpool_limits(1):
+        mu = auto_step_size(op, y)
+
+    def plain():
+        return [be.naive_trial(op.matrix, y, truth, a, mu, iters, 0) for a in be.ALPHAS]
+
+    def ours(threads=1, record_every=10):
+        return asymsense.fgd(op, y, width=be.WIDTH, init_scale=be.ALPHAS, step_size=mu, max_iter=iters, seed=0, truth=truth,
+                             record_every=record_every, tol=be.TOL, threads=threads)
+
+    G = op.matrix
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((len(be.ALPHAS), G.shape[1]))
+
+    def bare():
+        for _ in range(iters):
+            r = X @ G.T - y
+            r @ G
+
+    return be, plain, ours, bare
+
+
+def demo_figures(rounds: int, iters: int) -> dict:
+    be, plain, ours, bare = demo_setup(iters)
+    rs = []
+    with threadpool_limits(1):
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            naive = plain()
+            t_plain = time.perf_counter() - t0
+            t_bare = timed(bare)
+            t0 = time.perf_counter()
+            batch = ours(threads=1)
+            t_ours = time.perf_counter() - t0
+            t_nomon = timed(lambda: ours(threads=1, record_every=iters + 1))
+            rs.append({"plain": t_plain, "ours": t_ours, "bare": t_bare, "ours_without_monitors": t_nomon, "load": load()})
+    errs = [(h[-1]["rel_error"], res.history["rel_error"][-1]) for (_, _, h), res in zip(naive, batch)]
+    fig = summarize(rs, "plain", "ours")
+    fig["ours_over_bare_gemms"] = summarize(rs, "ours", "bare")["ratio"]
+    fig["monitor_share"] = float(np.median([1 - r["ours_without_monitors"] / r["ours"] for r in rs]))
+    fig["max_rel_diff_final_error"] = float(max(abs(a - b) / a for a, b in errs))
+    fig["iterations"] = iters
+    return {"demo_sweep_plain_over_fgd_1t": fig}
+
+
+def _spin(stop):
+    x = 0
+    while not stop.is_set():
+        x += 1
+
+
+def loaded_figures(rounds: int, iters: int) -> dict:
+    """The demo sweep with default thread settings while two busy processes run."""
+    be, plain, ours, _ = demo_setup(iters)
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    hogs = [ctx.Process(target=_spin, args=(stop,), daemon=True) for _ in range(2)]
+    for h in hogs:
+        h.start()
+    try:
+        time.sleep(1.0)
+        rs = []
+        for _ in range(rounds):
+            t_plain = timed(plain)
+            t_ours = timed(lambda: ours(threads=None))
+            rs.append({"plain": t_plain, "ours": t_ours, "load": load()})
+    finally:
+        stop.set()
+        for h in hogs:
+            h.join(5)
+    fig = summarize(rs, "plain", "ours")
+    fig["iterations"] = iters
+    fig["busy_processes"] = 2
+    return {"demo_sweep_loaded_plain_over_fgd_default": fig}
+
+
+# --- matrix-free -------------------------------------------------------------------------
+
+
+def stream_figures(rounds: int, threads_list=(1, 2)) -> dict:
+    from asymsense.operators import DenseGaussian, StreamGaussian
+
+    n, m, k = 100, 10_000, 100
+    rng = np.random.default_rng(0)
+    U = 0.1 * rng.standard_normal((n, k))
+    V = 0.1 * rng.standard_normal((n, k))
+    y = rng.standard_normal(m)
+    dense = DenseGaussian(n, n, m, seed=3)
+    out = {}
+
+    def dense_step():
+        r = dense.forward_factors(U, V) - y
+        return dense.gradient_products(r, U, V)
+
+    for threads in threads_list:
+        stream = StreamGaussian(n, n, m, seed=3, threads=threads)
+        with threadpool_limits(threads):
+            dense_step(), stream.residual_gradient(U, V, y, np.float64)
+            rs = []
+            for _ in range(rounds):
+                t_dense = timed(dense_step, 2)
+                t_stream = timed(lambda: stream.residual_gradient(U, V, y, np.float64))
+                t_two = timed(lambda: stream.gradient_products(stream.forward_factors(U, V) - y, U, V))
+                rs.append({"stream": t_stream, "dense": t_dense, "two_pass": t_two, "load": load()})
+        fig = summarize(rs, "stream", "dense")
+        fig["two_pass_over_dense"] = summarize(rs, "two_pass", "dense")["ratio"]
+        out[f"stream_f64_step_over_dense_{threads}t"] = fig
+    return out
+
+
+# --- completion --------------------------------------------------------------------------
+
+
+def completion_child(m: int, rounds: int, fallback: bool) -> dict:
+    """Run in a child process: one completion step at 10⁶ × 10⁵, m entries, k = 64, f32."""
+    if fallback:
+        os.environ["ASYMSENSE_NO_NUMBA"] = "1"
+    from asymsense.operators import EntrySample
+
+    n1, n2, k = 1_000_000, 100_000, 64
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, n1, m)
+    cols = rng.integers(0, n2, m)
+    order = np.lexsort((cols, rows))  # the completion model passes entries row-major
+    rows, cols = rows[order], cols[order]
+    del order
+    op = EntrySample(rows, cols, (n1, n2), dtype="float32")
+    del rows
+    U = (0.1 * rng.standard_normal((n1, k))).astype(np.float32)
+    V = (0.1 * rng.standard_normal((n2, k))).astype(np.float32)
+    target = rng.standard_normal(m).astype(np.float32)
+    def step():
+        r = op.forward_factors(U, V) - target
+        MV, MtU = op.gradient_products(r, U, V)
+        return MV, MtU
+
+    bound = None
+    if not fallback:
+        from numba import njit, prange
+
+        @njit(parallel=True)
+        def gather_sum(V, idx, n_parts):
+            k = V.shape[1]
+            m = idx.shape[0]
+            out = np.zeros((n_parts, k), dtype=V.dtype)
+            for p in prange(n_parts):
+                acc = np.zeros(k, dtype=V.dtype)
+                for e in range(m * p // n_parts, m * (p + 1) // n_parts):
+                    j = idx[e]
+                    for c in range(k):
+                        acc[c] += V[j, c]
+                out[p] = acc
+            return out
+
+        idx = rng.integers(0, n2, m)
+        gather_sum(V, idx[:10], 2)
+        bound = lambda: gather_sum(V, idx, os.cpu_count() or 1)  # noqa: E731
+    step()
+    rs = []
+    for _ in range(rounds):
+        row = {"step": timed(step), "load": load()}
+        if bound is not None:
+            row["gather"] = timed(bound)
+        rs.append(row)
+    return {"rounds": rs, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def completion_figures(rounds: int, m: int) -> dict:
+    out = {}
+    for fallback in (False, True):
+        cmd = [sys.executable, __file__, "--child-completion", str(m), "--rounds", str(rounds)] + (["--fallback"] if fallback else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            out[f"completion_{'numpy' if fallback else 'numba'}"] = {"error": proc.stderr[-2000:]}
+            continue
+        child = json.loads(proc.stdout.strip().splitlines()[-1])
+        rs = child["rounds"]
+        fig = {"seconds": float(np.median([r["step"] for r in rs])), "rounds": [round(r["step"], 3) for r in rs],
+               "load": [r["load"] for r in rs], "peak_rss_gb": child["peak_rss_gb"], "m": m}
+        if not fallback:
+            fig["gather_bound_seconds"] = float(np.median([r["gather"] for r in rs]))
+            fig["ratio_to_gather_bound"] = float(np.median([r["step"] / r["gather"] for r in rs]))
+        out[f"completion_f32_k64_step_{'numpy' if fallback else 'numba'}"] = fig
+    return out
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+TARGETS = {
+    "dense_64_step_over_two_gemvs": "≤ 1.05",
+    "dense_32_step_over_two_gemvs": "≤ 1.05",
+    "batched_f32_b64": "≤ 1.2",
+    "demo_sweep_plain_over_fgd": "≥ 5",
+    "demo_sweep_loaded": "≥ 2",
+    "stream_f64": "≤ 3",
+    "completion_f32_k64_step_numba": "< 1 s, < 3 GB",
+}
+
+
+def target_of(name: str) -> str:
+    return next((t for prefix, t in TARGETS.items() if name.startswith(prefix)), "")
+
+
+def table(results: dict) -> str:
+    lines = ["| figure | ratio (median) | per round | load (1-min avg per round) | target |", "|---|---:|---|---|---|"]
+    for name, fig in results.items():
+        if "error" in fig:
+            lines.append(f"| {name} | error | | | |")
+            continue
+        if "ratio" in fig:
+            value = f"{fig['ratio']:.2f}×"
+            per = ", ".join(f"{x:.2f}" for x in fig["ratios"])
+        else:
+            value = f"{fig['seconds']:.3f} s" + (f" ({fig['ratio_to_gather_bound']:.2f}× gather bound)" if "ratio_to_gather_bound" in fig else "")
+            per = ", ".join(f"{x:.3f}" for x in fig["rounds"]) + f"; peak RSS {fig['peak_rss_gb']:.2f} GB"
+        loads = "; ".join(f"{r[0]:.1f}" for r in fig["load"])
+        lines.append(f"| {name} | {value} | {per} | {loads} | {target_of(name)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("results/bench_ratios.json"))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--only", default=",".join(PARTS))
+    p.add_argument("--demo-iter", type=int, default=1500)
+    p.add_argument("--loaded-iter", type=int, default=150, help="iterations of the sweep under load (the plain script with 2 BLAS threads is slow there)")
+    p.add_argument("--completion-m", type=int, default=10_000_000)
+    p.add_argument("--child-completion", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--fallback", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child_completion is not None:
+        print(json.dumps(completion_child(args.child_completion, args.rounds, args.fallback)))
+        return 0
+    if args.rounds < 3:
+        p.error("--rounds must be at least 3 (medians of ≥ 3 repeats)")
+    parts = [x.strip() for x in args.only.split(",") if x.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        p.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    try:
+        import numba
+
+        numba_version = numba.__version__
+    except ImportError:
+        numba_version = None
+
+    results: dict = {}
+    started = time.time()
+    runners = {
+        "dense": lambda: dense_step_figures(args.rounds),
+        "batched": lambda: batched_figures(args.rounds),
+        "demo": lambda: demo_figures(args.rounds, args.demo_iter),
+        "loaded": lambda: loaded_figures(args.rounds, args.loaded_iter),
+        "stream": lambda: stream_figures(args.rounds),
+        "completion": lambda: completion_figures(args.rounds, args.completion_m),
+    }
+    for part in parts:
+        t0 = time.perf_counter()
+        results.update(runners[part]())
+        print(f"[{part}: {time.perf_counter() - t0:.0f} s, load {load()}]", file=sys.stderr, flush=True)
+    meta = {
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "numpy": np.__version__,
+        "numba": numba_version,
+        "blas": [f"{i.get('internal_api')} {i.get('architecture')} x{i.get('num_threads')}" for i in threadpool_info() if i.get("user_api") == "blas"],
+        "rounds": args.rounds,
+        "load_at_end": load(),
+    }
+    text = table(results)
+    print(text)
+    print(f"\nload average at the end: {meta['load_at_end']} on {os.cpu_count()} cores; numba {meta['numba']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "figures": results}, indent=1) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
