@@ -83,7 +83,7 @@ def test_bad_data_exits_2_with_the_line_and_writes_nothing(tmp_path):
     line = one_line_error(run("complete", bad, "--out", out))
     assert "bad.csv" in line and "line 3" in line and "oops" in line
     assert not out.exists()
-    line = one_line_error(run("complete", bad, "--out", out, "--top", "0"))
+    line = one_line_error(run("complete", bad, "--out", out, "--top", "-1"))  # --top 0 means "no predictions" (issue 13)
     assert "--top" in line
 
 

@@ -59,3 +59,24 @@ def split_indices(m: int, fractions=(0.8, 0.1, 0.1), *, seed: int = 0) -> tuple[
     perm = np.random.default_rng(seed).permutation(m)
     bounds = np.round(np.cumsum(fractions)[:-1] * m).astype(int)
     return tuple(np.sort(part) for part in np.split(perm, bounds))
+
+
+def movielens_100k_items() -> dict[int, dict]:
+    """MovieLens-100k item labels from the recbole wheel's ml-100k.item:
+    item id → {"label": "Title (year)", "tags": [genres]} (for reports; ratings
+    do not need it)."""
+    path = movielens_100k_path().with_suffix(".item")
+    items = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            next(fh)
+            for line in fh:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) < 2 or not parts[0].strip().isdigit():
+                    continue
+                title, year = parts[1].strip(), parts[2].strip() if len(parts) > 2 else ""
+                items[int(parts[0])] = {"label": f"{title} ({year})" if year else title,
+                                        "tags": parts[3].split() if len(parts) > 3 and parts[3].strip() else []}
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read MovieLens-100k item titles ({exc})") from None
+    return items

@@ -330,3 +330,26 @@ def check_validation_split(validation, m: int) -> int | None:
     if n_val < 1 or n_val >= m:
         _fail("validation", f"leaves {n_val} of m = {m} measurements for validation; need at least one on each side")
     return n_val
+
+
+VALIDATION_SHARE_ADVISED = (0.02, 0.5)
+"""The held-out share for early stopping a completion fit that is advised:
+below 2% the validation RMSE is too noisy to pick the stopping iteration,
+above 50% the fit learns from less than half the data. Outside it a
+completion fit warns (`asymsense.completion.guardrails`)."""
+
+VALIDATION_SHARE_ALLOWED = (0.005, 0.8)
+"""The held-out share a completion fit accepts at all: beyond it the choice
+cannot be what was meant (0.9 trains on a tenth of the data)."""
+
+
+def check_validation_share(validation, name: str = "validation"):
+    """A completion fit's validation share: None (no early stopping) or a
+    fraction in VALIDATION_SHARE_ALLOWED; refused beyond, with the advised range."""
+    if validation is None:
+        return None
+    low, high = VALIDATION_SHARE_ALLOWED
+    if isinstance(validation, bool) or not isinstance(validation, numbers.Real) or not low <= validation <= high:
+        _fail(name, f"must be a share in [{low:g}, {high:g}] of the entries (advised: {VALIDATION_SHARE_ADVISED[0]:g} to "
+                    f"{VALIDATION_SHARE_ADVISED[1]:g}), got {validation!r}")
+    return float(validation)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -12,10 +14,19 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from asymsense.cli.app import app, console, handle_errors
+from asymsense.cli.app import app, console, flag_of, handle_errors, in_cli_terms
 from asymsense.completion.cv import SPLITS, run_cv, run_time_split
 from asymsense.errors import InputError
 from asymsense.completion.workflow import run_complete
+
+
+def warning_in_cli_terms(warning) -> str:
+    """A guardrail's message and advice, with the parameters its advice names shown as flags."""
+    advice = in_cli_terms(warning.advice)
+    for name in warning.parameters:
+        advice = re.sub(rf"(?<![-\w.']){name}=([^\s;,:)]+)", lambda m: f"{flag_of(name)} {m.group(1)}", advice)
+        advice = re.sub(rf"(?<![-\w.']){name}\b(?![=\w])", flag_of(name), advice)
+    return f"{in_cli_terms(warning.message)} {advice}"
 
 
 @app.command("complete")
@@ -24,7 +35,9 @@ def complete_command(
     data: str = typer.Argument(..., help="CSV/TSV/Parquet file of (row id, column id, value) triples, or 'movielens-100k' (fixed seeded 80/10/10 split)."),
     out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="File of (row id, column id) pairs to predict."),
-    top: Optional[int] = typer.Option(None, "--top", help="Predict the top N unobserved columns of every row."),
+    top: Optional[int] = typer.Option(None, "--top", help="Predict the top N unobserved columns of every row (default without --pairs: 10; 0: no predictions)."),
+    row_labels: Optional[Path] = typer.Option(None, "--row-labels", help="CSV/TSV of (row id, display label[, tags]) shown in the report."),
+    col_labels: Optional[Path] = typer.Option(None, "--col-labels", help="CSV/TSV of (column id, display label[, tags such as genres]) shown in the report (MovieLens: titles and genres built in)."),
     test: Optional[Path] = typer.Option(None, "--test", help="Held-out (row id, column id, value) file: its RMSE goes into summary.json."),
     compare: bool = typer.Option(False, "--compare", help="Also fit the bias-only model, SoftImpute and ALS on the same split and print test RMSE and seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print summary.json on stdout."),
@@ -91,8 +104,11 @@ def complete_command(
 
         summary = run_complete(
             data, out, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
-            row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress, interval=interval,
+            row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress,
+            row_labels=row_labels, col_labels=col_labels, command=shlex.join(["asymsense", *sys.argv[1:]]), interval=interval,
         )
+    for warning in summary.warnings:
+        print(f"warning: {warning_in_cli_terms(warning)}", file=sys.stderr)
     if json_out:
         print(json.dumps(summary, indent=2, default=str))
         return
@@ -108,3 +124,8 @@ def complete_command(
     print(f"{summary['source']}: {summary['shape'][0]}×{summary['shape'][1]}, train RMSE {summary['train_rmse']:.4f}, "
           f"validation RMSE {summary['val_rmse']:.4f}{test_part}; {summary['iterations']} iterations ({summary['stop_reason']}, best {summary['best_iter']}), "
           f"effective rank {summary['eff_rank']:.1f}, {summary['seconds']:.2f} s → {out}")
+    if summary.predictions:
+        p = summary.predictions
+        what = f"top {p['n']} unobserved columns per row" if p["kind"] == "top" else "the requested pairs"
+        print(f"predictions ({what}, {p['rows']} lines): {p['path']}" + (" (--top 0 to skip)" if p.get("default") else ""))
+    print(f"report: {out / 'report.html'}" + (f"; {len(summary.warnings)} warning(s) in {out / 'warnings.json'}" if summary.warnings else ""))

@@ -26,6 +26,15 @@ RANKS = (1, 2, 5, 10, 20, 50)
 SAMPLING_FACTOR = 3.0
 
 
+def supported_rank(m: int, n1: int, n2: int, factor: float = SAMPLING_FACTOR) -> int:
+    """The largest r with m ≥ factor · r(n1 + n2 − r) (0 when not even r = 1):
+    the rank |Ω| = m entries support with `factor` entries per degree of freedom."""
+    r = 0
+    while r < min(n1, n2) and m >= factor * (r + 1) * (n1 + n2 - r - 1):
+        r += 1
+    return r
+
+
 def _distribution(counts) -> dict:
     q = np.percentile(counts, [0, 10, 25, 50, 75, 90, 100])
     return {"min": int(q[0]), "p10": float(q[1]), "p25": float(q[2]), "median": float(q[3]), "p75": float(q[4]), "p90": float(q[5]), "max": int(q[6]), "mean": float(np.mean(counts))}
@@ -47,9 +56,7 @@ def inspect_table(table, *, validation: float = 0.1, patience: int = 50, max_ite
             break
         dof = r * (n1 + n2 - r)
         sufficiency.append({"rank": r, "degrees_of_freedom": dof, "ratio": m / dof, "enough": m >= SAMPLING_FACTOR * dof})
-    r_max = 0
-    while r_max < min(n1, n2) and m >= SAMPLING_FACTOR * (r_max + 1) * (n1 + n2 - r_max - 1):
-        r_max += 1
+    r_max = supported_rank(m, n1, n2)
 
     b = fit_biases(table.rows, table.cols, y, table.shape, "both")
     z = y - b(table.rows, table.cols)

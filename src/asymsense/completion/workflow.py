@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from asymsense.errors import InputError
-from asymsense.validation import check_int, resolve_seed
+from asymsense.validation import check_int, check_validation_share, resolve_seed
 from asymsense.history import write_table
 from asymsense.completion.baselines import als_wr, bias_only, soft_impute
 from asymsense.completion.io import read_pairs, read_table, table_from_ids
@@ -28,12 +28,25 @@ from asymsense.solvers.stopping import split_entries
 from asymsense.atomic import write_text
 from asymsense.metrics import rmse
 from asymsense.serialize import dumps
-from asymsense.completion.report import render
+from asymsense.completion.guardrails import fit_guardrails
+from asymsense.completion.report import peak_memory_bytes, read_labels, render, report_data
 from asymsense.completion.intervals import check_level
 from asymsense.completion.saved import from_result
 from asymsense.datasets import MOVIELENS_NAMES, movielens_100k, split_indices
 
-OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet", "history.parquet", "summary.json", "report.html")
+OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet", "history.parquet", "summary.json", "report.html", "warnings.json", "report.json")
+DEFAULT_TOP = 10
+"""Without pairs, `run_complete` writes the top DEFAULT_TOP unobserved columns of every row (top=0: none)."""
+
+
+class CompleteSummary(dict):
+    """summary.json's dict, plus what is not in summary.json: `warnings` (the
+    guardrails, also in warnings.json), `predictions` (where they were written
+    and what they are, or None) and `files` (every output path)."""
+
+    warnings: list
+    predictions: dict | None
+    files: list
 
 
 def load_data(data: str, *, row=None, col=None, value=None, duplicates="error", encoding="utf-8"):
@@ -67,20 +80,25 @@ def _factor_table(ids, bias, F) -> pa.Table:
 def run_complete(
     data, out, *, pairs=None, top=None, test=None, compare=False, test_fraction: float = 0.1,
     row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None, encoding="utf-8",
-    interval: float | None = None,
+    row_labels=None, col_labels=None, command: str | None = None, interval: float | None = None,
 ) -> dict:
     """Run the whole command; returns the summary dict (also written to summary.json)."""
     started = time.perf_counter()
     fit_options = dict(fit_options or {})
     if pairs is not None and top is not None:
         raise InputError("give either pairs (a file) or top (a count), not both")
-    if top is not None:
-        top = check_int("top", top, minimum=1)
+    explicit_top = top is not None
+    top = check_int("top", top, minimum=0) if explicit_top else (DEFAULT_TOP if pairs is None else None)
+    if top == 0:
+        top = None
+    check_validation_share(fit_options.get("validation", 0.1) if not isinstance(fit_options.get("validation"), (tuple, list)) else None)
     interval = check_level(interval) if interval is not None else None
     out = check_out_dir(out)
     table, fixed = load_data(data, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding)
     pair_cols = read_pairs(pairs, row=row, col=col, encoding=encoding) if pairs is not None else None
     test_table = read_table(test, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding) if test is not None else None
+    row_labels = read_labels(row_labels, "row_labels") if row_labels is not None and not isinstance(row_labels, dict) else row_labels
+    col_labels = read_labels(col_labels, "col_labels") if col_labels is not None and not isinstance(col_labels, dict) else col_labels
     seed = resolve_seed(fit_options.pop("seed", None))
     validation = fit_options.pop("validation", 0.1)
     validation_kind = fit_options.pop("validation_kind", "entries")
@@ -139,17 +157,28 @@ def run_complete(
     elif top is not None:
         r, c, k, p = top_n(result, top, table.rows, table.cols)
         predictions = pa.table({"row_id": pa.array(table.row_map.decode(r)), "col_id": pa.array(table.col_map.decode(c)), "rank": pa.array(k), "prediction": pa.array(p)})
-        summary["predictions"] = {"kind": "top", "n": int(top), "rows": int(table.shape[0])}
+        if explicit_top:
+            summary["predictions"] = {"kind": "top", "n": int(top), "rows": int(table.shape[0])}
+    fitted_on = (np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]))
     if interval is not None:  # prediction intervals (completion.intervals) and their coverage
-        fitted_on = (np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]))
         model = from_result(result, table.row_map, table.col_map, fitted_on, table.names)
         summary["interval"] = model.coverage(interval, test=test_sets)
         if predictions is not None:
             pr, pc = table.row_map.encode(predictions.column("row_id").to_numpy(zero_copy_only=False)), table.col_map.encode(predictions.column("col_id").to_numpy(zero_copy_only=False))
             lower, upper = model.interval_at(pr, pc, predictions.column("prediction").to_numpy(), interval)
             predictions = predictions.append_column("lower", pa.array(lower)).append_column("upper", pa.array(upper))
+    warnings = fit_guardrails(
+        shape=table.shape, train_rows=train[0], eff_rank=result.effective_rank, train_rmse=result.train_rmse, val_rmse=result.val_rmse,
+        validation=validation if split_desc.get("kind") != "fixed" else None,
+        test=(test_sets[0], test_sets[1], *fitted_on) if test_table is not None else None)
     summary["seconds_total"] = time.perf_counter() - started
-    report_html = render(result, summary, table.row_map.ids, table.col_map.ids, title=f"asymsense complete — {table.source}", compare=comparison)
+    predictions_info = None
+    if predictions is not None:
+        predictions_info = {"path": str(out / "predictions.csv"), "rows": int(predictions.num_rows),
+                            **({"kind": "pairs"} if pair_cols is not None else {"kind": "top", "n": int(top), "default": not explicit_top})}
+    data = report_data(result, summary, table, train, val, test_sets, warnings=warnings, predictions=predictions_info, compare=comparison,
+                       row_labels=row_labels, col_labels=col_labels, command=command, peak_memory=peak_memory_bytes())
+    report_html = render(data, result.history, result)
 
     out.mkdir(parents=True, exist_ok=True)
     if predictions is not None:
@@ -158,14 +187,19 @@ def run_complete(
     write_table(_factor_table(table.row_map.ids, b.rows, result.U), out / "row_factors.parquet")
     write_table(_factor_table(table.col_map.ids, b.cols, result.V), out / "col_factors.parquet")
     write_table(result.history.to_arrow(), out / "history.parquet")
-    fitted_on = (np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]))
     from_result(result, table.row_map, table.col_map, fitted_on, table.names, {"source": table.source}).save(out / "model")
     summary["global_mean"] = b.mean
     write_text(out / "summary.json", dumps(summary, nonfinite="keep", other="str"))
     write_text(out / "report.html", report_html)
+    write_text(out / "warnings.json", dumps([w.as_dict() for w in warnings], nonfinite="keep", other="str"))
+    write_text(out / "report.json", dumps(data, nonfinite="keep", other="str"))
+    files = []
     for path in out.iterdir():
         if path.name in OUTPUT_FILES:
             path.chmod(0o644)
+            files.append(str(path))
+    summary = CompleteSummary(summary)
+    summary.warnings, summary.predictions, summary.files = warnings, predictions_info, sorted(files)
     return summary
 
 

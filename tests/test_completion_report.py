@@ -1,0 +1,165 @@
+"""Issue 13: guardrails that warn, default predictions, and a report an analyst can read.
+
+One MovieLens-100k run with the defaults (module fixture, ~10-20 s) is shared by
+the tests that need real data: no guardrail fires, the report shows titles,
+explained components, a map, calibration and activity figures, and words.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asymsense.completion import guardrails as g
+from asymsense.completion.report import captions, read_labels, render, summary_words
+from asymsense.completion.workflow import run_complete
+from asymsense.errors import InputError
+from asymsense.validation import check_validation_share
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "asymsense", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def write_table(path: Path, n1=50, n2=30, rank=1, density=0.2, noise=0.5, seed=1, per_row=None):
+    """A customers × products CSV with string ids; `per_row` fixes the entries per row instead of a density."""
+    rng = np.random.default_rng(seed)
+    truth = rng.standard_normal((n1, rank)) @ rng.standard_normal((rank, n2)) + 3.0
+    if per_row is None:
+        rows, cols = np.nonzero(rng.random((n1, n2)) < density)
+    else:
+        rows = np.repeat(np.arange(n1), per_row)
+        cols = np.concatenate([rng.choice(n2, k, replace=False) for k in np.broadcast_to(per_row, n1)])
+    values = truth[rows, cols] + noise * rng.standard_normal(len(rows))
+    path.write_text("customer,product,spend\n" + "".join(f"cust{i},prod{j},{v:.4f}\n" for i, j, v in zip(rows, cols, values)))
+    return path
+
+
+# --------------------------------------------------------------------------- guardrails, one at a time
+def test_each_guardrail_fires_on_its_numbers_and_not_below_its_threshold():
+    assert g.check_overfitting(0.096, 0.53).values["ratio"] == pytest.approx(0.53 / 0.096)
+    assert "0.096" in g.check_overfitting(0.096, 0.53).message and "5.5×" in g.check_overfitting(0.096, 0.53).message
+    assert g.check_overfitting(0.78, 0.92) is None and g.check_overfitting(0.8, None) is None
+    fired = g.check_rank(5.8, 300, (50, 30))
+    assert fired.values["supported_rank"] == 1 and fired.values["entries_per_dof"] < 1 and "width=1" in fired.advice
+    assert g.check_rank(16.3, 80_000, (943, 1682)) is None  # MovieLens: 1.9 entries per degree of freedom
+    assert g.check_sparse_rows(np.repeat(np.arange(10), [2] * 6 + [9] * 4), 10).values["rows_with_few"] == 6
+    assert g.check_sparse_rows(np.repeat(np.arange(10), [2] * 5 + [9] * 5), 10) is None  # half is not "most"
+    assert g.check_validation_share(0.6).code == "validation_share" and g.check_validation_share(0.01) is not None
+    assert g.check_validation_share(0.1) is None and g.check_validation_share(0.5) is None
+    hit = g.check_test(np.array([0, 1, -1]), np.array([0, 2, 1]), np.array([0, 1]), np.array([0, 1]), (3, 3))
+    assert hit.values == {"overlap": 1, "unknown_ids": 1, "test_m": 3}
+    assert g.check_test(np.array([1]), np.array([2]), np.array([0]), np.array([0]), (3, 3)) is None
+    assert all(w.advice for w in [fired, hit])
+
+
+def test_validation_share_is_refused_beyond_the_allowed_range():
+    assert check_validation_share(0.8) == 0.8 and check_validation_share(None) is None
+    for bad in (0.9, 0.001, True, "0.1"):
+        with pytest.raises(InputError) as err:
+            check_validation_share(bad)
+        assert err.value.parameter == "validation" and "0.02 to 0.5" in str(err.value)
+
+
+def test_cli_warns_on_a_table_built_to_overfit_and_refuses_validation_09(tmp_path):
+    data = write_table(tmp_path / "t.csv")
+    proc = cli("complete", data, "--out", tmp_path / "o", "--seed", "1", "--alpha", "0.5", "--validation", "0.6")
+    assert proc.returncode == 0, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("warning: ")]
+    codes = {w["code"] for w in json.loads((tmp_path / "o" / "warnings.json").read_text())}
+    assert {"rank_above_supported", "overfitting", "validation_share", "sparse_rows"} <= codes and len(lines) == len(codes)
+    assert "--validation between 0.02 and 0.5" in proc.stderr and "--width 1" in proc.stderr  # flags, not parameter names, in the CLI
+    report = (tmp_path / "o" / "report.html").read_text()
+    assert report.index("class='warn'") < report.index("<h2>Summary</h2>")  # warnings at the top
+    proc = cli("complete", data, "--out", tmp_path / "refused", "--validation", "0.9")
+    assert proc.returncode == 2 and "--validation" in proc.stderr and not (tmp_path / "refused").exists()
+
+
+def test_test_set_overlap_and_unknown_ids_warn(tmp_path):
+    data = write_table(tmp_path / "t.csv", density=0.6, rank=2, noise=0.1)
+    first = data.read_text().splitlines()[1:4]
+    (tmp_path / "test.csv").write_text("customer,product,spend\n" + "\n".join(first) + "\nnobody,prod1,3.0\n")
+    s = run_complete(data, tmp_path / "o", test=tmp_path / "test.csv", fit_options={"seed": 0}, top=0)
+    hit = [w for w in s.warnings if w.code == "test_set"]
+    assert hit and hit[0].values["overlap"] == 3 and hit[0].values["unknown_ids"] == 1
+    assert s.predictions is None and not (tmp_path / "o" / "predictions.csv").exists()  # top=0: none
+
+
+# --------------------------------------------------------------------------- default predictions
+def test_complete_writes_top_10_by_default_and_says_where(tmp_path):
+    data = write_table(tmp_path / "t.csv", density=0.5, rank=2, noise=0.1)
+    proc = cli("complete", data, "--out", tmp_path / "o", "--seed", "0")
+    assert proc.returncode == 0, proc.stderr
+    pred = (tmp_path / "o" / "predictions.csv").read_text().splitlines()
+    seen = np.bincount([int(l.split(",")[0][4:]) for l in data.read_text().splitlines()[1:]], minlength=50)
+    assert pred[0].replace('"', "").endswith("rank,prediction") and len(pred) - 1 == np.minimum(10, 30 - seen).sum()
+    assert str(tmp_path / "o" / "predictions.csv") in proc.stdout and "--top 0" in proc.stdout
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert "predictions" not in summary  # summary.json keeps its keys (tests/test_pins.py)
+    proc = cli("complete", data, "--out", tmp_path / "none", "--seed", "0", "--top", "0")
+    assert proc.returncode == 0 and not (tmp_path / "none" / "predictions.csv").exists() and "predictions (" not in proc.stdout
+
+
+# --------------------------------------------------------------------------- report, from its numbers
+def test_labels_file_and_captions_follow_the_stored_numbers(tmp_path):
+    data = write_table(tmp_path / "t.csv", density=0.5, rank=2, noise=0.1)
+    (tmp_path / "labels.csv").write_text("product,name,tags\n" + "".join(f"prod{j},Product {j} name,{'Red' if j % 2 else 'Blue'}|Big\n" for j in range(30)))
+    run_complete(data, tmp_path / "o", col_labels=tmp_path / "labels.csv", fit_options={"seed": 0}, command="asymsense complete t.csv --out o")
+    d = json.loads((tmp_path / "o" / "report.json").read_text())
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert "Product 3 name" in html and "customers" in html and "products" in html  # the input's own names and labels
+    assert "asymsense complete t.csv --out o" in html and "href='predictions.csv'" in html
+    settings = html[html.index("<h2>Settings</h2>"):]
+    assert "{'" not in html and "init_scale" not in settings and "initial scale α" in settings  # named parameters, no raw dicts
+    words = " ".join(summary_words(d))
+    assert f"{d['accuracy']['model']['rmse']:.3f}" in words and f"{d['accuracy']['improvement_rmse_vs_biases']:.1f}%" in words
+    before = captions(d)
+    d["facts"]["imbalance_max"], d["facts"]["sv_grown"], d["facts"]["eff_rank"] = 123.0, 7, 4.25
+    after = captions(d)
+    assert "123" in after["imbalance"] and "123" not in before["imbalance"]
+    assert "7 of the" in after["singular_values"] and "4.2" in after["singular_values"] and after["singular_values"] != before["singular_values"]
+    d["accuracy"]["model"]["rmse"] = 0.4321
+    assert "0.432" in " ".join(summary_words(d))
+    with pytest.raises(InputError):
+        read_labels(tmp_path / "missing.csv")
+
+
+def test_the_two_false_captions_of_the_issue_are_gone(tmp_path):
+    data = write_table(tmp_path / "t.csv", density=0.5, rank=2, noise=0.1)
+    run_complete(data, tmp_path / "o", fit_options={"seed": 0}, top=0)
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert "stays small without any balancing term" not in html and "the number that has grown by the dashed line is the rank" not in html
+    d = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert f"{d['facts']['imbalance_max']:.3g}" in html and f"{d['facts']['sv_grown']} of the {d['facts']['sv_plotted']}" in html
+
+
+# --------------------------------------------------------------------------- MovieLens-100k
+@pytest.fixture(scope="module")
+def movielens(tmp_path_factory):
+    pytest.importorskip("recbole", reason="MovieLens-100k comes from the recbole wheel (pip install --no-deps recbole==1.2.1)")
+    out = tmp_path_factory.mktemp("ml")
+    summary = run_complete("movielens-100k", out, fit_options={"seed": 0}, command="asymsense complete movielens-100k --out ml --seed 0")
+    return out, summary
+
+
+def test_movielens_defaults_trigger_no_warning(movielens):
+    out, summary = movielens
+    assert summary.warnings == [] and json.loads((out / "warnings.json").read_text()) == []
+
+
+def test_movielens_report_has_titles_components_map_and_diagnostics(movielens):
+    out, _ = movielens
+    html = (out / "report.html").read_text()
+    d = json.loads((out / "report.json").read_text())
+    assert "Star Wars (1977)" in html or "Toy Story (1995)" in html
+    assert all(c["description"].startswith("separates ") for c in d["components"]) and len(d["components"]) >= 2
+    assert any(g in d["components"][0]["description"] for g in ("Action", "Drama", "Romance", "Comedy", "Thriller", "Sci-Fi", "Horror"))
+    for key in ("map", "calibration", "activity", "rmse", "singular_values", "imbalance"):
+        assert f"alt='{key}'" in html
+    assert d["eval_on"] == "test" and d["accuracy"]["improvement_rmse_vs_biases"] > 2
+    assert "users" in html and "items" in html and "No warnings" in html
