@@ -354,7 +354,7 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path, text, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--scheduler", "no-port"], "cannot connect to the Dask scheduler at no-port"),
+    (["--scheduler", "no-port"], "--scheduler no-port: cannot connect to a Dask scheduler there"),
     (["--jobs", "0"], "--jobs must be >= 1"),
 ])
 def test_cli_bad_execution_options_exit_2_with_one_line_before_any_progress(tmp_path, args, message):

@@ -8,7 +8,7 @@ import numpy as np
 
 from asymsense.errors import InputError
 from asymsense.validation import PARAMETER_RULES, SPECTRA, check_choice, check_positive, check_rank, resolve_seed
-from asymsense.backend import to_backend
+from asymsense.backend import asarray, is_numpy, to_backend, to_numpy, xp_dtype
 from asymsense.operators import make_operator
 
 
@@ -64,11 +64,20 @@ def planted(n1, n2, rank, *, cond=1.0, spectrum="linear", seed=None) -> PlantedP
 
 
 def measure(problem: PlantedProblem, operator, *, noise: float = 0.0, seed=None) -> np.ndarray:
-    """y = A(X*) + ε with ε i.i.d. N(0, noise²)."""
+    """y = A(X*) + ε with ε i.i.d. N(0, noise²), a NumPy vector of the
+    operator's dtype. On another array library (torch, CuPy) the truth's
+    factors are first moved to the operator's namespace, device and dtype
+    (its matrix products refuse mixed dtypes); on NumPy they stay float64,
+    as before, so NumPy measurements are unchanged."""
     noise = check_positive("noise", noise, allow_zero=True)
     if operator.shape != problem.shape:
         raise InputError(f"operator shape {operator.shape} does not match the problem's shape {problem.shape}")
-    y = operator.forward_factors(problem.left * problem.singular_values, problem.right)
+    left, right = problem.left * problem.singular_values, problem.right
+    xp = getattr(operator, "xp", None)
+    if xp is not None and not is_numpy(xp):
+        dtype = xp_dtype(xp, operator.dtype)
+        left, right = asarray(left, xp, operator.device, dtype), asarray(right, xp, operator.device, dtype)
+    y = to_numpy(operator.forward_factors(left, right))
     if noise > 0:
         y = y + noise * np.random.default_rng(resolve_seed(seed)).standard_normal(y.shape)
     return np.asarray(y, dtype=operator.dtype)

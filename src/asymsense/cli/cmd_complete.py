@@ -61,7 +61,7 @@ def complete_command(
     row_col: Optional[str] = typer.Option(None, "--row-col", help="Name of the row-id column (default: the first)."),
     col_col: Optional[str] = typer.Option(None, "--col-col", help="Name of the column-id column (default: the second)."),
     value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for the split and the initialization (drawn and recorded when omitted)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split and the initialization (fixed, so the same command prints the same numbers; recorded in summary.json)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""

@@ -24,7 +24,7 @@ def reproduce(
     full: bool = typer.Option(False, "--full", help="More seeds and larger sizes (hours)."),
     experiment: Optional[List[str]] = typer.Option(None, "--experiment", "-e", help="Run only these experiments (e1 … e8); repeatable."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="joblib worker processes (default: CPU count)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar per sweep."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar per sweep on stderr \\[default: only when stderr is a terminal]."),
 ):
     """Run every experiment through the sweep engine and build the report with its claims table."""
     if quick and full:
@@ -32,6 +32,7 @@ def reproduce(
     if jobs is not None:
         check_int("--jobs", jobs, minimum=1)
     mode = "full" if full else "quick"
+    progress = console.is_terminal if progress is None else progress
     started = time.perf_counter()
     try:
         run_all(out, mode, experiments=experiment, n_jobs=jobs, progress=progress, console=console if progress else None)

@@ -58,13 +58,14 @@ def sweep(
     status: bool = typer.Option(False, "--status", help="Print the sweep's progress and a summary (DuckDB); run nothing."),
     query: Optional[str] = typer.Option(None, "--query", help="Run DuckDB SQL over the views trials and history; run nothing."),
     csv: bool = typer.Option(False, "--csv", help="Print --status/--query tables as CSV."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar on stderr \\[default: only when stderr is a terminal]."),
 ) -> None:
     """Run every trial of CONFIG not yet stored in OUT, in parallel, with a progress bar."""
     for flag, value in (("--jobs", jobs), ("--dask-local", dask_local)):
         if value is not None:
             check_int(flag, value, minimum=1)
     cfg = load_sweep_config(config)
+    progress = console.is_terminal if progress is None else progress
     if query is not None:
         _print_table(store.query(out, query), csv)
         return

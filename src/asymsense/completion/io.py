@@ -22,6 +22,8 @@ from asymsense.errors import InputError
 DUPLICATE_POLICIES = ("mean", "last", "error")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TAB_SUFFIXES = (".tsv", ".tab", ".inter")
+SNIFFED_DELIMITERS = (",", "\t", ";", "|")
+"""Delimiters recognised in a CSV's header line: the most frequent one wins."""
 
 
 class IdMap:
@@ -185,7 +187,7 @@ def _read_csv(path: Path, display: str) -> pa.Table:
     if delimiter is None:
         with open(path, "r", encoding="utf-8", errors="replace") as fh:
             head = fh.readline()
-        delimiter = "\t" if head.count("\t") > head.count(",") else ","
+        delimiter = max(SNIFFED_DELIMITERS, key=head.count)  # ties (and none found) keep ","
     parse = pcsv.ParseOptions(delimiter=delimiter)
     convert = pcsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False)
     try:

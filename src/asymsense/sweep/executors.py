@@ -97,8 +97,9 @@ def _dask_stream(chunks, *, scheduler, dask_local):
     try:
         try:
             client = Client(cluster if cluster is not None else scheduler, timeout="20s")
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") from None
+        except Exception as exc:  # refused, timed out, or a port that answers but is no Dask scheduler (garbled frames: MemoryError, ...)
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"scheduler={scheduler!r}: cannot connect to a Dask scheduler there ({type(exc).__name__}: {detail})") from None
         try:
             yield None
             token = uuid.uuid4().hex[:8]

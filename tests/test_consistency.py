@@ -1,0 +1,166 @@
+"""Issue 9: the examples and statements of the docs that failed as written,
+and the command line's conventions (one test per listed failure)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import asymsense
+from asymsense.completion.io import read_table
+
+KINDS = ["gaussian", "gaussian-stream", "rank-one", "structured", "entries"]
+
+
+def cli(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "asymsense", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+# ----------------------------------------------------------------- measure on every backend and dtype
+@pytest.mark.parametrize("backend", ["numpy", "torch", "array-api-strict"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_measure_on_every_backend_and_dtype(backend, dtype, kind):
+    if backend == "torch":
+        pytest.importorskip("torch")
+    if backend == "array-api-strict":
+        pytest.importorskip("array_api_strict")
+    truth = asymsense.planted(7, 5, 2, seed=0)
+    reference = asymsense.measure(truth, asymsense.make_operator(kind, 7, 5, 24, seed=1, dtype=dtype))
+    op = asymsense.make_operator(kind, 7, 5, 24, seed=1, dtype=dtype, backend=backend)
+    y = asymsense.measure(truth, op, noise=0.0)
+    assert isinstance(y, np.ndarray) and y.dtype == np.dtype(dtype) and y.shape == (24,)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(y, reference, rtol=tol, atol=tol * np.abs(reference).max())
+
+
+# ----------------------------------------------------------------- delimiters
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_delimiter_is_sniffed_from_the_header(tmp_path, sep):
+    path = tmp_path / "t.csv"
+    path.write_text(sep.join(["user", "item", "rating"]) + "\n" + "\n".join(sep.join(r) for r in [("a", "x", "1.5"), ("b", "y", "2"), ("a", "y", "3")]) + "\n")
+    table = read_table(path)
+    assert table.m == 3 and table.shape == (2, 2)
+    assert sorted(table.values.tolist()) == [1.5, 2.0, 3.0]
+
+
+# ----------------------------------------------------------------- progress bars only on a terminal
+SWEEP = """name = "bars"
+seeds = 1
+[fixed]
+n1 = 8
+n2 = 6
+rank = 2
+m = 60
+max_iter = 40
+record_every = 20
+step = 0.2
+"""
+
+BAR = re.compile(r"━|ETA|trials ·")
+
+
+def test_sweep_draws_no_progress_bar_into_redirected_stderr_unless_asked(tmp_path):
+    config = tmp_path / "s.toml"
+    config.write_text(SWEEP)
+    quiet = cli("sweep", config, "--out", tmp_path / "a", "--jobs", "1")
+    assert quiet.returncode == 0, quiet.stderr
+    assert not BAR.search(quiet.stderr), quiet.stderr
+    assert "1 done" in quiet.stderr
+    asked = cli("sweep", config, "--out", tmp_path / "b", "--jobs", "1", "--progress")
+    assert asked.returncode == 0, asked.stderr
+    assert BAR.search(asked.stderr), asked.stderr
+
+
+def test_reproduce_progress_is_off_on_a_redirected_stderr_by_default():
+    from typer.testing import CliRunner
+
+    from asymsense.cli import app
+
+    result = CliRunner().invoke(app, ["reproduce", "--help"], env={"COLUMNS": "200"})
+    assert "--progress" in result.output and "--no-progress" in result.output
+    assert "only when stderr is a terminal" in " ".join(result.output.split())
+
+
+# ----------------------------------------------------------------- a TCP port that is no Dask scheduler
+def test_a_port_that_is_not_a_dask_scheduler_is_exit_2_with_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    port = server.getsockname()[1]
+
+    def answer():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            try:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6 this is not a dask scheduler\r\n" * 4)
+            except OSError:
+                pass
+            threading.Timer(5, conn.close).start()
+
+    threading.Thread(target=answer, daemon=True).start()
+    config = tmp_path / "s.toml"
+    config.write_text(SWEEP)
+    try:
+        result = cli("sweep", config, "--out", tmp_path / "out", "--scheduler", f"tcp://127.0.0.1:{port}", timeout=120)
+    finally:
+        server.close()
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --scheduler tcp://127.0.0.1:{port}: cannot connect"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ----------------------------------------------------------------- a divergence hint that works
+def test_divergence_hint_suggests_a_step_that_does_not_diverge():
+    failed = cli("solve", "--step", "50", "--max-iter", "200")
+    assert failed.returncode == 3
+    line = failed.stderr.strip()
+    match = re.search(r"e\.g\. --step ([0-9.e+-]+)", line)
+    assert match, line
+    suggested = float(match.group(1))
+    assert suggested < 50 / 4  # the auto rule's value, not a quarter of the failed step
+    assert "step_size" not in line  # the command line's terms
+    ok = cli("solve", "--step", match.group(1), "--max-iter", "200", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["rel_error"] < 0.1
+
+
+def test_divergence_hint_in_python_names_the_parameter():
+    from asymsense.errors import DivergenceError
+    from asymsense.jobs.solve import run_solve
+    from asymsense.spec import load_solve_config
+
+    with pytest.raises(DivergenceError, match=r"e\.g\. step_size=0\.\d+ \(the auto rule's value") as info:
+        run_solve(load_solve_config(None, {"step": 50, "max_iter": 50}))
+    assert "--step" not in str(info.value)
+
+
+# ----------------------------------------------------------------- complete: a fixed default seed
+def test_complete_without_seed_uses_the_documented_default_and_records_it(tmp_path):
+    rng = np.random.default_rng(0)
+    rows, cols = np.nonzero(rng.random((30, 20)) < 0.6)
+    values = (rng.standard_normal((30, 2)) @ rng.standard_normal((2, 20)))[rows, cols] + 3
+    data = tmp_path / "t.csv"
+    data.write_text("row,col,value\n" + "\n".join(f"r{r},c{c},{v:.6f}" for r, c, v in zip(rows, cols, values)) + "\n")
+    first = cli("complete", data, "--out", tmp_path / "a", "--json")
+    second = cli("complete", data, "--out", tmp_path / "b", "--json")
+    seeded = cli("complete", data, "--out", tmp_path / "c", "--json", "--seed", "0")
+    assert first.returncode == second.returncode == seeded.returncode == 0, first.stderr + second.stderr
+    a, b, c = (json.loads(r.stdout) for r in (first, second, seeded))
+    text = json.dumps(a)
+    assert '"seed": 0' in text
+    for key in ("validation_rmse", "val_rmse", "test_rmse", "iterations"):
+        if key in a:
+            assert a[key] == b[key] == c[key]
