@@ -243,3 +243,33 @@ def test_complete_interval_writes_bounds_and_test_coverage(data, tmp_path):
     with pytest.raises(InputError, match="interval"):
         run_complete(d / "train.csv", tmp_path / "bad", interval=0.999, fit_options={"seed": 0})
     assert not (tmp_path / "bad").exists()
+
+
+def test_cold_start_from_features_beats_the_fallback(tmp_path):
+    from asymsense.completion.features import read_features
+
+    rng = np.random.default_rng(5)
+    cats = rng.integers(0, 4, 40)
+    centers = rng.standard_normal((4, 2)) * 1.5
+    V = centers[cats] + 0.1 * rng.standard_normal((40, 2))
+    X = rng.standard_normal((60, 2)) @ V.T + 3 + (cats == 1)[None, :] * 0.8
+    r, c = np.nonzero(rng.random(X.shape) < 0.6)
+    held = np.isin(c, [3, 11, 19, 27, 35])
+    est = LowRankCompleter(random_state=0, width=6, max_iter=300).fit(np.c_[r[~held], c[~held]], X[r[~held], c[~held]])
+    (tmp_path / "items.csv").write_text("product,category,price\n" + "\n".join(f"{j},k{cats[j]},{10 + j % 7}" for j in range(40)) + "\n")
+    feats = read_features(tmp_path / "items.csv")
+    assert feats.X.shape == (40, 1 + 4 + 1 + 1)  # intercept, 4 categories + "other", price
+    cold = est.model_.cold_start(col_features=feats)
+    assert cold.meta["cold_start"] == {"new_cols": 5} and cold.shape == (60, 40)
+    known = cold.col_map.encode(est.model_.col_ids)
+    assert np.array_equal(cold.fit.V[known], est.model_.fit.V) and np.array_equal(cold.fit.biases.cols[known], est.model_.fit.biases.cols)
+    fallback = rmse(est.model_.predict(r[held], c[held]), X[r[held], c[held]])
+    assert rmse(cold.predict(r[held], c[held]), X[r[held], c[held]]) < 0.7 * fallback
+    (tmp_path / "pairs.csv").write_text("row,product\n0,3\n1,11\n")
+    est.save(tmp_path / "m")
+    proc = cli("predict", tmp_path / "m", "--pairs", tmp_path / "pairs.csv", "--col-features", tmp_path / "items.csv", "--out", tmp_path / "p.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cold_start"] == {"new_cols": 2}
+    (tmp_path / "dup.csv").write_text("product,category\n1,a\n1,b\n")
+    with pytest.raises(InputError, match="repeated id"):
+        read_features(tmp_path / "dup.csv")

@@ -26,6 +26,8 @@ def predict_command(
     fold_in_method: str = typer.Option("ridge", "--fold-in-method", help="ridge (damped least squares, default) or descent (the fit's descent with the other side fixed)."),
     ridge: float = typer.Option(5.0, "--ridge", help="Damping λ of the ridge fold-in."),
     precision: int = typer.Option(4, "--precision", help="Decimals of the predictions."),
+    row_features: Optional[Path] = typer.Option(None, "--row-features", help="Table of row id + attributes: rows with no entries get biases and factors predicted from their attributes (cold start)."),
+    col_features: Optional[Path] = typer.Option(None, "--col-features", help="Table of column id + attributes: columns with no entries get biases and factors predicted from their attributes (cold start)."),
     interval: Optional[float] = typer.Option(None, "--interval", help="Add lower and upper bounds of this nominal coverage (e.g. 0.8), from validation residuals by row/column activity."),
     save_model: Optional[Path] = typer.Option(None, "--save-model", help="Write the model with the folded-in rows/columns to this folder."),
     row_col: Optional[str] = typer.Option(None, "--row-col", help="Name of the row-id column in the input files (default: the first)."),
@@ -35,7 +37,7 @@ def predict_command(
 ):
     """Predict with a saved completion model: pairs or top-N, with optional fold-in of new rows/columns."""
     summary = run_predict(model_dir, out, pairs=pairs, top=top, rows=rows, fold_in=fold_in, fold_in_method=fold_in_method, ridge=ridge,
-                          precision=precision, interval=interval, save_model=save_model, row=row_col, col=col_col, value=value_col)
+                          precision=precision, interval=interval, row_features=row_features, col_features=col_features, save_model=save_model, row=row_col, col=col_col, value=value_col)
     if json_out:
         print(json.dumps(summary, indent=2, default=str))
         return

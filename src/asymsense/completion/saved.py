@@ -29,6 +29,7 @@ from asymsense.atomic import write_json
 from asymsense.errors import InputError
 from asymsense.history import History, write_table
 from asymsense.completion.biases import BIAS_DAMPING, Biases
+from asymsense.completion.features import Features, feature_map
 from asymsense.completion.foldin import DEFAULT_RIDGE, fold_in_side
 from asymsense.completion.intervals import Calibration, fit_calibration
 from asymsense.completion.io import IdMap, _as_id_array
@@ -188,6 +189,43 @@ class SavedModel:
         new_fit = replace(fit, U=U, V=V, biases=Biases(b.mean, r_bias, c_bias))
         observed = (obs_r, obs_c)
         return SavedModel(new_fit, row_map, col_map, observed, self.names, {**self.meta, "fold_in": report}, self.calibration)
+
+    def cold_start(self, row_features: Features | None = None, col_features: Features | None = None, ids=None) -> "SavedModel":
+        """A new model with the ids of the features tables that the model does
+        not know (all of them, or only those in `ids` = (row ids, col ids))
+        added, their biases and factors predicted from their features by the
+        ridge map fitted on the known ids (`completion.features`). Known ids
+        keep their biases and factors; `meta['cold_start']` counts the added ids."""
+        model, report = self, {}
+        for side, feats in (("rows", row_features), ("cols", col_features)):
+            if feats is None:
+                continue
+            idmap = model.row_map if side == "rows" else model.col_map
+            F = model.fit.U if side == "rows" else model.fit.V
+            bias = model.fit.biases.rows if side == "rows" else model.fit.biases.cols
+            pos, found = feats.rows_for(idmap.ids)
+            if found.sum() < 2:
+                raise InputError(f"{side[:-1]}_features: {feats.source} has features for {int(found.sum())} of the model's ids; the map needs the known ids' features", f"{side[:-1]}_features")
+            counts = np.bincount(model.observed[0 if side == "rows" else 1], minlength=len(idmap))
+            W = feature_map(feats.X[pos[found]], np.column_stack([bias[found], np.asarray(F, np.float64)[found]]), counts[found])
+            new = feats.ids[idmap.encode(feats.ids) < 0]
+            if ids is not None:
+                new = new[IdMap(ids[0] if side == "rows" else ids[1]).encode(new) >= 0]
+            report[f"new_{side}"] = int(len(new))
+            if not len(new):
+                continue
+            P = feats.X[feats.rows_for(new)[0]] @ W
+            merged, F_all, b_all, where = _extend(idmap, new, F, P[:, 1:], bias, P[:, 0])
+            b = model.fit.biases
+            if side == "rows":
+                fit = replace(model.fit, U=F_all, biases=Biases(b.mean, b_all, b.cols))
+                observed = (where[model.observed[0]], model.observed[1])
+                model = SavedModel(fit, merged, model.col_map, observed, model.names, model.meta, model.calibration)
+            else:
+                fit = replace(model.fit, V=F_all, biases=Biases(b.mean, b.rows, b_all))
+                observed = (model.observed[0], where[model.observed[1]])
+                model = SavedModel(fit, model.row_map, merged, observed, model.names, model.meta, model.calibration)
+        return replace(model, meta={**model.meta, "cold_start": report})
 
     def save(self, folder) -> Path:
         """Write the model folder (see the module docstring); returns its path."""

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from asymsense.completion.foldin import DEFAULT_RIDGE
+from asymsense.completion.features import read_features
 from asymsense.completion.intervals import check_level
 from asymsense.completion.io import _as_id_array, read_arrow, read_columns, read_pairs
 from asymsense.completion.saved import load_model
@@ -48,7 +49,7 @@ def _read_ids(source) -> np.ndarray:
 
 def run_predict(model_dir, out, *, pairs=None, top=None, rows=None, fold_in=None, fold_in_method: str = "ridge",
                 ridge: float = DEFAULT_RIDGE, precision: int = 4, save_model=None, row=None, col=None, value=None,
-                interval: float | None = None) -> dict:
+                interval: float | None = None, row_features=None, col_features=None) -> dict:
     """Run the whole command; returns a summary dict (what was predicted, the
     fold-in counts and seconds). `save_model`: a folder for the model with the
     folded-in rows/columns (the loaded one is never modified)."""
@@ -75,6 +76,12 @@ def run_predict(model_dir, out, *, pairs=None, top=None, rows=None, fold_in=None
         model = model.fold_in(new.row_ids, new.col_ids, new.values, method=fold_in_method, ridge=ridge)
         summary["fold_in"] = {**model.meta["fold_in"], "source": new.source, "seconds": time.perf_counter() - t}
         summary["shape"] = list(model.shape)
+    if row_features is not None or col_features is not None:
+        feats = {"row_features": read_features(row_features) if row_features is not None else None,
+                 "col_features": read_features(col_features) if col_features is not None else None}
+        wanted = (pair_cols.row_ids, pair_cols.col_ids) if pair_cols is not None else None
+        model = model.cold_start(**feats, ids=wanted)
+        summary["cold_start"] = model.meta["cold_start"]
     if pair_cols is not None:
         p_rows, p_cols = model.encode(pair_cols.row_ids, pair_cols.col_ids)
         p = model.predict(pair_cols.row_ids, pair_cols.col_ids)
