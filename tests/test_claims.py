@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from asymsense.paper import (e1_convergence, e2_alpha, e3_balancing, e4_phases, e5_iterations, e6_samples, e7_noise, e8_lifted,
-                             e9_exponent, e10_noise_scaling)
+                             e9_exponent, e10_noise_scaling, e11_kappa)
 from asymsense.paper.fitting import loglog_slope_ci
 from asymsense.paper.registry import experiment_config
 
@@ -43,7 +43,8 @@ def noisy(values, rel=0.05):
 
 # --------------------------------------------------------------------------- E1
 def e1_good():
-    return {"alpha": 1e-6, "exact": noisy([5e-16] * 3), "over": noisy([1e-5] * 12), "seeds": 3}
+    return {"alpha": 1e-6, "exact": noisy([5e-16] * 3), "over": noisy([1e-5] * 12), "seeds": 3,
+            "floor_spread": [1.5, 1.8, 1.4], "time_growth": [1.0, 1.1, 1.05], "tail": noisy([0.9] * 12)}
 
 
 def test_e1_claims_pass_on_recovery_and_fail_on_a_floor_a_stall_or_too_few_seeds():
@@ -53,7 +54,10 @@ def test_e1_claims_pass_on_recovery_and_fail_on_a_floor_a_stall_or_too_few_seeds
     stall = {**e1_good(), "over": np.r_[noisy([1e-5] * 11), 3e-3]}      # one width stalls at an O(1e-3) floor
     assert failing(e1_convergence, stall, "e1") == {"E1.b"}
     one_seed = {**e1_good(), "seeds": 1}
-    assert failing(e1_convergence, one_seed, "e1") == {"E1.a", "E1.b"}
+    assert failing(e1_convergence, one_seed, "e1") == {"E1.a", "E1.b", "E1.c", "E1.d", "E1.e"}
+    assert failing(e1_convergence, {**e1_good(), "floor_spread": [1.5, 10.0, 1.4]}, "e1") == {"E1.c"}   # the floor depends on k
+    assert failing(e1_convergence, {**e1_good(), "time_growth": [1.0, 2.0, 1.05]}, "e1") == {"E1.d"}   # wider is slower
+    assert failing(e1_convergence, {**e1_good(), "tail": np.r_[noisy([0.9] * 11), 1e-3]}, "e1") == {"E1.e"}  # a linear tail
 
 
 # --------------------------------------------------------------------------- E2
@@ -220,6 +224,24 @@ def test_e10_claims_fail_off_the_linear_noise_law_or_far_from_the_oracle():
     assert failing(e10_noise_scaling, e10_results(ratio=0.5), "e10") == {"E10.b", "E10.d"}                        # below the oracle: a bug
 
 
+# --------------------------------------------------------------------------- E11
+def e11_results(slope=1.0, order=(True,) * 5, final=1e-5):
+    sig = np.array([1.0, 0.6, 0.2, 1.0, 0.5, 0.125])
+    p = np.log(1e6) / np.log1p(0.5 * sig)
+    return {"law": [(p, slope * p + 10 + RNG.normal(0, 1, p.size)) for _ in range(5)], "order": np.array(order, bool),
+            "finals": {1.0: np.full(5, final), 8.0: np.full(5, final)}}
+
+
+def test_e11_claims_fail_off_the_learning_law_out_of_order_or_without_recovery():
+    assert all(verdicts(e11_kappa.claims(e11_results(), cfg("e11"))).values())
+    assert failing(e11_kappa, e11_results(slope=0.0), "e11") == {"E11.a"}                       # all components learned at once
+    assert failing(e11_kappa, e11_results(slope=2.0), "e11") == {"E11.a"}                       # twice the predicted time
+    assert failing(e11_kappa, e11_results(order=(True, False, False, True, True)), "e11") == {"E11.b"}  # no staircase
+    bad = e11_results()
+    bad["finals"][8.0] = np.array([1e-5, 0.3, 0.3, 1e-5, 1e-5])                                 # large κ fails in 2 of 5
+    assert failing(e11_kappa, bad, "e11") == {"E11.c"}
+
+
 # --------------------------------------------------------------------------- every claim is covered
 def test_every_claim_id_of_the_shipped_experiments_has_a_failing_input_here():
     """The claim ids the tests above make fail cover every claim the analyses emit."""
@@ -232,7 +254,8 @@ def test_every_claim_id_of_the_shipped_experiments_has_a_failing_input_here():
     emitted = set()
     for module, res, name in [(e1_convergence, e1_good(), "e1"), (e3_balancing, e3_results(), "e3"), (e4_phases, e4_results(), "e4"),
                               (e5_iterations, e5_results(), "e5"), (e6_samples, e6_results(), "e6"), (e8_lifted, e8_results(), "e8"),
-                              (e9_exponent, e9_results({3.0: 0.5, 11.0: 1.0}), "e9"), (e10_noise_scaling, e10_results(), "e10")]:
+                              (e9_exponent, e9_results({3.0: 0.5, 11.0: 1.0}), "e9"), (e10_noise_scaling, e10_results(), "e10"),
+                              (e11_kappa, e11_results(), "e11")]:
         emitted |= {c.id for c in module.claims(res, cfg(name))}
     emitted |= {"E2.a", "E2.b", "E7.a", "E7.b"}
     missing = {i for i in emitted if i not in tested}

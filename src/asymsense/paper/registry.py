@@ -1,4 +1,4 @@
-"""The experiment list E1–E10 and their shipped configs.
+"""The experiment list E1–E11 and their shipped configs.
 
 Each experiment has one TOML file in `asymsense/configs/` (package data)::
 
@@ -30,7 +30,7 @@ from typing import Callable
 
 from asymsense.errors import InputError
 from asymsense.paper import (e1_convergence, e2_alpha, e3_balancing, e4_phases, e5_iterations, e6_samples, e7_noise,
-                             e8_lifted, e9_exponent, e10_noise_scaling)
+                             e8_lifted, e9_exponent, e10_noise_scaling, e11_kappa)
 
 MODES = ("quick", "full")
 
@@ -59,6 +59,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("e8", "e8_lifted.toml", e8_lifted),
         Experiment("e9", "e9_exponent.toml", e9_exponent),
         Experiment("e10", "e10_noise_scaling.toml", e10_noise_scaling),
+        Experiment("e11", "e11_kappa.toml", e11_kappa),
     ]
 }
 
