@@ -13,6 +13,7 @@ from asymsense.cli import (  # noqa: F401 (imported for their commands)
     cmd_complete,
     cmd_demo,
     cmd_inspect,
+    cmd_pilot,
     cmd_predict,
     cmd_report,
     cmd_reproduce,

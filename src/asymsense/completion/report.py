@@ -180,7 +180,7 @@ def _activity_table(counts, idx, err_model, err_bias) -> list[dict]:
         sel = (c >= lo) & (c < hi)
         if sel.sum() == 0:
             continue
-        label = f"{lo}–{int(hi) - 1}" if np.isfinite(hi) else f"{lo}+"
+        label = (f"{lo}–{int(hi) - 1}" if hi - 1 > lo else str(lo)) if np.isfinite(hi) else f"{lo}+"
         bins.append({"activity": label, "entries": int(sel.sum()), "rmse": float(np.sqrt(np.mean(err_model[sel] ** 2))),
                      "rmse_biases": float(np.sqrt(np.mean(err_bias[sel] ** 2)))})
     return bins
@@ -352,7 +352,7 @@ def captions(d: dict) -> dict[str, str]:
         "calibration": f"Mean prediction for each observed value on the {d['m_eval']:,} {d['eval_on']} entries; on the diagonal the predictions are calibrated.",
         "activity": f"RMSE on the {d['eval_on']} entries by how many training entries their {_noun(d['names']['rows'], False)} (left) and "
                     f"{_noun(d['names']['columns'], False)} (right) has, for the model and the bias-only model.",
-        "map": "Each point is a " + _noun(d["names"]["columns"], False) + " at its coordinates on the first two components (√σ·loading); "
+        "map": "Each point is one " + _noun(d["names"]["columns"], False) + " at its coordinates on the first two components (√σ·loading); "
                "the labelled ones are the farthest from the centre. Right: the " + _noun(d["names"]["rows"]) + ".",
     }
     if "imbalance_start" in f:
