@@ -163,3 +163,37 @@ def test_movielens_report_has_titles_components_map_and_diagnostics(movielens):
         assert f"alt='{key}'" in html
     assert d["eval_on"] == "test" and d["accuracy"]["improvement_rmse_vs_biases"] > 2
     assert "users" in html and "items" in html and "No warnings" in html
+
+
+# --------------------------------------------------------------------------- a real browser
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def open_in_chromium(page_path: Path, screenshot: Path | None = None) -> dict:
+    """Load a page in headless Chromium (Debian's, through Playwright): console
+    errors, page errors, and every <img>'s natural size once loaded."""
+    from playwright.sync_api import sync_playwright
+
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(page_path.resolve().as_uri(), wait_until="load")
+        images = page.eval_on_selector_all("img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight])")
+        title = page.title()
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=False)
+        browser.close()
+    return {"errors": errors, "images": images, "title": title}
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run installs it)")
+def test_movielens_report_renders_in_headless_chromium(movielens, tmp_path):
+    pytest.importorskip("playwright", reason="needs the playwright package (pip install playwright)")
+    out, _ = movielens
+    seen = open_in_chromium(out / "report.html", tmp_path / "shot.png")
+    assert seen["errors"] == [] and "movielens-100k" in seen["title"]
+    assert len(seen["images"]) >= 6 and all(ok and w > 50 and h > 50 for _, ok, w, h in seen["images"]), seen["images"]
+    assert (tmp_path / "shot.png").stat().st_size > 10_000
