@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+from threadpoolctl import threadpool_limits
 
 from asymsense.completion.io import _as_id_array, read_arrow
 from asymsense.errors import InputError
@@ -143,5 +144,6 @@ def feature_map(X, targets, counts, ridge: float = FEATURE_RIDGE) -> np.ndarray:
     """W = (XᵀDX + λI)⁻¹ XᵀDT with D = diag(n/(n + 25)) (the module docstring)."""
     w = np.asarray(counts, float) / (np.asarray(counts, float) + WEIGHT_DAMPING)
     Xw = X * w[:, None]
-    A = X.T @ Xw + ridge * np.eye(X.shape[1])
-    return np.linalg.solve(A, Xw.T @ np.asarray(targets, float))
+    with threadpool_limits(limits=1, user_api="blas"):  # small products; a busy machine made threaded BLAS far slower
+        A = X.T @ Xw + ridge * np.eye(X.shape[1])
+        return np.linalg.solve(A, Xw.T @ np.asarray(targets, float))
