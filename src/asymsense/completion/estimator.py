@@ -19,6 +19,8 @@ here; `asymsense.completion.LowRankCompleter` imports this module on first use.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from asymsense.errors import InputError
@@ -148,9 +150,7 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
         the constructor parameters included); `LowRankCompleter.load(folder)`
         reads it back."""
         self._check_fitted()
-        model = self.model_
-        model.meta = {**model.meta, "estimator_params": self.get_params()}
-        return model.save(folder)
+        return replace(self.model_, meta={**self.model_.meta, "estimator_params": self.get_params()}).save(folder)
 
     @classmethod
     def load(cls, folder) -> "LowRankCompleter":
