@@ -29,10 +29,10 @@ from asymsense.validation import check_int
 def _check_out_file(out) -> Path:
     out = Path(out)
     if out.is_dir():
-        raise InputError(f"out {out}: is a directory; give a file name such as {out / 'predictions.csv'}")
+        raise InputError(f"out {out}: is a directory; give a file name such as {out / 'predictions.csv'}", "out")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
-        raise InputError(f"out {out}: folder {parent} does not exist")
+        raise InputError(f"out {out}: folder {parent} does not exist", "out")
     return out
 
 
@@ -57,7 +57,7 @@ def run_predict(model_dir, out, *, pairs=None, top=None, rows=None, fold_in=None
     if (pairs is None) == (top is None):
         raise InputError("give either pairs (a file of row id, column id pairs) or top (N best columns per row)")
     if rows is not None and top is None:
-        raise InputError("rows (a file of row ids) goes with top")
+        raise InputError("rows (a file of row ids) goes with top", "rows")
     precision = check_int("precision", precision, minimum=0)
     if interval is not None:
         interval = check_level(interval)
