@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from asymsense.completion import guardrails as g
-from asymsense.completion.report import captions, read_labels, render, summary_words
+from asymsense.completion.report import captions, interval_words, read_labels, summary_words
 from asymsense.completion.workflow import run_complete
 from asymsense.errors import InputError
 from asymsense.validation import check_validation_share
@@ -127,6 +127,8 @@ def test_labels_file_and_captions_follow_the_stored_numbers(tmp_path):
     assert "0.432" in " ".join(summary_words(d))
     with pytest.raises(InputError):
         read_labels(tmp_path / "missing.csv")
+    shown = interval_words({"level": 0.8, "test": {"coverage": 0.713, "mean_width": 1.25, "m": 900}})
+    assert "80%" in shown and "71.3%" in shown and "1.250" in shown
 
 
 def test_the_two_false_captions_of_the_issue_are_gone(tmp_path):

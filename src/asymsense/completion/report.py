@@ -300,6 +300,7 @@ def report_data(result, summary: dict, table, train, val, test=None, *, warnings
         "activity_columns": _activity_table(cnt_c, e_cols, err_m, err_b),
         "warnings": [w.as_dict() if hasattr(w, "as_dict") else dict(w) for w in warnings],
         "predictions": predictions,
+        "interval": plain(summary.get("interval"), nonfinite="keep"),
         "compare": plain(compare, nonfinite="keep") if compare else None,
         "command": command,
     }
@@ -365,6 +366,14 @@ def captions(d: dict) -> dict[str, str]:
                                 f"the effective rank is {f['eff_rank']:.1f} and the numerical rank {f['numerical_rank']}, so "
                                 + ("more components than plotted carry weight." if f["numerical_rank"] > f["sv_plotted"] else "the plot shows every component that carries weight."))
     return c
+
+
+def interval_words(interval: dict) -> str:
+    """The coverage of the prediction intervals (complete's interval option) as one HTML paragraph with a table."""
+    level = interval["level"]
+    rows = [(name, f"{v['coverage']:.1%}", f"{v['mean_width']:.3f}", f"{v['m']:,}") for name, v in interval.items() if isinstance(v, dict) and "coverage" in v]
+    text = (f"<p>Prediction intervals at a nominal {level:.0%}: the share of held-out values that fell inside them should be close to {level:.0%}.</p>")
+    return text + _table(["entries", "inside the interval", "mean width", "entries counted"], rows)
 
 
 # --------------------------------------------------------------------------- figures
@@ -437,10 +446,10 @@ def figures(data: dict, history, result=None) -> dict[str, str]:
 
     mp = _map_coordinates(result) if result is not None else None
     if mp is not None:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), gridspec_kw={"wspace": 0.3})
         axes[0].scatter(mp[1][:, 0], mp[1][:, 1], s=4, alpha=0.4)
         for label, x, y in data.get("map_labels") or []:
-            axes[0].annotate(label[:28], (x, y), fontsize=7)
+            axes[0].annotate(label[:28], (x, y), fontsize=7, ha="right" if x > 0 else "left")
         axes[0].set_title(_noun(data["names"]["columns"])), axes[0].set_xlabel("component 1"), axes[0].set_ylabel("component 2")
         axes[1].scatter(mp[0][:, 0], mp[0][:, 1], s=4, alpha=0.4, color="tab:orange")
         axes[1].set_title(_noun(data["names"]["rows"])), axes[1].set_xlabel("component 1")
@@ -538,6 +547,8 @@ def render(data: dict, history, result=None) -> str:
     parts.append(_table([f"training entries per {_noun(rows_n, False)}", "entries", "RMSE (model)", "RMSE (bias-only)"],
                         [(t["activity"], f"{t['entries']:,}", _num(t["rmse"]), _num(t["rmse_biases"])) for t in data["activity_rows"]]))
 
+    if data.get("interval"):
+        parts.append(interval_words(data["interval"]))
     parts.append("<h2>How the training went</h2>")
     for key in ("rmse", "singular_values", "imbalance", "spectrum"):
         parts.append(_figure(figs, caps, key))

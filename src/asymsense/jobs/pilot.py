@@ -237,8 +237,12 @@ def render_pilot(p: dict) -> str:
                  f"{ins['per_column']['median']:.0f} per column; {few_r:,} of {n1:,} rows and {few_c:,} of {n2:,} columns have fewer than 5 "
                  f"(predicted from their averages); the entries support a rank of about {ins['supported_rank']}.</p>")
     if p["risks"]:
+        by = {r["method"]: r for r in p["methods"]}
         for w in p["risks"]:
-            parts.append(f"<div class='warn'><b>{esc(w['setting'])}:</b> {esc(w['message'])} What to do: {esc(w['advice'])}</div>")
+            measured = by[w["setting"]]["rmse_mean"]
+            context = (f"its CV RMSE {measured:.4f} is the lowest measured, so the cross-validation did not see this hurt"
+                       if w["setting"] == p["recommended"]["name"] else f"its CV RMSE {measured:.4f}")
+            parts.append(f"<div class='warn'><b>{esc(w['setting'])}</b> ({esc(context)}): {esc(w['message'])} What to do: {esc(w['advice'])}</div>")
     else:
         parts.append("<p>No guardrail fired in any fold (rank, overfitting, sparse rows).</p>")
     if p.get("command"):
