@@ -59,11 +59,11 @@ def noise_trial(params: dict):
 
 def claims(res: dict, cfg: dict) -> list:
     """E7.a (res["overfit"]: final/best error of the widest model, per seed) and
-    E7.b (res["val_ratio"]: validation-stopped/oracle error, per trial with k > r)."""
+    E7.b (res["val_ratio"]: validation-stopped/oracle error per seed, the worse of its k > r widths)."""
     return [
         claim("E7.a", "e7", f"an overparameterized model (k = {res['widest']}) overfits the noise as iterations go on", "final / best test error (median)",
               median_ci(res["overfit"]) if len(res["overfit"]) else None, ">=", cfg["min_overfit_ratio"]),
-        claim("E7.b", "e7", "validation early stopping (no truth, 20% held out) is close to the oracle best iterate, k > r", "validation-stopped / oracle error (median)",
+        claim("E7.b", "e7", "validation early stopping (no truth, 20% held out) is close to the oracle best iterate, k > r", "validation-stopped / oracle error (median over seeds of the worse k > r)",
               median_ci(res["val_ratio"]) if len(res["val_ratio"]) else None, "<=", cfg["max_validation_ratio"]),
     ]
 
@@ -101,7 +101,9 @@ def analyze(ctx):
     sec.figures.append((figures.save(fig, ctx.figure_path("noise")), "Left: test error along the path; right: per trial, final/best error (dots) and validation-stopped/oracle error (squares)."))
     over = t.where(t.num("width") > rank)
     widest = t.where(t.num("width") == max(widths))
-    sec.claims.extend(claims({"widest": max(widths), "overfit": widest.num("overfit_ratio"), "val_ratio": over.num("val_ratio")}, cfg))
+    # one number per seed (the independent unit): the worse of its k > r widths
+    per_seed = np.array([float(np.max(over.eq(seed=sd).num("val_ratio"))) for sd in over.unique("seed")])
+    sec.claims.extend(claims({"widest": max(widths), "overfit": widest.num("overfit_ratio"), "val_ratio": per_seed}, cfg))
     sec.regimes.append(regime(t, label=f"noise σ = {float(t.num('noise')[0]):g}"))
     sec.notes.append("Medians over seeds:\n\n" + "\n".join(rows))
     return sec
