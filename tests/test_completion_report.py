@@ -160,6 +160,7 @@ def test_movielens_report_has_titles_components_map_and_diagnostics(movielens):
     d = json.loads((out / "report.json").read_text())
     assert "Star Wars (1977)" in html or "Toy Story (1995)" in html
     assert all(c["description"].startswith("separates ") for c in d["components"]) and len(d["components"]) >= 2
+    assert all(c["row_description"] for c in d["components"]) and "user " in html and "student" in html  # segments from ml-100k.user
     assert any(g in d["components"][0]["description"] for g in ("Action", "Drama", "Romance", "Comedy", "Thriller", "Sci-Fi", "Horror"))
     for key in ("map", "calibration", "activity", "rmse", "singular_values", "imbalance"):
         assert f"alt='{key}'" in html

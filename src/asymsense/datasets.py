@@ -80,3 +80,24 @@ def movielens_100k_items() -> dict[int, dict]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read MovieLens-100k item titles ({exc})") from None
     return items
+
+
+def movielens_100k_users() -> dict[int, dict]:
+    """MovieLens-100k user labels from the recbole wheel's ml-100k.user:
+    user id → {"label": "user 1 (24, M, technician)", "tags": [age band, men/women, occupation]}."""
+    path = movielens_100k_path().with_suffix(".user")
+    users = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            next(fh)
+            for line in fh:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) < 4 or not parts[0].strip().isdigit() or not parts[1].strip().isdigit():
+                    continue
+                age = int(parts[1])
+                band = "under 25" if age < 25 else ("25-34" if age < 35 else ("35-49" if age < 50 else "50+"))
+                users[int(parts[0])] = {"label": f"user {parts[0]} ({age}, {parts[2]}, {parts[3]})",
+                                        "tags": [f"age {band}", {"M": "men", "F": "women"}.get(parts[2], parts[2]), parts[3]]}
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read MovieLens-100k user attributes ({exc})") from None
+    return users

@@ -114,6 +114,8 @@ def _describe(tags_pos: list[list[str]], tags_neg: list[list[str]], all_tags: Co
         pos, neg = enriched(tags_pos, tags_neg), enriched(tags_neg, tags_pos)
         if pos or neg:
             return f"separates {'/'.join(pos) or 'mixed'} (positive side) from {'/'.join(neg) or 'mixed'} (negative side)"
+    if not names_pos:
+        return "no attribute stands out on either side"
     return f"separates {', '.join(names_pos[:2])} (positive side) from {', '.join(names_neg[:2])} (negative side)"
 
 
@@ -127,6 +129,7 @@ def components(result, row_ids, col_ids, n_components: int = N_COMPONENTS, n_loa
     row_names, row_tags = _labels_for(row_ids, row_labels)
     col_names, col_tags = _labels_for(col_ids, col_labels)
     all_tags = Counter(t for tags in col_tags for t in set(tags))
+    all_row_tags = Counter(t for tags in row_tags for t in set(tags))
     out = []
     for l in range(min(n_components, len(s))):
         if s[l] <= 1e-12 * max(s[0], 1e-300):
@@ -145,6 +148,8 @@ def components(result, row_ids, col_ids, n_components: int = N_COMPONENTS, n_loa
                                      [col_names[j] for j in top_b], [col_names[j] for j in bottom_b]),
             "top_columns": [(col_names[j], float(b[j])) for j in top_b],
             "bottom_columns": [(col_names[j], float(b[j])) for j in bottom_b],
+            "row_description": _describe([row_tags[i] for i in order_a[:N_DESCRIBE]], [row_tags[i] for i in order_a[::-1][:N_DESCRIBE]],
+                                         all_row_tags, len(row_tags), [], []) if all_row_tags else None,
             "top_rows": [(row_names[i], float(a[i])) for i in order_a[:n_loadings]],
             "bottom_rows": [(row_names[i], float(a[i])) for i in order_a[::-1][:n_loadings]],
         })
@@ -240,10 +245,11 @@ def report_data(result, summary: dict, table, train, val, test=None, *, warnings
         row_labels = read_labels(row_labels, "row_labels")
     if isinstance(col_labels, (str, Path)):
         col_labels = read_labels(col_labels, "col_labels")
-    if col_labels is None and table.source == "movielens-100k":
-        from asymsense.datasets import movielens_100k_items
+    if table.source == "movielens-100k":
+        from asymsense.datasets import movielens_100k_items, movielens_100k_users
 
-        col_labels = {str(k): v for k, v in movielens_100k_items().items()}
+        col_labels = col_labels or {str(k): v for k, v in movielens_100k_items().items()}
+        row_labels = row_labels or {str(k): v for k, v in movielens_100k_users().items()}
     n1, n2 = table.shape
     refit = isinstance(result.config.get("refit"), dict)
     if test is not None and len(test[2]):
@@ -537,6 +543,8 @@ def render(data: dict, history, result=None) -> str:
     parts.append(_figure(figs, caps, "map"))
     for c in data["components"]:
         parts.append(f"<h3>Component {c['component']} ({100 * c['share']:.0f}% of the interaction): {html.escape(c['description'])}</h3>")
+        if c.get("row_description"):
+            parts.append(f"<p>{html.escape(_noun(rows_n).capitalize())} who load on it: {html.escape(c['row_description'])}.</p>")
         parts.append("<div class='comp'>" + _table([f"{_noun(cols_n)}, positive side", "score"], [(n, f"{v:+.3f}") for n, v in c["top_columns"]]) + "</div>")
         parts.append("<div class='comp'>" + _table([f"{_noun(cols_n)}, negative side", "score"], [(n, f"{v:+.3f}") for n, v in c["bottom_columns"]]) + "</div>")
         parts.append("<div class='comp'>" + _table([f"{_noun(rows_n)}, positive side", "score"], [(n, f"{v:+.3f}") for n, v in c["top_rows"]]) + "</div>")
