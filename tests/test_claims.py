@@ -260,3 +260,15 @@ def test_every_claim_id_of_the_shipped_experiments_has_a_failing_input_here():
     emitted |= {"E2.a", "E2.b", "E7.a", "E7.b"}
     missing = {i for i in emitted if i not in tested}
     assert not missing, f"claims without a failing-input test: {sorted(missing)}"
+
+
+# --------------------------------------------------------------------------- the regime line
+def test_regime_proxies_shrink_towards_the_rip_regime_and_report_injectivity():
+    from asymsense.paper.regime import problem_regime
+
+    base = {"n1": 12, "n2": 10, "rank": 2, "cond": 2.0, "noise": 0.0, "problem_seed": 1, "operator_seed": 2, "noise_seed": 3}
+    poor = problem_regime({**base, "m": 60}, 0.5)
+    good = problem_regime({**base, "m": 6000}, 0.5)
+    assert poor["oversampling"] == pytest.approx(60 / (2 * 20)) and poor["fill"] == pytest.approx(0.5) and good["fill"] == 50
+    assert good["gap"] < poor["gap"] and good["sine"] < poor["sine"] and good["sine"] < 0.2
+    assert poor["kappa"] == pytest.approx(2.0) and poor["mu_norm"] == pytest.approx(0.5)

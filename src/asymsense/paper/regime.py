@@ -54,6 +54,7 @@ def problem_regime(params: dict, step_size: float = float("nan")) -> dict:
         "fill": m / (n1 * n2),
         "kappa": float(sv[0] / sv[r - 1]),
         "mu_norm": float(step_size) * float(sv[0]),
+        "sigma1": float(sv[0]),
         "gap": float(s[r] / s[r - 1]) if s.size > r else 0.0,
         "sine": max(_sine(L[:, :r], np.asarray(truth.left)), _sine(Rt[:r].T, np.asarray(truth.right))),
         "n1": n1, "n2": n2, "rank": r, "m": m, "noise": float(params.get("noise") or 0.0),
@@ -66,8 +67,11 @@ class Regime:
 
     label: str
     rows: list[dict] = field(default_factory=list)
+    mu_norm: np.ndarray | None = None  # μ‖X*‖₂ of every trial (a grid may run several μ on one problem)
 
     def values(self, name: str) -> np.ndarray:
+        if name == "mu_norm" and self.mu_norm is not None:
+            return np.asarray(self.mu_norm, dtype=float)
         return np.array([row[name] for row in self.rows], dtype=float)
 
     def span(self, name: str) -> tuple[float, float]:
@@ -120,5 +124,7 @@ def regime(trials, *, label: str = "", limit: int = MAX_PROBLEMS) -> Regime:
         out.rows.append(problem_regime(params, float(steps[i])))
         if len(out.rows) >= limit:
             break
+    # every trial's μ counts (a grid may run several μ on one problem); ‖X*‖₂ is fixed by the planted family
+    out.mu_norm = steps * float(np.median([row["sigma1"] for row in out.rows]))
     return out
 
