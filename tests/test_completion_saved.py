@@ -75,12 +75,14 @@ def test_saved_model_folder_round_trips(data):
 
 def test_predict_cli_pairs_and_top_keep_the_input_names(data, tmp_path):
     d, X, _ = data
-    proc = cli("predict", d / "out", "--pairs", d / "pairs.csv", "--out", tmp_path / "p.csv", "--precision", "3", "--json")
+    proc = cli("predict", d / "out", "--pairs", d / "pairs.csv", "--out", tmp_path / "p.csv", "--precision", "3", "--interval", "0.8", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["predictions"] == {"kind": "pairs", "n": 3, "unknown_ids_biases_only": 1}
+    assert summary["predictions"] == {"kind": "pairs", "n": 3, "unknown_ids_biases_only": 1, "interval": 0.8}
     table = pcsv.read_csv(tmp_path / "p.csv")
-    assert table.column_names == ["who", "what", "prediction"]
+    assert table.column_names == ["who", "what", "prediction", "lower", "upper"]
+    t = table.to_pydict()
+    assert all(lo <= p <= hi for p, lo, hi in zip(t["prediction"], t["lower"], t["upper"]))
     expected = np.round(load_model(d / "out").predict(["c0", "c3", "stranger"], ["p1", "p2", "p1"]), 3)
     assert np.array_equal(table.column("prediction").to_numpy(), expected)
     proc = cli("predict", d / "out" / "model", "--top", 2, "--rows", d / "ids.csv", "--out", tmp_path / "t.csv")
@@ -217,16 +219,6 @@ def test_interval_level_rule(level):
     else:
         with pytest.raises(InputError, match="interval"):
             check_level(level)
-
-
-def test_predict_cli_interval_columns(data, tmp_path):
-    d, _, _ = data
-    proc = cli("predict", d / "out", "--pairs", d / "pairs.csv", "--out", tmp_path / "p.csv", "--interval", "0.8")
-    assert proc.returncode == 0, proc.stderr
-    t = pcsv.read_csv(tmp_path / "p.csv").to_pydict()
-    assert list(t) == ["who", "what", "prediction", "lower", "upper"]
-    assert all(lo <= p <= hi for p, lo, hi in zip(t["prediction"], t["lower"], t["upper"]))
-    assert "interval" in one_line_error(cli("predict", d / "out", "--pairs", d / "pairs.csv", "--out", tmp_path / "q.csv", "--interval", "2"))
 
 
 def test_complete_interval_writes_bounds_and_test_coverage(data, tmp_path):
