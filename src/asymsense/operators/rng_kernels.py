@@ -12,7 +12,9 @@ the NumPy ufuncs. The transcendental half (log, sqrt, sin, cos) stays with
 NumPy's own ufuncs so every entry of the operator is unchanged.
 
 What it saves: the fresh array of raw words per chunk (page faults), four
-passes of shifts, masks and casts, and two passes of scaling.
+passes of shifts, masks and casts, and two passes of scaling. The kernel
+releases the GIL (nogil), so the matrix-free operator's generator threads
+run it at the same time.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _kernel():
     if _KERNEL is None:
         from numba import njit
 
-        @njit(cache=True, fastmath=False, error_model="numpy")
+        @njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
         def fill(state, n, radius, theta, half, unit, angle):  # pragma: no cover - compiled
             a, b, c, d = state[0], state[1], state[2], state[3]
             one, s11, s3, s24, s40 = np.uint64(1), np.uint64(11), np.uint64(3), np.uint64(24), np.uint64(40)
