@@ -77,7 +77,7 @@ def analyze(ctx) -> Section:
                    title=f"error floor vs α (budget {int(t.num('max_iter')[0])} iterations)", legend="upper left")
     axes[1].axhline(ref, color="C3", ls="--", lw=1, label=f"symmetric theorem: 21/16 = {ref:g} (reference)")
     axes[1].grid(alpha=0.3)
-    figures.finish(axes[1], xlabel="oversampling m / dof", ylabel="exponent s (error ∝ α^s)", title="exponent vs measurement quality (□: pooled fit, 95% CI)",
+    figures.finish(axes[1], xlabel="oversampling m / dof", ylabel="exponent s (error ∝ α^s)", title="exponent vs m/dof (□: pooled fit, 95% CI)",
                    legend="lower right")
     sec.figures.append((figures.save(fig, ctx.figure_path("exponent")), "Left: final error vs α per oversampling (one line per seed); right: fitted exponent per seed (dots) "
                         "and pooled with its bootstrap interval (squares); dashed: the symmetric theorem's 21/16, a reference only."))
