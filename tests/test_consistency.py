@@ -164,3 +164,46 @@ def test_complete_without_seed_uses_the_documented_default_and_records_it(tmp_pa
     for key in ("validation_rmse", "val_rmse", "test_rmse", "iterations"):
         if key in a:
             assert a[key] == b[key] == c[key]
+
+
+# ----------------------------------------------------------------- one command line
+def test_version():
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"asymsense {asymsense.__version__}"
+
+
+@pytest.mark.parametrize("command", ["solve", "compare", "sweep", "reproduce", "demo", "complete", "report"])
+def test_boolean_flags_show_no_type(command):
+    result = subprocess.run([sys.executable, "-m", "asymsense", command, "--help"], capture_output=True, text=True, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert result.returncode == 0
+    assert "<bool>" not in result.stdout and "BOOLEAN" not in result.stdout
+
+
+def test_compare_takes_solves_flags_defaults_config_and_out(tmp_path):
+    from asymsense.cli.cmd_compare import RECORDS_FILE
+    from asymsense.spec import DEFAULTS
+
+    config = tmp_path / "p.toml"
+    config.write_text("n1 = 10\nn2 = 8\nrank = 2\nmax_iter = 30\n")
+    result = cli("compare", "--config", config, "--seed", "2", "--out", tmp_path / "out", "--json")
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert [r["method"] for r in records][0] == "fgd"
+    stored = json.loads((tmp_path / "out" / RECORDS_FILE).read_text())
+    assert stored == records
+    cfg = records[0]["config"]
+    assert (cfg["n1"], cfg["n2"], cfg["rank"], cfg["max_iter"], cfg["seed"]) == (10, 8, 2, 30, 2)
+    assert cfg["alpha"] == DEFAULTS["alpha"] and cfg["record_every"] == DEFAULTS["record_every"]
+    from asymsense.jobs.compare import run_compare
+
+    default = run_compare(n1=6, n2=5, rank=1, max_iter=None, seed=None)  # nothing given: solve's defaults
+    assert default[0]["config"]["max_iter"] == DEFAULTS["max_iter"] and default[0]["config"]["seed"] == DEFAULTS["seed"]
+
+
+def test_threads_and_jobs_are_explained_in_one_sentence():
+    from asymsense.cli.options import JOBS_HELP, THREADS_HELP
+
+    for text in (THREADS_HELP, JOBS_HELP):
+        assert text.count(". ") == 0 and text.endswith(".")
+    help_text = " ".join(cli("solve", "--help").stdout.split())
+    assert "BLAS threads inside each process" in help_text

@@ -8,7 +8,7 @@ import sys
 
 import typer
 from rich.console import Console
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 try:  # typer >= 0.25 vendors click as typer._click
     from typer._click.exceptions import UsageError
@@ -19,6 +19,23 @@ from asymsense.errors import DivergenceError, InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+def _flags_without_type(params):
+    """Boolean flags show as `--x/--no-x` (or `--x`) in the help, without a
+    `<bool>` type column: they take no value."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class OneLineGroup(TyperGroup):
+    """The app itself: its --version and --help are flags, shown without a type."""
+
+    def get_params(self, ctx):
+        return _flags_without_type(super().get_params(ctx))
+
 
 class OneLineCommand(TyperCommand):
     """Usage errors (an unknown option, "abc" for an integer flag) as one line
@@ -33,6 +50,9 @@ class OneLineCommand(TyperCommand):
             print(f"error: {message} (see 'asymsense {self.name} --help')", file=sys.stderr)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
+    def get_params(self, ctx):
+        return _flags_without_type(super().get_params(ctx))
+
 
 class _Typer(typer.Typer):
     """Every command gets one-line usage errors unless it asks otherwise."""
@@ -44,12 +64,26 @@ class _Typer(typer.Typer):
 
 app = _Typer(
     name="asymsense",
+    cls=OneLineGroup,
     help="Low-rank matrix recovery by overparameterized factorized gradient descent from small random initialization.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from asymsense import __version__
+
+        print(f"asymsense {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """Low-rank matrix recovery by overparameterized factorized gradient descent from small random initialization."""
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
@@ -97,6 +131,8 @@ def handle_errors(func):
             fail(in_cli_terms(str(exc)), EXIT_DIVERGED)
         except OSError as exc:
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            fail("interrupted: outputs are written only when a run finishes, so nothing partial was kept; rerun the command", EXIT_INTERRUPTED)
 
     return wrapper
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -11,8 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from asymsense.atomic import prepare_out_dir, write_json
 from asymsense.cli.app import EXIT_DIVERGED, app, console, handle_errors
+from asymsense.cli.options import OPTIONS
 from asymsense.jobs.compare import run_compare
+
+RECORDS_FILE = "compare.json"
 
 
 def _table(records):
@@ -35,40 +40,50 @@ def _table(records):
 @app.command("compare")
 @handle_errors
 def compare(
-    n1: int = typer.Option(40, help="Rows of X*."),
-    n2: int = typer.Option(30, help="Columns of X*."),
-    rank: int = typer.Option(3, help="Rank r of X*."),
-    cond: float = typer.Option(2.0, help="Condition number κ = σ₁/σ_r ≥ 1 of X*."),
-    spectrum: str = typer.Option("linear", help="linear or geometric spacing of σ from 1 to 1/κ."),
-    m: Optional[int] = typer.Option(None, help="Measurements (default 5·r(n1 + n2 − r))."),
-    operator: str = typer.Option("gaussian", help="Operator kind: gaussian, gaussian-stream, rank-one, structured, entries."),
-    noise: float = typer.Option(0.0, help="Noise standard deviation σ."),
-    seed: Optional[int] = typer.Option(0, help="Initialization seed; the truth, operator and noise seeds derive from it, as in `asymsense solve`."),
-    max_iter: int = typer.Option(500, "--max-iter", help="Iteration budget of every method (for als: sweeps)."),
-    tol: Optional[float] = typer.Option(None, help="Stop a method when its relative residual ‖A(UVᵀ) − y‖/‖y‖ ≤ tol."),
-    width: Optional[int] = typer.Option(None, help="k for the overparameterized methods (fgd, balanced, scaled-gd); default min(n1, n2)."),
-    alpha: float = typer.Option(1e-3, help="Initialization scale α of the small-initialization methods."),
-    record_every: int = typer.Option(10, "--record-every", help="History cadence in iterations."),
+    config: Optional[Path] = OPTIONS["config"],
+    n1: Optional[int] = OPTIONS["n1"],
+    n2: Optional[int] = OPTIONS["n2"],
+    rank: Optional[int] = OPTIONS["rank"],
+    cond: Optional[float] = OPTIONS["cond"],
+    spectrum: Optional[str] = OPTIONS["spectrum"],
+    m: Optional[int] = OPTIONS["m"],
+    operator: Optional[str] = OPTIONS["operator"],
+    noise: Optional[float] = OPTIONS["noise"],
+    seed: Optional[int] = OPTIONS["seed"],
+    max_iter: Optional[int] = OPTIONS["max_iter"],
+    tol: Optional[float] = OPTIONS["tol"],
+    width: Optional[int] = OPTIONS["width"],
+    alpha: Optional[float] = OPTIONS["alpha"],
+    record_every: Optional[int] = OPTIONS["record_every"],
+    backend: Optional[str] = OPTIONS["backend"],
+    device: Optional[str] = OPTIONS["device"],
+    out: Optional[Path] = typer.Option(None, "--out", help=f"Folder for {RECORDS_FILE} (the --json records; created, written atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list (one record per method) on stdout instead of the table."),
 ):
     """Run fgd and every baseline on one planted problem; print test error, iterations and seconds side by side.
 
-    Exit codes: 0 success, 2 bad input, 3 when any method diverged (the others are still reported)."""
+    The problem and budget flags are `asymsense solve`'s, with its defaults; fgd, balanced and scaled-gd use k = --width and α = --alpha,
+    spectral and als k = r. One BLAS thread. Exit codes: 0 success, 2 bad input, 3 when any method diverged (the others are still reported)."""
+    parameters = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=seed, max_iter=max_iter,
+                      width=width, alpha=alpha, record_every=record_every, tol=tol, backend=backend, device=device)
+    if out is not None:
+        prepare_out_dir(out)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
 
         def progress(name):
-            task = bar.add_task(name, total=max_iter)
+            task = bar.add_task(name, total=None)
             return lambda done: bar.update(task, completed=done)
 
-        records = run_compare(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=seed, max_iter=max_iter,
-                              width=width, alpha=alpha, record_every=record_every, tol=tol, progress=progress)
+        records = run_compare(config, progress=progress, **parameters)
+    if out is not None:
+        write_json(Path(out) / RECORDS_FILE, records)
     if as_json:
         print(json.dumps(records))
     else:
-        out = Console()
-        if not out.is_terminal:
-            out = Console(width=120)
-        out.print(_table(records))
+        stdout = Console()
+        if not stdout.is_terminal:
+            stdout = Console(width=120)
+        stdout.print(_table(records))
     diverged = [r["method"] for r in records if r.get("diverged")]
     if diverged:
         print(f"error: diverged: {', '.join(diverged)}", file=sys.stderr)

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asymsense.cli.app import app, console, handle_errors
+from asymsense.cli.options import THREADS_HELP
 from asymsense.jobs.demo import ALPHAS, run_demo
 
 
@@ -21,7 +22,7 @@ def demo(
     seed: int = typer.Option(0, help="Initialization seed; the truth and operator seeds derive from it."),
     tol: float = typer.Option(1e-12, help="Stop a trial when ‖A(UVᵀ) − y‖/‖y‖ ≤ tol."),
     record_every: int = typer.Option(2, "--record-every", help="History cadence in iterations."),
-    threads: int = typer.Option(1, help="BLAS threads (1 is robust on a shared machine)."),
+    threads: int = typer.Option(1, help=THREADS_HELP + " 1 is robust on a shared machine."),
 ):
     """fgd on a built-in planted problem: prints a table, writes PNG figures, history.parquet and summary.json.
 

@@ -10,6 +10,7 @@ import typer
 
 from asymsense.errors import InputError
 from asymsense.validation import check_int
+from asymsense.cli.options import JOBS_HELP
 from asymsense.cli.app import app, console, fail, handle_errors
 from asymsense.paper.report import build_report
 from asymsense.paper.runner import reproduce as run_all
@@ -23,7 +24,7 @@ def reproduce(
     quick: bool = typer.Option(False, "--quick", help="Small sizes and few seeds (the default; under 15 minutes on 2 cores)."),
     full: bool = typer.Option(False, "--full", help="More seeds and larger sizes (hours)."),
     experiment: Optional[List[str]] = typer.Option(None, "--experiment", "-e", help="Run only these experiments (e1 … e8); repeatable."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="joblib worker processes (default: CPU count)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help=JOBS_HELP + " \\[default: the CPU count]"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar per sweep on stderr \\[default: only when stderr is a terminal]."),
 ):
     """Run every experiment through the sweep engine and build the report with its claims table."""

@@ -13,58 +13,38 @@ from rich.table import Table
 from asymsense.atomic import prepare_out_dir
 from asymsense.backend import quiet_overflow
 from asymsense.cli.app import app, console, handle_errors
+from asymsense.cli.options import OPTIONS as _OPT, THREADS_HELP, choices as _choices, help_text as _help
 from asymsense.jobs.solve import enough_memory, run_solve, write_outputs
 from asymsense.serialize import dumps
-from asymsense.spec import DEFAULTS, RULES, load_solve_config
-from asymsense.validation import DEFAULT_OVERSAMPLING
-
-
-def _shown(value) -> str:
-    """A default as the help shows it: none, 1e-3, 0.5, 40, auto."""
-    if value is None:
-        return "none"
-    if isinstance(value, float) and value != 0 and abs(value) < 1e-2:
-        return f"{value:.0e}".replace("e-0", "e-")
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _help(name: str, text: str, shown: str | None = None) -> str:
-    """A flag's help: `text` and the parameter's default (from asymsense.spec.DEFAULTS)."""
-    return f"{text} \\[default: {shown if shown is not None else _shown(DEFAULTS[name])}]"
-
-
-def _choices(name: str) -> str:
-    """The choices of a parameter's rule as "a, b or c"."""
-    *rest, last = RULES[name].choices
-    return f"{', '.join(rest)} or {last}" if rest else last
+from asymsense.spec import DEFAULTS, load_solve_config
 
 
 @app.command("solve")
 @handle_errors
 def solve(
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of parameters (flat key = value, names as below with _ or -); flags override it."),
-    n1: Optional[int] = typer.Option(None, help=_help("n1", "Rows of X*.")),
-    n2: Optional[int] = typer.Option(None, help=_help("n2", "Columns of X*.")),
-    rank: Optional[int] = typer.Option(None, help=_help("rank", "Rank r of X*.")),
-    cond: Optional[float] = typer.Option(None, help=_help("cond", "Condition number κ = σ₁/σ_r ≥ 1.")),
-    spectrum: Optional[str] = typer.Option(None, help=_help("spectrum", f"{_choices('spectrum')} spacing of σ from 1 to 1/κ.")),
-    m: Optional[int] = typer.Option(None, help=_help("m", "Number of measurements.", f"⌈{DEFAULT_OVERSAMPLING:g}·r(n1+n2−r)⌉")),
-    operator: Optional[str] = typer.Option(None, help=_help("operator", f"{_choices('operator')}.")),
-    noise: Optional[float] = typer.Option(None, help=_help("noise", "Standard deviation σ of the Gaussian measurement noise.")),
-    width: Optional[int] = typer.Option(None, help=_help("width", "k, columns of U and V.", "min(n1, n2)")),
-    alpha: Optional[float] = typer.Option(None, help=_help("alpha", "Initialization scale α > 0.")),
+    config: Optional[Path] = _OPT["config"],
+    n1: Optional[int] = _OPT["n1"],
+    n2: Optional[int] = _OPT["n2"],
+    rank: Optional[int] = _OPT["rank"],
+    cond: Optional[float] = _OPT["cond"],
+    spectrum: Optional[str] = _OPT["spectrum"],
+    m: Optional[int] = _OPT["m"],
+    operator: Optional[str] = _OPT["operator"],
+    noise: Optional[float] = _OPT["noise"],
+    width: Optional[int] = _OPT["width"],
+    alpha: Optional[float] = _OPT["alpha"],
     step: Optional[str] = typer.Option(None, help=_help("step", f"Step size μ > 0, or 'auto' for μ = {DEFAULTS['step_constant']:g}/‖A*(y)‖₂.")),
     step_constant: Optional[float] = typer.Option(None, "--step-constant", help=_help("step_constant", "c in the auto step μ = c/‖A*(y)‖₂.")),
-    max_iter: Optional[int] = typer.Option(None, "--max-iter", help=_help("max_iter", "Iteration budget.")),
-    seed: Optional[int] = typer.Option(None, help=_help("seed", "Initialization seed; problem, operator and noise seeds derive from it.")),
+    max_iter: Optional[int] = _OPT["max_iter"],
+    seed: Optional[int] = _OPT["seed"],
     dtype: Optional[str] = typer.Option(None, help=_help("dtype", f"{_choices('dtype')}.")),
-    tol: Optional[float] = typer.Option(None, help=_help("tol", "Stop when ‖A(UVᵀ) − y‖/‖y‖ ≤ tol.")),
-    record_every: Optional[int] = typer.Option(None, "--record-every", help=_help("record_every", "History cadence in iterations.")),
+    tol: Optional[float] = _OPT["tol"],
+    record_every: Optional[int] = _OPT["record_every"],
     validation: Optional[float] = typer.Option(None, help=_help("validation", "Fraction of measurements held out; the best validation iterate is returned.")),
     patience: Optional[int] = typer.Option(None, help=_help("patience", "Stop after this many iterations without validation improvement (needs --validation).")),
-    threads: Optional[int] = typer.Option(None, help=_help("threads", "BLAS threads.")),
-    backend: Optional[str] = typer.Option(None, help=_help("backend", f"Array library: {_choices('backend')} (see docs/backends.md).")),
-    device: Optional[str] = typer.Option(None, help=_help("device", "Device of that library: cpu, cuda, cuda:1, ...")),
+    threads: Optional[int] = typer.Option(None, help=_help("threads", THREADS_HELP)),
+    backend: Optional[str] = _OPT["backend"],
+    device: Optional[str] = _OPT["device"],
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for summary.json and history.parquet (created; written atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary JSON on stdout (and nothing else)."),
 ):

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from asymsense.cli.options import JOBS_HELP
 from asymsense.cli.app import app, console, fail, handle_errors
 from asymsense.paper.registry import TRIAL_METHODS
 from asymsense.sweep import store
@@ -51,7 +52,7 @@ def _status(config, out: Path, csv: bool) -> None:
 def sweep(
     config: Path = typer.Argument(..., metavar="CONFIG", help="Sweep config (TOML): name, method, seeds, chunk_size and the tables fixed and grid (see docs/sweeps.md)."),
     out: Path = typer.Option(..., "--out", "-o", help="Results folder (Parquet chunks); rerunning resumes."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="joblib worker processes (default: CPU count)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help=JOBS_HELP + " \\[default: the CPU count]"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on an existing Dask cluster, e.g. tcp://host:8786."),
     dask_local: Optional[int] = typer.Option(None, "--dask-local", help="Run on a local Dask cluster of N worker processes."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun the trials stored as failed."),

@@ -9,7 +9,6 @@ from threadpoolctl import threadpool_limits
 from asymsense.backend import quiet_overflow
 from asymsense.baselines import BASELINES, EXACT_RANK
 from asymsense.errors import DivergenceError
-from asymsense.validation import resolve_seed
 from asymsense.serialize import plain
 from asymsense.jobs.solve import build, enough_memory
 from asymsense.solvers.fgd import fgd
@@ -36,8 +35,7 @@ def method_calls(*, rank: int, width: int, alpha: float, penalty: float | None) 
     return calls
 
 
-def run_compare(*, n1=40, n2=30, rank=3, cond=2.0, spectrum="linear", m=None, operator="gaussian", noise=0.0, seed=0, max_iter=500, width=None,
-                alpha=1e-3, record_every=10, tol=None, progress=None) -> list[dict]:
+def run_compare(config=None, *, progress=None, **parameters) -> list[dict]:
     """Run every method with the same budget on the planted problem that
     `asymsense solve` builds from the same parameters (`SolveConfig`: the same
     validation, defaults and derived seeds, so `compare --seed s` and
@@ -49,10 +47,13 @@ def run_compare(*, n1=40, n2=30, rank=3, cond=2.0, spectrum="linear", m=None, op
     "diverged": True, "error", "config"} when it diverged. `progress(name)`
     may return a per-iteration callback for that method. BLAS is limited to
     one thread: these problems are small, and a second BLAS thread competing
-    with any other busy process slowed such steps 15–25× in our runs."""
-    overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=resolve_seed(None) if seed is None else seed,
-                     max_iter=max_iter, width=width, alpha=alpha, record_every=record_every, tol=tol, threads=1)
-    settings = load_solve_config(None, overrides).resolved()
+    with any other busy process slowed such steps 15–25× in our runs.
+
+    `config` is a TOML file of solve's parameters (or a solve summary.json),
+    `parameters` override it (None = not given); anything given nowhere takes
+    asymsense.spec's default, as in `asymsense solve` (seed 0, max_iter 1000, ...)."""
+    overrides = {**parameters, "threads": 1}
+    settings = load_solve_config(config, overrides).resolved()
     records = []
     with threadpool_limits(1), enough_memory(settings), quiet_overflow():
         truth, op, y = build(settings)
