@@ -12,13 +12,15 @@ on a shared machine wall time includes waiting for a core. Peak memory is the pr
 
     python benchmarks/bench_completion_scale.py [--n1 1000000 --n2 100000 --m 10000000 --k 64 --iters 12]
 
-Targets (issue 4): under 2 s per iteration and under 4 GB peak.
+Targets (issue 4): under 2 s per iteration and under 4 GB peak; issue 14: the step
+(without the loop's validation and monitors) under 1 s, see bench_ratios.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 
@@ -42,6 +44,7 @@ def main(argv=None):
 
     from asymsense.completion import complete
     import asymsense.operators.entries as entries
+    from asymsense.operators import entry_kernels
 
     if args.block_bytes:
         entries.BLOCK_BYTES = args.block_bytes
@@ -80,6 +83,8 @@ def main(argv=None):
         "forward_block_bytes": entries.BLOCK_BYTES,
         "val_rmse_first_last": [float(res.history["val_rmse"][0]), float(res.history["val_rmse"][-1])],
         "blas_threads": [i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"],
+        "kernels": "numba" if entry_kernels.available() else "numpy (set ASYMSENSE_NO_NUMBA or uninstall numba for this path)",
+        "load_average": list(os.getloadavg()),
         "target": "< 2 s/iteration and < 4 GB peak",
     }
     if args.json:
@@ -87,7 +92,7 @@ def main(argv=None):
     else:
         print(f"{args.n1}×{args.n2}, |Ω| = {args.m:.2e}, k = {args.k} ({args.dtype}): "
               f"{out['seconds_per_iteration_median']:.3f} s/iteration (median of {out['iterations']}; CPU {out['cpu_seconds_per_iteration_median']:.3f} s; min {out['seconds_per_iteration_min']:.3f}, max {out['seconds_per_iteration_max']:.3f}; "
-              f"monitors every {out['record_every']}, forward block {entries.BLOCK_BYTES} B), setup {out['setup_seconds']:.1f} s, peak RSS {peak:.2f} GB (data alone {rss_data:.2f} GB)")
+              f"monitors every {out['record_every']}, forward block {entries.BLOCK_BYTES} B, kernels {out['kernels']}, load {out['load_average']}), setup {out['setup_seconds']:.1f} s, peak RSS {peak:.2f} GB (data alone {rss_data:.2f} GB)")
 
 
 if __name__ == "__main__":
