@@ -207,3 +207,34 @@ def test_threads_and_jobs_are_explained_in_one_sentence():
         assert text.count(". ") == 0 and text.endswith(".")
     help_text = " ".join(cli("solve", "--help").stdout.split())
     assert "BLAS threads inside each process" in help_text
+
+
+# ----------------------------------------------------------------- the demo's figures and summary
+def test_demo_singular_value_panels_have_reference_lines_above_curves_and_a_legend(tmp_path, monkeypatch):
+    import json as _json
+
+    from asymsense.jobs import demo
+
+    figures = {}
+    real_save = demo.save
+
+    def keep(fig, path):
+        figures[Path(path).name] = [(ax, ax.get_legend(), list(ax.get_lines())) for ax in fig.axes]
+        return real_save(fig, path)
+
+    from pathlib import Path
+
+    monkeypatch.setattr(demo, "save", keep)
+    outcome = demo.run_demo(tmp_path / "d", max_iter=20, record_every=5)
+    panels = figures[demo.FIGURES["singular_values"]]
+    assert len(panels) == len(demo.ALPHAS)
+    for ax, legend, lines in panels:
+        assert legend is not None, ax.get_title()
+        references = [ln for ln in lines if ln.get_linestyle() == ":"]
+        curves = [ln for ln in lines if ln.get_linestyle() != ":"]
+        assert len(references) == 3 and curves
+        assert min(ln.get_zorder() for ln in references) > max(ln.get_zorder() for ln in curves)
+        assert "σ(X*)" in [t.get_text() for t in legend.get_texts()]
+    summary = _json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert all("batch_seconds_per_trial" in t and "seconds" not in t for t in summary["trials"])
+    assert outcome.summary["trials"][0]["batch_seconds_per_trial"] >= 0
