@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,3 +239,37 @@ def test_demo_singular_value_panels_have_reference_lines_above_curves_and_a_lege
     summary = _json.loads((tmp_path / "d" / "summary.json").read_text())
     assert all("batch_seconds_per_trial" in t and "seconds" not in t for t in summary["trials"])
     assert outcome.summary["trials"][0]["batch_seconds_per_trial"] >= 0
+
+
+# ----------------------------------------------------------------- following the docs leaves a clean clone
+GENERATORS = {"docs_screenshots.py": "regenerates the docs' screenshots, like docs/build.py its regions"}
+
+
+def test_benchmarks_write_committed_files_only_when_given_out():
+    """A benchmark run without --out writes nothing, or only under a git-ignored folder."""
+    root = Path(__file__).resolve().parents[1]
+    checked = 0
+    for script in sorted((root / "benchmarks").glob("*.py")):
+        if script.name in GENERATORS:
+            continue
+        for default in re.findall(r'add_argument\(\s*"--out"[^\n]*?default=([^,)\n]+)', script.read_text()):
+            checked += 1
+            if default.strip() == "None":
+                continue
+            path = re.search(r'"([^"]+)"', default).group(1)
+            ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=root).returncode == 0
+            assert ignored, f"{script.name}: --out defaults to {path}, which git tracks"
+    assert checked >= 4
+
+
+def test_output_folders_are_named_by_out_everywhere(tmp_path):
+    """report takes --out as well as its positional folder; reproduce has a default folder."""
+    for args in (["report", "--out", tmp_path / "none"], ["report", tmp_path / "none"]):
+        result = cli(*args)
+        assert result.returncode == 2 and "is not a folder with stored results" in result.stderr, result.stderr
+    both = cli("report", tmp_path / "a", "--out", tmp_path / "b")
+    assert both.returncode == 2 and "give the folder once" in both.stderr
+    help_text = " ".join(cli("reproduce", "--help").stdout.split())
+    assert "[default: results]" in help_text
+    for command in ("solve", "compare", "demo", "sweep", "reproduce", "report", "complete"):
+        assert "--out" in cli(command, "--help").stdout, command

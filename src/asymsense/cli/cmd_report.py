@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -14,10 +15,16 @@ from asymsense.paper.report import build_report
 @app.command("report")
 @handle_errors
 def report(
-    out: Path = typer.Argument(..., metavar="OUT", help="A folder written by `asymsense reproduce`."),
+    folder: Optional[Path] = typer.Argument(None, metavar="[OUT]", help="A folder written by `asymsense reproduce` (or give it as --out)."),
+    out_option: Optional[Path] = typer.Option(None, "--out", help="The same folder, as every other command names its output folder."),
     json_out: bool = typer.Option(False, "--json", help="Print the claims table as JSON on stdout."),
 ):
-    """Rebuild figures, report.md, report.html and claims.json from the stored results in OUT."""
+    """Rebuild figures, report.md, report.html and claims.json from the stored results in OUT (`report OUT` or `report --out OUT`)."""
+    if folder is not None and out_option is not None and folder != out_option:
+        fail(f"give the folder once: OUT {folder} and --out {out_option} differ")
+    out = folder if folder is not None else out_option
+    if out is None:
+        fail("give the folder written by `asymsense reproduce`: asymsense report --out DIR")
     claims, sections = build_report(out, console=None if json_out else console)
     if json_out:
         print(claims_json(claims))

@@ -20,7 +20,7 @@ from asymsense.sweep.run import SweepAborted
 @app.command("reproduce")
 @handle_errors
 def reproduce(
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: stored results (Parquet), figures, report.md, report.html, claims.json. Rerunning resumes."),
+    out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder: stored results (Parquet), figures, report.md, report.html, claims.json. Rerunning resumes."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes and few seeds (the default; under 15 minutes on 2 cores)."),
     full: bool = typer.Option(False, "--full", help="More seeds and larger sizes (hours)."),
     experiment: Optional[List[str]] = typer.Option(None, "--experiment", "-e", help="Run only these experiments (e1 … e8); repeatable."),
