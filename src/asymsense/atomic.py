@@ -71,3 +71,52 @@ def single_component(name, what: str = "name") -> str:
             or any(c in name for c in "/\\\0:") or Path(name).is_absolute() or Path(name).name != name):
         raise InputError(f"{what} must be a single plain file name, got {name!r}")
     return name
+
+
+def check_new_out_dir(path, *, overwrite: bool = False, flag: str = "--out") -> Path:
+    """Prove that `path` can receive a command's outputs, creating nothing: an
+    empty path is refused; an existing `path` must be a writable folder that is
+    empty (another run's outputs are never mixed with new ones) unless
+    `overwrite`; a missing one needs a writable existing parent folder."""
+    if path is None or str(path).strip() in ("", "."):  # typer reads --out '' as Path('.')
+        raise InputError(f"{flag} must name a new or empty folder, not the current directory or an empty path", flag.lstrip("-").replace("-", "_"))
+    out = Path(path)
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(f"output directory {out} cannot be written: Not a directory")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise InputError(f"output directory {out} cannot be written: Permission denied")
+        if not overwrite and any(not p.name.startswith(".") for p in out.iterdir()):
+            raise InputError(f"output directory {out} holds another run's outputs; choose another {flag} or give --overwrite to replace them")
+        return out
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"output directory {out} cannot be written: {'Not a directory' if parent is not None and not parent.is_dir() else 'Permission denied'}")
+    return out
+
+
+@contextmanager
+def output_dir(path):
+    """Yield a fresh temporary folder beside `path` to write a command's
+    outputs into; when the block succeeds the folder replaces `path` (an
+    existing `path` is moved aside first and removed after, so a reader sees
+    the old complete outputs or the new ones, never a mix); when it fails or is
+    interrupted the temporary folder is removed and `path` is left as it was."""
+    import shutil
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, old / out.name)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from asymsense.errors import InputError
+from asymsense.validation import check_finite_array
+
 
 @dataclass(frozen=True)
 class Truth:
@@ -39,9 +42,20 @@ def as_truth(truth) -> Truth | None:
     """Accept a planted problem (anything with left/singular_values/right) or a matrix."""
     if truth is None:
         return None
-    if hasattr(truth, "singular_values") and hasattr(truth, "left"):
-        return Truth(np.asarray(truth.left, float), np.asarray(truth.singular_values, float), np.asarray(truth.right, float))
-    X = np.asarray(truth, dtype=float)
+    try:
+        if hasattr(truth, "singular_values") and hasattr(truth, "left"):
+            parts = (np.asarray(truth.left, float), np.asarray(truth.singular_values, float), np.asarray(truth.right, float))
+            for name, part in zip(("truth.left", "truth.singular_values", "truth.right"), parts):
+                check_finite_array(name, part)
+            return Truth(*parts)
+        X = np.asarray(truth, dtype=float)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"truth must be a planted problem or a numeric matrix, got {type(truth).__name__} ({exc})", "truth") from None
+    if X.ndim != 2 or X.size == 0:
+        raise InputError(f"truth must be a planted problem or an n1×n2 matrix, got shape {X.shape}", "truth")
+    check_finite_array("truth", X)
     L, s, Rt = np.linalg.svd(X, full_matrices=False)
     r = max(1, int(np.sum(s > s[0] * max(X.shape) * np.finfo(float).eps)))
     return Truth(L[:, :r], s[:r], Rt[:r].T)

@@ -353,3 +353,81 @@ def check_validation_share(validation, name: str = "validation"):
         _fail(name, f"must be a share in [{low:g}, {high:g}] of the entries (advised: {VALIDATION_SHARE_ADVISED[0]:g} to "
                     f"{VALIDATION_SHARE_ADVISED[1]:g}), got {validation!r}")
     return float(validation)
+
+
+# --------------------------------------------------------------------------- memory
+MEMORY_LIMIT_VARIABLE = "ASYMSENSE_MEMORY_LIMIT"
+"""Environment variable that sets the memory a run may use (bytes, or with a
+suffix K, M, G, T: "8G"), in place of the memory available on the machine."""
+
+
+def _parse_bytes(text: str) -> int:
+    text = text.strip().upper().removesuffix("B")
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(text[-1:], 1)
+    number = float(text[:-1] if scale > 1 else text)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(text)
+    return int(number * scale)
+
+
+def available_memory() -> int | None:
+    """Bytes a new allocation may use: $ASYMSENSE_MEMORY_LIMIT when set, else
+    the memory the system reports available (psutil, or MemAvailable of
+    /proc/meminfo), capped by a cgroup limit (memory.max) when there is one;
+    None when nothing can be read (no check then)."""
+    import os
+
+    override = os.environ.get(MEMORY_LIMIT_VARIABLE)
+    if override:
+        try:
+            return _parse_bytes(override)
+        except (ValueError, IndexError):
+            raise InputError(f"{MEMORY_LIMIT_VARIABLE} must be a number of bytes such as 8G, got {override!r}") from None
+    limits = []
+    try:
+        import psutil
+
+        limits.append(int(psutil.virtual_memory().available))
+    except Exception:  # psutil missing or unable to read: fall back to /proc
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        limits.append(int(line.split()[1]) * 1024)
+        except (OSError, ValueError, IndexError):
+            pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as fh:
+                text = fh.read().strip()
+            limit = int(text)
+        except (OSError, ValueError):
+            continue
+        if 0 < limit < 2**60:
+            try:
+                with open(path.replace("memory.max", "memory.current").replace("limit_in_bytes", "usage_in_bytes")) as fh:
+                    limit -= int(fh.read().strip())
+            except (OSError, ValueError):
+                pass
+            limits.append(max(limit, 0))
+        break
+    return min(limits) if limits else None
+
+
+def format_bytes(n: float) -> str:
+    """1.5 GB, 820 MB, 12 kB (decimal units)."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def check_memory(estimate: float, what: str, reduce: str, parameter: str | None = None, *, limit: int | None = None) -> None:
+    """Refuse a run whose estimated peak memory `estimate` (bytes) exceeds the
+    available memory (`available_memory`, or `limit`) before anything is
+    allocated: an InputError naming the estimate, the limit and how to reduce
+    it (`reduce`, e.g. "use operator='gaussian-stream'")."""
+    limit = available_memory() if limit is None else limit
+    if limit is not None and estimate > limit:
+        raise InputError(f"{what} needs about {format_bytes(estimate)} of memory, more than the {format_bytes(limit)} available "
+                         f"(${MEMORY_LIMIT_VARIABLE} sets the limit); {reduce}", parameter)

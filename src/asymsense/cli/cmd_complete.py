@@ -63,6 +63,7 @@ def complete_command(
     value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split and the initialization (fixed, so the same command prints the same numbers; recorded in summary.json)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV/TSV inputs (DATA, --pairs, --test), e.g. latin-1; a byte that is not valid in it is an error naming line and offset."),
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
     options = {
@@ -104,7 +105,7 @@ def complete_command(
 
         summary = run_complete(
             data, out, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
-            row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress,
+            row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress, encoding=encoding,
             row_labels=row_labels, col_labels=col_labels, command=shlex.join(["asymsense", *sys.argv[1:]]), interval=interval,
         )
     for warning in summary.warnings:

@@ -21,8 +21,9 @@ def inspect_command(
     col_col: Optional[str] = typer.Option(None, "--col-col", help="Name of the column-id column (default: the second)."),
     value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
     json_out: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/TSV DATA file, e.g. latin-1."),
 ):
     """Shape, density, observations per row and column, sparse rows/columns, whether |Ω| supports a low-rank fit, and the settings `complete` would use."""
-    table, _ = load_data(data, row=row_col, col=col_col, value=value_col, duplicates=duplicates)
+    table, _ = load_data(data, row=row_col, col=col_col, value=value_col, duplicates=duplicates, encoding=encoding)
     info = inspect_table(table)
     print(json.dumps(info, indent=2, default=str) if json_out else format_report(info))

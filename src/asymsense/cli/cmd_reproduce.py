@@ -39,6 +39,8 @@ def reproduce(
         run_all(out, mode, experiments=experiment, n_jobs=jobs, progress=progress, console=console if progress else None)
     except SweepAborted as exc:
         fail(str(exc), 1)
+    except KeyboardInterrupt:
+        fail(f"interrupted: every finished chunk is stored in {out}; rerun the same command to resume", 130)
     claims, _ = build_report(out, console=console if progress else None)
     passed = sum(c.passed for c in claims)
     console.print(f"{passed} of {len(claims)} claims pass; report: {out / 'report.md'}, {out / 'report.html'} ({time.perf_counter() - started:.0f} s)")

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from asymsense.atomic import prepare_out_dir
+from asymsense.atomic import check_new_out_dir, output_dir
 from asymsense.backend import quiet_overflow
 from asymsense.cli.app import app, console, handle_errors
 from asymsense.cli.options import OPTIONS as _OPT, THREADS_HELP, choices as _choices, help_text as _help
@@ -47,6 +47,7 @@ def solve(
     device: Optional[str] = _OPT["device"],
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for summary.json and history.parquet (created; written atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary JSON on stdout (and nothing else)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of another run in --out (otherwise a non-empty --out is refused)."),
 ):
     """Recover a planted low-rank matrix by factorized gradient descent; report the summary.
 
@@ -56,7 +57,7 @@ def solve(
                      validation=validation, patience=patience, threads=threads, backend=backend, device=device)
     settings = load_solve_config(config, overrides).resolved()
     if out is not None:
-        prepare_out_dir(out)
+        check_new_out_dir(out, overwrite=overwrite)
 
     with Progress(TextColumn("fgd k={task.fields[k]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   transient=True, disable=not console.is_terminal) as bar:
@@ -64,7 +65,8 @@ def solve(
         with enough_memory(settings), quiet_overflow():
             summary, result = run_solve(settings, progress=lambda done: bar.update(task, completed=done))
     if out is not None:
-        write_outputs(out, summary, result)
+        with output_dir(out) as tmp:  # the whole folder appears at once, or nothing
+            write_outputs(tmp, summary, result)
     if as_json:
         print(dumps(summary))
         return

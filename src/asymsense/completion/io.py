@@ -24,6 +24,8 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 TAB_SUFFIXES = (".tsv", ".tab", ".inter")
 SNIFFED_DELIMITERS = (",", "\t", ";", "|")
 """Delimiters recognised in a CSV's header line: the most frequent one wins."""
+MAX_ABS_VALUE = 1e100
+"""Largest |value| accepted: squares and sums over any realistic table stay finite in float64."""
 
 
 class IdMap:
@@ -78,9 +80,16 @@ def _as_id_array(ids) -> np.ndarray:
     if arr.dtype.kind == "b":
         return arr.astype(np.int64)
     if arr.dtype.kind == "f":
-        if np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        if not np.all(np.isfinite(arr)):
+            i = int(np.argmax(~np.isfinite(arr)))
+            raise InputError(f"id {arr[i]!r} at row {i} is not a valid id (ids are integers or strings; NaN and inf are refused)")
+        if np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
         return arr.astype(str)
+    if arr.dtype.kind == "O":
+        missing = [i for i, v in enumerate(arr) if v is None or (isinstance(v, float) and not np.isfinite(v))]
+        if missing:
+            raise InputError(f"id {arr[missing[0]]!r} at row {missing[0]} is not a valid id (ids are integers or strings; None, NaN and inf are refused)")
     if arr.dtype.kind == "O" and len(arr) and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr):
         return arr.astype(np.int64)
     return arr.astype(str)
@@ -135,9 +144,11 @@ class Columns:
         return f"row {int(i)}"
 
 
-def read_arrow(source, *, name: str | None = None) -> tuple[pa.Table, str, int | None]:
+def read_arrow(source, *, name: str | None = None, encoding: str = "utf-8") -> tuple[pa.Table, str, int | None]:
     """Any accepted source as a pyarrow Table, its display name and the file
-    line of data row 0 (None when lines do not apply)."""
+    line of data row 0 (None when lines do not apply). A CSV must be valid
+    `encoding` (UTF-8 unless given; a bad byte is an InputError naming line
+    and byte offset)."""
     if isinstance(source, pa.Table):
         return source, name or "<table>", None
     if hasattr(source, "to_numpy") and hasattr(source, "columns") and not isinstance(source, (str, Path)):
@@ -173,25 +184,68 @@ def read_arrow(source, *, name: str | None = None) -> tuple[pa.Table, str, int |
             return pq.read_table(path), display, None
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"{display}: not a readable Parquet file ({_first_line(exc)})") from None
-    return _read_csv(path, display), display, 2
+    return _read_csv(path, display, encoding), display, 2
 
 
 def _first_line(exc) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _read_csv(path: Path, display: str) -> pa.Table:
+def check_encoding(encoding: str) -> str:
+    """The canonical name of a text encoding ('utf-8', 'latin-1', 'cp1252', ...); InputError otherwise."""
+    import codecs
+
+    try:
+        return codecs.lookup(str(encoding)).name
+    except (LookupError, TypeError, ValueError):
+        raise InputError(f"encoding: unknown text encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)", "encoding") from None
+
+
+def check_utf8(path: Path, display: str, chunk_size: int = 1 << 24) -> None:
+    """Refuse a file that is not valid UTF-8, naming the line and the byte
+    offset of the first bad byte (read in chunks; a character split across
+    two chunks is carried over)."""
+    offset, line, carry = 0, 1, b""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(chunk_size)
+            data = carry + chunk
+            if not data:
+                return
+            try:
+                data.decode("utf-8")
+                good, carry = data, b""
+            except UnicodeDecodeError as exc:
+                if chunk and exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
+                    good, carry = data[:exc.start], data[exc.start:]
+                else:
+                    at = offset + exc.start
+                    line += data[:exc.start].count(b"\n")
+                    raise InputError(f"{display}: line {line}: byte 0x{data[exc.start]:02x} at offset {at} is not UTF-8 "
+                                     f"({exc.reason}); give the file's encoding, e.g. --encoding latin-1") from None
+            offset += len(good)
+            line += good.count(b"\n")
+            if not chunk:
+                return
+
+
+def _read_csv(path: Path, display: str, encoding: str = "utf-8") -> pa.Table:
     import pyarrow.csv as pcsv
 
+    encoding = check_encoding(encoding)
+    if encoding == "utf-8":
+        check_utf8(path, display)
     delimiter = "\t" if path.suffix.lower() in TAB_SUFFIXES else None
     if delimiter is None:
-        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+        with open(path, "r", encoding=encoding, errors="replace") as fh:
             head = fh.readline()
         delimiter = max(SNIFFED_DELIMITERS, key=head.count)  # ties (and none found) keep ","
     parse = pcsv.ParseOptions(delimiter=delimiter)
     convert = pcsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False)
     try:
-        table = pcsv.read_csv(path, parse_options=parse, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 24))
+        table = pcsv.read_csv(path, parse_options=parse, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 24, encoding=encoding))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{display}: not readable as {encoding} ({exc.reason}); give the file's encoding with --encoding") from None
     except pa.ArrowInvalid as exc:
         message = _first_line(exc)
         line = _csv_error_line(message)
@@ -226,13 +280,13 @@ def _pick(table: pa.Table, display: str, wanted, position: int, role: str) -> st
     return wanted
 
 
-def read_columns(source, *, row=None, col=None, value=None, values: bool = True, name: str | None = None) -> Columns:
+def read_columns(source, *, row=None, col=None, value=None, values: bool = True, name: str | None = None, encoding: str = "utf-8") -> Columns:
     """The row-id, column-id (and value) columns of a source, validated.
 
     Columns are chosen by name or position (default: the first three). Ids
     must be present; values must be present, numeric and finite.
     """
-    table, display, line_offset = read_arrow(source, name=name)
+    table, display, line_offset = read_arrow(source, name=name, encoding=encoding)
     names = [_pick(table, display, row, 0, "row id"), _pick(table, display, col, 1, "column id")]
     if values:
         names.append(_pick(table, display, value, 2, "value"))
@@ -320,7 +374,7 @@ def resolve_duplicates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n
     return rows[idx], cols[idx], new_values[order], n_dup
 
 
-def read_table(source, *, row=None, col=None, value=None, duplicates: str = "error", name: str | None = None) -> Table:
+def read_table(source, *, row=None, col=None, value=None, duplicates: str = "error", name: str | None = None, encoding: str = "utf-8") -> Table:
     """Read and validate a (row id, column id, value) table.
 
     `source`: CSV/TSV path (delimiter sniffed from the header line; .tsv/.inter
@@ -331,7 +385,7 @@ def read_table(source, *, row=None, col=None, value=None, duplicates: str = "err
     """
     if duplicates not in DUPLICATE_POLICIES:
         raise InputError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
-    cols = read_columns(source, row=row, col=col, value=value, name=name)
+    cols = read_columns(source, row=row, col=col, value=value, name=name, encoding=encoding)
     table = table_from_ids(cols.row_ids, cols.col_ids, cols.values, duplicates=duplicates, source=cols.source, where=cols.where)
     table.names = tuple(str(n) for n in cols.names)
     return table
@@ -349,12 +403,17 @@ def table_from_ids(row_ids, col_ids, values, *, duplicates: str = "error", sourc
     if bad.any():
         i = int(np.argmax(bad))
         raise InputError(f"{source}: {where(i) if where else f'row {i}'}: non-finite value {values[i]!r}")
+    bad = np.abs(values) > MAX_ABS_VALUE
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{source}: {where(i) if where else f'row {i}'}: value {values[i]!r} is too large (|value| > {MAX_ABS_VALUE:.0e}: "
+                         "its square overflows float64 in the fit); rescale the values")
     row_map, col_map = IdMap(row_ids), IdMap(col_ids)
     rows, cols = row_map.encode(row_ids), col_map.encode(col_ids)
     rows, cols, values, n_dup = resolve_duplicates(rows, cols, values, len(col_map), duplicates, where, source)
     return Table(rows, cols, values, row_map, col_map, source, n_dup)
 
 
-def read_pairs(source, *, row=None, col=None, name: str | None = None) -> Columns:
+def read_pairs(source, *, row=None, col=None, name: str | None = None, encoding: str = "utf-8") -> Columns:
     """Read a file of (row id, column id) pairs to predict (extra columns ignored)."""
-    return read_columns(source, row=row, col=col, values=False, name=name)
+    return read_columns(source, row=row, col=col, values=False, name=name, encoding=encoding)

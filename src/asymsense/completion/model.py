@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from asymsense.errors import InputError
-from asymsense.validation import check_dtype, check_finite_array, check_int, check_positive, resolve_seed
+from asymsense.validation import check_dtype, check_finite_array, check_int, check_memory, check_positive, resolve_seed
 from asymsense.history import History
 from asymsense.metrics import effective_rank, product_svd, rmse
 from asymsense.operators import EntrySample
@@ -144,7 +144,7 @@ def _record_every(record_every, n1, n2, k, m) -> int:
 
 def _validation_split(validation, validation_kind, rows, cols, y, n1, seed):
     """Train/validation index arrays, or an explicit validation set."""
-    if validation is None or validation is False or (isinstance(validation, numbers.Real) and not isinstance(validation, bool) and validation == 0):
+    if validation is None or validation is False:
         return np.arange(len(y)), None, None
     if isinstance(validation, tuple):
         if len(validation) != 3:
@@ -268,6 +268,9 @@ def _complete(
     l2 = check_positive("l2", l2, allow_zero=True)
     dtype = check_dtype(dtype)
     n_singular = check_int("n_singular", n_singular, minimum=1)
+    # factors, gradients, best iterate and the refit's copies in float64, the entries' index arrays and gather blocks
+    check_memory(6 * (n1 + n2) * k * 8 + 64 * len(y) + 2**23,
+                 f"completion of a {n1}×{n2} table with {len(y)} entries at width {k}", "use a smaller width", "width")
     if not isinstance(clip, (bool, np.bool_)):
         raise InputError(f"clip must be True or False, got {clip!r}")
 

@@ -61,6 +61,8 @@ def load_data(data: str, *, row=None, col=None, value=None, duplicates="error", 
 
 def check_out_dir(out) -> Path:
     """Refuse an output path that is a file or cannot be created/written, before any work."""
+    if out is None or str(out).strip() in ("", "."):  # typer reads --out '' as Path('.')
+        raise InputError("out must name a folder, not the current directory or an empty path", "out")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"out {out}: exists and is not a directory", "out")

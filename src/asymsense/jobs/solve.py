@@ -17,10 +17,12 @@ from threadpoolctl import threadpool_limits
 
 from asymsense.atomic import prepare_out_dir, write_json
 from asymsense.errors import DivergenceError, InputError
+from asymsense.operators import operator_memory, step_memory
 from asymsense.solvers.fgd import fgd
 from asymsense.solvers.stepsize import auto_step_size
 from asymsense.spec import DEFAULTS, SolveConfig
 from asymsense.sweep.methods import build_problem
+from asymsense.validation import check_memory
 
 SUMMARY_FILE = "summary.json"
 HISTORY_FILE = "history.parquet"
@@ -62,11 +64,32 @@ def with_working_step(exc: DivergenceError, op, y, config: SolveConfig) -> Diver
                            f"{DEFAULTS['step_constant']:g}/‖A*(y)‖₂; or step_size='auto')", step_size=exc.step_size, iteration=exc.iteration)
 
 
+def memory_estimate(config: SolveConfig) -> int:
+    """Peak bytes of a resolved config's run: the planted truth and y, the
+    operator (`operators.operator_memory`; its train/validation split copies a
+    stored operator once more) and fgd's working arrays (`operators.step_memory`)."""
+    n1, n2, m, kind, dtype = config.n1, config.n2, config.m, config.operator, config.dtype
+    kept = operator_memory(kind, n1, n2, m, dtype, drawing=False)
+    if config.validation is not None and kind in ("gaussian", "rank-one"):
+        kept *= 2
+    running = kept + step_memory(kind, n1, n2, m, config.width, 1, dtype)
+    return 3 * n1 * n2 * 8 + 4 * m * 8 + max(operator_memory(kind, n1, n2, m, dtype), running)
+
+
+def check_solve_memory(config: SolveConfig) -> None:
+    """Refuse a resolved config whose run cannot fit in the available memory, before anything is allocated."""
+    hint = "use operator='gaussian-stream' (memory of one chunk), fewer measurements m or a smaller width" \
+        if config.operator in ("gaussian", "rank-one") else "use fewer measurements m or a smaller width"
+    check_memory(memory_estimate(config), f"solve on {config.n1}×{config.n2} with the {config.operator} operator, m = {config.m}, k = {config.width}",
+                 hint, "m" if config.operator in ("gaussian", "rank-one") else "width")
+
+
 def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = None):
     """Run fgd for a SolveConfig (resolved here if needed); returns (summary, result).
     BLAS runs with `config.threads` threads (default 1: on a shared machine a
     second thread competing with another busy process slowed small steps 5–25×)."""
     config = config.resolved()
+    check_solve_memory(config)
     with threadpool_limits(config.threads):
         truth, op, y = build(config)
         try:

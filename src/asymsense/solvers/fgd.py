@@ -22,7 +22,8 @@ import numpy as np
 
 from asymsense import backend as bk
 from asymsense.errors import InputError
-from asymsense.validation import check_dtype, check_int, check_patience_needs_validation, check_positive, resolve_seed
+from asymsense.operators import operator_kind, step_memory
+from asymsense.validation import check_dtype, check_int, check_memory, check_patience_needs_validation, check_positive, resolve_seed
 from asymsense.history import History
 from asymsense.metrics import as_truth, monitor
 from asymsense.solvers.stepsize import STEP_CONSTANT, checked_adjoint_norm, resolve_step
@@ -105,10 +106,23 @@ def fgd(
     init_scale or seed is a sequence. Raises DivergenceError when the loss
     becomes non-finite or exceeds DIVERGENCE_FACTOR·½‖y‖².
     """
+    check_operator(operator)
     threads = check_int("threads", threads, minimum=1) if threads is not None else _default_threads(operator, init_scale, seed)
     arguments = {name: value for name, value in locals().items() if name not in ("operator", "y", "threads")}
     with bk.limit_threads(getattr(operator, "xp", np), threads), np.errstate(over="ignore", invalid="ignore"):
         return _fgd(operator, y, **arguments)
+
+
+OPERATOR_METHODS = ("forward_factors", "gradient_products", "adjoint_times", "adjoint_t_times", "check_measurements")
+"""What fgd calls on its operator (`operators.base.Operator`)."""
+
+
+def check_operator(operator) -> None:
+    """Refuse anything that is not a measurement operator (None, an array, ...)
+    with an InputError naming `operator`, before any attribute is used."""
+    if not all(callable(getattr(operator, name, None)) for name in OPERATOR_METHODS) or not hasattr(operator, "m") or not hasattr(operator, "shape"):
+        raise InputError(f"operator must be a measurement operator (asymsense.make_operator(...) or asymsense.operators.EntrySample), "
+                         f"got {type(operator).__name__}", "operator")
 
 
 def _default_threads(operator, init_scale, seed) -> int | None:
@@ -134,6 +148,9 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
     scales, batch_scales = _as_list(init_scale, "init_scale", check_positive)
     seeds, batch_seeds = _as_list(seed, "seed", lambda name, s: resolve_seed(s))
     dtype = check_dtype(dtype if dtype is not None else operator.dtype)
+    n1, n2 = operator.shape
+    check_memory(step_memory(operator_kind(operator), n1, n2, operator.m, width, len(scales) * len(seeds), dtype),
+                 f"fgd with width {width} over a batch of {len(scales) * len(seeds)} trial(s) on {n1}×{n2}", "use a smaller width or a smaller batch", "width")
     n_singular = check_int("n_singular", n_singular, minimum=1)
     if tol is not None:
         tol = check_positive("tol", tol)

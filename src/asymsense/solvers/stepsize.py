@@ -50,7 +50,13 @@ def resolve_step(step_size, *, curvature: Callable[[], float], constant: float =
         if step_size != "auto":
             raise InputError(f"step_size must be a positive number or 'auto', got {step_size!r}")
         constant = check_positive("step_constant", constant)
-        return constant / curvature(), "auto"
+        scale = curvature()
+        with np.errstate(all="ignore"):
+            mu = np.float64(constant) / np.float64(scale)
+        if not (np.isfinite(mu) and mu > 0):
+            raise InputError(f"step_size='auto' comes out as {mu} (curvature {scale}): the data are too large, too small "
+                             "or not finite for the arithmetic of the dtype (float32 overflows above 3e38, float64 above 1e308); rescale them or give a step size")
+        return float(mu), "auto"
     return check_positive("step_size", step_size), "fixed"
 
 

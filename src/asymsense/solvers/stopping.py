@@ -56,6 +56,8 @@ def split_entries(rows, n1: int, fraction: float, kind: str, seed: int):
     """
     if kind not in VALIDATION_KINDS:
         raise InputError(f"validation_kind must be one of {', '.join(VALIDATION_KINDS)}, got {kind!r}")
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+        raise InputError(f"validation must be a fraction in (0, 1), got {fraction!r}", "validation")
     m = len(rows)
     rng = np.random.default_rng([seed, SPLIT_SALTS["entries"]])
     if kind == "entries":

@@ -5,11 +5,12 @@ runs the same `run_chunk`, so the numbers do not depend on the executor."""
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from typing import Iterator
 
 from asymsense.errors import InputError
-from asymsense.sweep.worker import Chunk, ChunkResult, failed_chunk, run_chunk
+from asymsense.sweep.worker import PARENT_VARIABLE, Chunk, ChunkResult, failed_chunk, run_chunk
 
 DASK_RETRIES = 2
 """Extra attempts Dask gives a chunk whose task raised; a chunk whose worker
@@ -48,6 +49,7 @@ def joblib_results(chunks: list[Chunk], n_jobs: int) -> Iterator[ChunkResult]:
         return
     from joblib import Parallel, delayed
 
+    os.environ[PARENT_VARIABLE] = str(os.getpid())  # inherited by the loky workers: see worker.watch_parent
     pending = list(chunks)
     while pending:
         dispatched: list[Chunk] = []

@@ -114,8 +114,44 @@ def _run_unit(method, name: str, unit: list, record_history: bool):
         return [(row, None)]
 
 
+PARENT_VARIABLE = "ASYMSENSE_SWEEP_PARENT"
+"""The sweep's main process id, set for its worker processes (see `watch_parent`)."""
+_watching: list[int] = []
+
+
+def watch_parent(poll_seconds: float = 0.5) -> None:
+    """In a worker process of a sweep (its main process id in
+    $ASYMSENSE_SWEEP_PARENT, another process than this one): start, once, a
+    daemon thread that ends this process as soon as its parent process is
+    gone (its parent pid changes), so no worker outlives a killed sweep
+    holding its stdout/stderr open. The main process's own pool shuts down
+    normally; this covers kill -9 of the main process."""
+    import os
+    import threading
+
+    main = os.environ.get(PARENT_VARIABLE)
+    if not main or _watching or int(main) == os.getpid():
+        return
+    parent = int(main)  # loky starts its workers from the main process itself
+    if os.getppid() != parent:  # already orphaned (or not a direct worker): nothing to watch
+        if os.getppid() == 1:
+            os._exit(1)
+        return
+    _watching.append(parent)
+
+    def watch():
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="asymsense-parent-watchdog", daemon=True).start()
+
+
 def run_chunk(chunk: Chunk) -> ChunkResult:
-    """Run every unit of `chunk` with BLAS limited to one thread."""
+    """Run every unit of `chunk` with BLAS limited to one thread (in a worker
+    process, with `watch_parent` running)."""
+    watch_parent()
     method = chunk.function if chunk.function is not None else resolve_method(chunk.method)
     rows, histories = [], []
     with threadpool_limits(limits=1), quiet_overflow():
