@@ -26,6 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 REGION = re.compile(r"(<!-- generated:(?P<name>[\w.-]+) -->)(?P<body>.*?)(<!-- /generated -->)", re.S)
 TIMING = [
@@ -86,7 +88,20 @@ def measure() -> dict:
         (Path(tmp) / "run.toml").write_text(RUN_TOML)
         solve_table = _cli(SOLVE_TABLE, tmp)
         solve_json = _cli(SOLVE_JSON, tmp)
-    return {"demo_out": demo_out, "demo": summary, "solve_table": solve_table, "solve_json": solve_json}
+    return {"demo_out": demo_out, "demo": summary, "solve_table": solve_table, "solve_json": solve_json, "guide_alpha": guide_alpha()}
+
+
+def guide_alpha() -> str:
+    """The README guide's α table and fitted slope, from benchmarks/guide_measurements.py (its first table: one batched fgd call)."""
+    import importlib.util
+
+    from threadpoolctl import threadpool_limits
+
+    spec = importlib.util.spec_from_file_location("guide_measurements", ROOT / "benchmarks" / "guide_measurements.py")
+    guide = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guide)
+    with threadpool_limits(1):
+        return guide.alpha_table(*guide.setup())
 
 
 def power_of_ten(x: float) -> str:
@@ -100,13 +115,29 @@ def render(values: dict) -> dict[str, str]:
     wide = [t for t in demo["trials"] if t["width"] == max(demo["config"]["widths"])]
     small = [t["max_rel_imbalance"] for t in wide if t["init_scale"] <= 1e-2]
     plateau = sorted(small)[len(small) // 2]
+    alpha_table, slope_line = values["guide_alpha"].split("\n\nFitted slope of log error vs log α: ")
     return {
+        "guide-alpha-table": "\n\n" + alpha_table.replace("| None |", "| never |") + "\n\n",
+        "guide-alpha-slope": slope_line.strip(),
+        **guide_alpha_facts(alpha_table),
         "demo-slope": f"{demo['fitted_slope']:.2f}",
         "demo-imbalance": power_of_ten(plateau),
         "demo-transcript": transcript(["demo"], values["demo_out"]),
         "solve-table": transcript(SOLVE_TABLE, values["solve_table"]),
         "solve-json": "\n```text\n$ asymsense " + " ".join(SOLVE_JSON) + "\n" + abridged_json(values["solve_json"]) + "\n```\n",
     }
+
+
+def guide_alpha_facts(table: str) -> dict[str, str]:
+    """Numbers the guide's prose reads off the α table: iterations per decade of 1/α
+    to reach 1e-2 (from α = 1e-3 to the smallest α that got there) and the range
+    of the imbalance plateau (α ≤ 1e-3)."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines()[2:]]
+    small = [(float(a), int(it), float(imb)) for a, _, it, imb in rows if float(a) <= 1e-3 and it not in ("None", "never")]
+    (a0, i0, _), (a1, i1, _) = small[0], small[-1]
+    per_decade = (i1 - i0) / np.log10(a0 / a1)
+    plateau = [imb for _, _, imb in small]
+    return {"guide-alpha-per-decade": f"{per_decade:.0f}", "guide-alpha-plateau": f"{power_of_ten(min(plateau))}–{power_of_ten(max(plateau))}"}
 
 
 DOCUMENTS = ["README.md", "docs/cli.md"]
