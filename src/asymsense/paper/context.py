@@ -99,4 +99,3 @@ class Section:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     regimes: list = field(default_factory=list)  # asymsense.paper.regime.Regime, one per group of trials
-    regimes: list = field(default_factory=list)  # asymsense.paper.regime.Regime, one per group of trials
