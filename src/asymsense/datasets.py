@@ -61,43 +61,48 @@ def split_indices(m: int, fractions=(0.8, 0.1, 0.1), *, seed: int = 0) -> tuple[
     return tuple(np.sort(part) for part in np.split(perm, bounds))
 
 
-def movielens_100k_items() -> dict[int, dict]:
-    """MovieLens-100k item labels from the recbole wheel's ml-100k.item:
-    item id → {"label": "Title (year)", "tags": [genres]} (for reports; ratings
-    do not need it)."""
-    path = movielens_100k_path().with_suffix(".item")
-    items = {}
+def _movielens_side_file(suffix: str, what: str, parse) -> dict[int, dict]:
+    """id → {"label", "tags"} from the recbole wheel's ml-100k.<suffix> (tab-separated,
+    one header line); `parse(parts)` gives (id, record) or None for a line to skip."""
+    path = movielens_100k_path().with_suffix(suffix)
+    records = {}
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             next(fh)
             for line in fh:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) < 2 or not parts[0].strip().isdigit():
-                    continue
-                title, year = parts[1].strip(), parts[2].strip() if len(parts) > 2 else ""
-                items[int(parts[0])] = {"label": f"{title} ({year})" if year else title,
-                                        "tags": parts[3].split() if len(parts) > 3 and parts[3].strip() else []}
+                parsed = parse(line.rstrip("\n").split("\t"))
+                if parsed is not None:
+                    records[parsed[0]] = parsed[1]
     except OSError as exc:
-        raise InputError(f"{path}: cannot read MovieLens-100k item titles ({exc})") from None
-    return items
+        raise InputError(f"{path}: cannot read MovieLens-100k {what} ({exc})") from None
+    return records
+
+
+def _item_record(parts):
+    if len(parts) < 2 or not parts[0].strip().isdigit():
+        return None
+    title, year = parts[1].strip(), parts[2].strip() if len(parts) > 2 else ""
+    return int(parts[0]), {"label": f"{title} ({year})" if year else title,
+                           "tags": parts[3].split() if len(parts) > 3 and parts[3].strip() else []}
+
+
+def _user_record(parts):
+    if len(parts) < 4 or not parts[0].strip().isdigit() or not parts[1].strip().isdigit():
+        return None
+    age = int(parts[1])
+    band = "under 25" if age < 25 else ("25-34" if age < 35 else ("35-49" if age < 50 else "50+"))
+    return int(parts[0]), {"label": f"user {parts[0]} ({age}, {parts[2]}, {parts[3]})",
+                           "tags": [f"age {band}", {"M": "men", "F": "women"}.get(parts[2], parts[2]), parts[3]]}
+
+
+def movielens_100k_items() -> dict[int, dict]:
+    """MovieLens-100k item labels from the recbole wheel's ml-100k.item:
+    item id → {"label": "Title (year)", "tags": [genres]} (for reports; ratings
+    do not need it)."""
+    return _movielens_side_file(".item", "item titles", _item_record)
 
 
 def movielens_100k_users() -> dict[int, dict]:
     """MovieLens-100k user labels from the recbole wheel's ml-100k.user:
     user id → {"label": "user 1 (24, M, technician)", "tags": [age band, men/women, occupation]}."""
-    path = movielens_100k_path().with_suffix(".user")
-    users = {}
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            next(fh)
-            for line in fh:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) < 4 or not parts[0].strip().isdigit() or not parts[1].strip().isdigit():
-                    continue
-                age = int(parts[1])
-                band = "under 25" if age < 25 else ("25-34" if age < 35 else ("35-49" if age < 50 else "50+"))
-                users[int(parts[0])] = {"label": f"user {parts[0]} ({age}, {parts[2]}, {parts[3]})",
-                                        "tags": [f"age {band}", {"M": "men", "F": "women"}.get(parts[2], parts[2]), parts[3]]}
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read MovieLens-100k user attributes ({exc})") from None
-    return users
+    return _movielens_side_file(".user", "user attributes", _user_record)

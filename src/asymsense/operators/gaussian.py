@@ -239,6 +239,14 @@ class StreamGaussian(Operator):
         with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
             return list(pool.map(run, range(min(self.threads, n_chunks))))
 
+    def _chunks_of_thread(self, t: int):
+        """The non-empty chunks (G_c, targets) that thread t handles: c = t, t + T, t + 2T, …
+        (always the same thread for chunk c, so sums keep their order)."""
+        for c in range(t, len(self._bounds), self.threads):
+            G, targets = self._chunk(c)
+            if G.shape[0]:
+                yield G, targets
+
     def _chunk(self, c):
         a, b = self._bounds[c]
         N = self.n1 * self.n2
@@ -299,11 +307,9 @@ class StreamGaussian(Operator):
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
-            for c in range(t, n_chunks, self.threads):
-                G, targets = self._chunk(c)
-                if G.shape[0]:
-                    # accᵀ += Gᵀ z_cᵀ in place (BLAS beta = 1): no B·n1·n2 temporary per chunk.
-                    gemm(1.0, G.T, np.ascontiguousarray(flat[:, targets]).T, beta=1.0, c=acc.T, overwrite_c=True)
+            for G, targets in self._chunks_of_thread(t):
+                # accᵀ += Gᵀ z_cᵀ in place (BLAS beta = 1): no B·n1·n2 temporary per chunk.
+                gemm(1.0, G.T, np.ascontiguousarray(flat[:, targets]).T, beta=1.0, c=acc.T, overwrite_c=True)
             return acc
 
         with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
@@ -342,10 +348,7 @@ class StreamGaussian(Operator):
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
-            for c in range(t, n_chunks, self.threads):
-                G, targets = self._chunk(c)
-                if not G.shape[0]:
-                    continue
+            for G, targets in self._chunks_of_thread(t):
                 forward = flat @ G.T
                 forward *= scale
                 r[:, targets] = forward.astype(dtype, copy=False) - y_rows[:, targets]
