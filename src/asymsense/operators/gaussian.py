@@ -239,6 +239,15 @@ class StreamGaussian(Operator):
         with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
             return list(pool.map(run, range(min(self.threads, n_chunks))))
 
+    def _sum_over_threads(self, run):
+        """Σ_t run(t) over the generator threads (one BLAS thread each), summed in thread order."""
+        with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
+            parts = list(pool.map(run, range(min(self.threads, len(self._bounds)))))
+        total = parts[0]
+        for part in parts[1:]:
+            total += part
+        return total
+
     def _chunks_of_thread(self, t: int):
         """The non-empty chunks (G_c, targets) that thread t handles: c = t, t + T, t + 2T, …
         (always the same thread for chunk c, so sums keep their order)."""
@@ -303,7 +312,6 @@ class StreamGaussian(Operator):
         z = np.asarray(z, dtype=self.dtype)
         flat = z.reshape(-1, self.m)
         gemm = scipy.linalg.blas.dgemm if self.dtype == np.float64 else scipy.linalg.blas.sgemm
-        n_chunks = len(self._bounds)
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
@@ -312,11 +320,7 @@ class StreamGaussian(Operator):
                 gemm(1.0, G.T, np.ascontiguousarray(flat[:, targets]).T, beta=1.0, c=acc.T, overwrite_c=True)
             return acc
 
-        with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
-            parts = list(pool.map(run, range(min(self.threads, n_chunks))))
-        total = parts[0]
-        for part in parts[1:]:
-            total += part
+        total = self._sum_over_threads(run)
         total *= self.dtype.type(self._scale)
         return total.reshape(*z.shape[:-1], self.n1, self.n2)
 
@@ -356,11 +360,7 @@ class StreamGaussian(Operator):
                 gemm(1.0, G.T, z_c.T, beta=1.0, c=acc.T, overwrite_c=True)
             return acc
 
-        with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
-            parts = list(pool.map(run, range(min(self.threads, n_chunks))))
-        total = parts[0]
-        for part in parts[1:]:
-            total += part
+        total = self._sum_over_threads(run)
         total *= scale
         M = total.reshape(*lead, self.n1, self.n2)
         MV, MtU = M @ V, np.swapaxes(M, -1, -2) @ U
