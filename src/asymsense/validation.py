@@ -130,8 +130,20 @@ def check_choice(name: str, value, choices) -> str:
 
 
 # --------------------------------------------------------------------------- rules
+class Rule:
+    """A parameter rule: `check(name, value)` returns the value as recorded or
+    raises InputError naming `name`; `bounds()` gives the pydantic `Field`
+    constraints the solve config declares with it (none by default)."""
+
+    def check(self, name, value):
+        raise NotImplementedError
+
+    def bounds(self) -> dict:
+        return {}
+
+
 @dataclass(frozen=True)
-class Integer:
+class Integer(Rule):
     """An integer in [minimum, maximum] (integral floats such as 3.0 accepted as 3)."""
 
     minimum: int | None = None
@@ -146,7 +158,7 @@ class Integer:
 
 
 @dataclass(frozen=True)
-class Real:
+class Real(Rule):
     """A finite real number above `minimum` (strictly when `open_minimum`) and
     below `maximum` (strictly when `open_maximum`)."""
 
@@ -169,7 +181,7 @@ class Real:
 
 
 @dataclass(frozen=True)
-class Fraction:
+class Fraction(Rule):
     """A fraction in (0, 1), e.g. of the measurements held out for validation."""
 
     def check(self, name, value):
@@ -187,7 +199,7 @@ SEED = Integer(0, MAX_SEED)
 
 
 @dataclass(frozen=True)
-class Choice:
+class Choice(Rule):
     """One of the given strings."""
 
     choices: tuple
@@ -195,24 +207,18 @@ class Choice:
     def check(self, name, value):
         return check_choice(name, value, self.choices)
 
-    def bounds(self) -> dict:
-        return {}
-
 
 @dataclass(frozen=True)
-class Text:
+class Text(Rule):
     """Any text, recorded as a string (a device name: cpu, cuda, cuda:1, ...;
     the array library refuses one it does not know when the run starts)."""
 
     def check(self, name, value):
         return str(value)
 
-    def bounds(self) -> dict:
-        return {}
-
 
 @dataclass(frozen=True)
-class DType:
+class DType(Rule):
     """'float64' or 'float32' (a numpy dtype is accepted and recorded by name)."""
 
     choices: tuple = DTYPES
@@ -220,12 +226,9 @@ class DType:
     def check(self, name, value):
         return check_dtype(value, name).name
 
-    def bounds(self) -> dict:
-        return {}
-
 
 @dataclass(frozen=True)
-class AutoOr:
+class AutoOr(Rule):
     """The string 'auto' or a value of `rule`."""
 
     rule: Real
@@ -237,12 +240,9 @@ class AutoOr:
             _fail(name, f"must be a positive number or 'auto', got {value!r}")
         return self.rule.check(name, value)
 
-    def bounds(self) -> dict:
-        return {}
-
 
 @dataclass(frozen=True)
-class OrNone:
+class OrNone(Rule):
     """None ("not given": derive it or leave it off) or a value of `rule`."""
 
     rule: object

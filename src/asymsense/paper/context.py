@@ -58,6 +58,10 @@ class Context:
     def sweep_dir(self, label: str) -> Path:
         return self.root / single_component(label, f"{self.root / 'experiment.json'}: sweep label")
 
+    def section(self) -> "Section":
+        """An empty report section titled and summarized from the experiment's config."""
+        return Section(self.name, self.config["title"], self.config["summary"])
+
     def trials(self, label: str) -> data.Columns:
         """The stored ok trials of sweep `label` that belong to this config
         (keys recorded in experiment.json)."""

@@ -14,7 +14,7 @@ import numpy as np
 from asymsense.metrics import as_truth, distance_to_truth
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import loglog_slope_ci, median_ci
 from asymsense.paper.regime import regime
 from asymsense.solvers.fgd import fgd
@@ -67,7 +67,7 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx) -> Section:
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    sec = ctx.section()
     t = ctx.trials("noise")
     res = measure(t)
     fig, axes = figures.new(ncols=2, width=4.6, height=3.6)

@@ -15,7 +15,7 @@ import numpy as np
 
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import bootstrap, fraction, linear_fit, pooled_points, worst
 from asymsense.paper.regime import regime
 from asymsense.problems import spectrum_values
@@ -73,7 +73,7 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx) -> Section:
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    sec = ctx.section()
     tables = {label: ctx.trials(label) for label in ("kappa", "staircase")}
     hist = {label: ctx.histories(label) for label in tables}
     res = measure(tables, hist)

@@ -7,7 +7,7 @@ import numpy as np
 
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import worst
 from asymsense.paper.regime import regime
 
@@ -76,9 +76,8 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx) -> Section:
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
-    t = ctx.trials("fgd")
-    hist = ctx.histories("fgd")
+    sec = ctx.section()
+    t, hist = ctx.trials("fgd"), ctx.histories("fgd")
     widths = [int(w) for w in t.unique("width")]
     alphas = sorted(float(a) for a in t.unique("alpha"))
     rank = int(t.num("rank")[0])

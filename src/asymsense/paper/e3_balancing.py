@@ -9,7 +9,7 @@ from asymsense.baselines import balanced_gd
 from asymsense.errors import InputError
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import bootstrap, median_ci, multi_loglog_fit, worst
 from asymsense.paper.regime import regime
 from asymsense.sweep.custom import trial_method
@@ -88,7 +88,7 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx):
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    sec = ctx.section()
     t = ctx.trials("grid")
     hist = ctx.histories("grid")
     alphas = sorted(float(a) for a in t.unique("alpha"))

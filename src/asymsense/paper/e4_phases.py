@@ -7,7 +7,7 @@ import numpy as np
 
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import fraction, loglog_slope_ci, worst
 from asymsense.paper.phases import phases_from_history
 from asymsense.paper.regime import regime
@@ -65,7 +65,7 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx) -> Section:
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    sec = ctx.section()
     t = ctx.trials("fgd")
     hist = ctx.histories("fgd")
     rank = int(t.num("rank")[0])

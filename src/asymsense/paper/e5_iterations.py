@@ -6,7 +6,7 @@ import numpy as np
 
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import bootstrap, linear_fit, median_ci, pooled_points, worst
 from asymsense.paper.regime import regime
 
@@ -31,9 +31,8 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx) -> Section:
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
-    t = ctx.trials("fgd")
-    hist = ctx.histories("fgd")
+    sec = ctx.section()
+    t, hist = ctx.trials("fgd"), ctx.histories("fgd")
     seeds = [int(s) for s in t.unique("seed")]
     tols = [float(x) for x in cfg["tolerances"]]
     fig, axes = figures.new(ncols=1, width=5.5, height=4.0)

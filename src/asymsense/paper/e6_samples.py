@@ -8,7 +8,7 @@ import numpy as np
 
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import worst
 from asymsense.paper.regime import regime
 
@@ -81,7 +81,7 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx) -> Section:
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    sec = ctx.section()
     fig, axes = figures.new(ncols=3, width=4.0, height=3.2)
     tables = {label: ctx.trials(label) for label, _ in METHODS}
     table = ["| method | " + "transition ratio per rank | min seeds per cell |", "|---|---|---|"]

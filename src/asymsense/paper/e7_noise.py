@@ -8,7 +8,7 @@ import numpy as np
 from asymsense.metrics import as_truth, distance_to_truth
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import median_ci
 from asymsense.paper.regime import regime
 from asymsense.solvers.fgd import fgd
@@ -70,7 +70,7 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx):
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    sec = ctx.section()
     t = ctx.trials("noise")
     hist = ctx.histories("noise")
     rank = int(t.num("rank")[0])

@@ -19,7 +19,7 @@ import pyarrow as pa
 from asymsense.metrics import as_truth, monitor
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import fraction, linear_fit, worst
 from asymsense.paper.regime import regime
 from asymsense.solvers.fgd import initial_factors
@@ -158,7 +158,7 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx):
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    sec = ctx.section()
     t = ctx.trials("lifted")
     hist = ctx.histories("lifted")
     res = measure(t, hist, cfg)

@@ -15,7 +15,7 @@ import numpy as np
 
 from asymsense.paper import figures
 from asymsense.paper.claims import claim
-from asymsense.paper.context import Section
+from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import bootstrap, loglog_fit, loglog_slope_ci
 from asymsense.paper.regime import regime
 
@@ -50,7 +50,7 @@ def claims(res: dict, cfg: dict) -> list:
 
 def analyze(ctx) -> Section:
     cfg = ctx.analysis
-    sec = Section(ctx.name, ctx.config["title"], ctx.config["summary"])
+    sec = ctx.section()
     t = ctx.trials("fgd")
     res = measure(t)
     ratios = list(res["groups"])
