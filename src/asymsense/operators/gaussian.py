@@ -348,7 +348,6 @@ class StreamGaussian(Operator):
         scale = self.dtype.type(self._scale)
         r = np.empty((flat.shape[0], self.m), dtype=dtype)
         gemm = scipy.linalg.blas.dgemm if self.dtype == np.float64 else scipy.linalg.blas.sgemm
-        n_chunks = len(self._bounds)
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
