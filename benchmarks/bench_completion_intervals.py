@@ -18,10 +18,9 @@ import os
 
 import numpy as np
 
-from asymsense.completion.io import table_from_ids
 from asymsense.completion.model import complete
 from asymsense.completion.saved import from_result
-from asymsense.datasets import movielens_100k, split_indices
+from movielens_split import fixed_split
 from asymsense.metrics import rmse
 
 
@@ -29,11 +28,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = ap.parse_args()
-    t = table_from_ids(*movielens_100k(), source="movielens-100k")
-    tr, va, te = split_indices(t.m, (0.8, 0.1, 0.1), seed=0)
+    t, tr, va, te, observed, test_ids = fixed_split()
     val = (t.rows[va], t.cols[va], t.values[va])
-    observed = (np.concatenate([t.rows[tr], t.rows[va]]), np.concatenate([t.cols[tr], t.cols[va]]))
-    test_ids = (t.row_map.decode(t.rows[te]), t.col_map.decode(t.cols[te]))
     y = t.values[te]
     print(f"MovieLens-100k fixed split, test entries {len(te)}; load average {os.getloadavg()[0]:.1f}")
     preds = []

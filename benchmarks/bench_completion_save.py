@@ -16,20 +16,16 @@ import time
 
 import numpy as np
 
-from asymsense.completion.io import table_from_ids
 from asymsense.completion.model import complete
 from asymsense.completion.saved import from_result, load_model
-from asymsense.datasets import movielens_100k, split_indices
+from movielens_split import fixed_split
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = ap.parse_args()
-    t = table_from_ids(*movielens_100k(), source="movielens-100k")
-    tr, va, te = split_indices(t.m, (0.8, 0.1, 0.1), seed=0)
-    observed = (np.r_[t.rows[tr], t.rows[va]], np.r_[t.cols[tr], t.cols[va]])
-    ids = (t.row_map.decode(t.rows[te]), t.col_map.decode(t.cols[te]))
+    t, tr, va, te, observed, ids = fixed_split()
     fit_s, save_s, load_s = [], [], []
     for seed in args.seeds:
         started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Screenshots of the pilot page and the completion report for docs/completion.md.
 
-    python benchmarks/docs_screenshots.py            # writes docs/images/pilot-movielens-100k.png, report-movielens-100k.png
+    python benchmarks/docs_screenshots.py            # writes docs/images/pilot-page.png, report-page.png
 
 Runs `asymsense pilot movielens-100k` and `asymsense complete movielens-100k --seed 0`
 as a user would (subprocesses, timed: the pilot's wall-clock time is printed,
@@ -47,8 +47,8 @@ def main() -> None:
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
         pilot_cpu = child.ru_utime + child.ru_stime
         subprocess.run([sys.executable, "-m", "asymsense", "complete", "movielens-100k", "--out", str(tmp / "ml"), "--seed", "0"], check=True)
-        shoot(tmp / "pilot" / "pilot.html", args.out / "pilot-movielens-100k.png", 1250)
-        shoot(tmp / "ml" / "report.html", args.out / "report-movielens-100k.png", 1500)
+        shoot(tmp / "pilot" / "pilot.html", args.out / "pilot-page.png", 1250)
+        shoot(tmp / "ml" / "report.html", args.out / "report-page.png", 1500)
     print(f"asymsense pilot movielens-100k: {pilot_seconds:.1f} s wall clock, {pilot_cpu:.1f} s CPU, on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}); "
           f"screenshots in {args.out}")
 
