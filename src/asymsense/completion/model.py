@@ -142,6 +142,20 @@ def _record_every(record_every, n1, n2, k, m) -> int:
     return check_int("record_every", record_every, minimum=1)
 
 
+def checked_entries(rows, cols, values, shape):
+    """(rows, cols, values as float64, (n1, n2)), refused unless 1-d, of equal
+    length, at least 2 and finite."""
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    y = np.asarray(values, dtype=np.float64)
+    n1, n2 = check_int("shape[0]", shape[0], minimum=1), check_int("shape[1]", shape[1], minimum=1)
+    if not rows.shape == cols.shape == y.shape or rows.ndim != 1:
+        raise InputError(f"rows, cols and values must be 1-d arrays of equal length, got shapes {rows.shape}, {cols.shape}, {y.shape}")
+    if len(y) < 2:
+        raise InputError(f"need at least 2 observed entries, got {len(y)}")
+    check_finite_array("values", y)
+    return rows, cols, y, (n1, n2)
+
+
 def _validation_split(validation, validation_kind, rows, cols, y, n1, seed):
     """Train/validation index arrays, or an explicit validation set."""
     if validation is None or validation is False:
@@ -195,6 +209,13 @@ def complete(rows, cols, values, shape, *, refit: bool = True, **kwargs) -> "Com
         options = {**kwargs, "validation": None, "patience": None, "max_iter": selected.best_iter, "seed": selected.config["seed"],
                    "progress": None}
         final = _complete(*everything, shape, **options)
+    return refitted(selected, final)
+
+
+def refitted(selected: "CompletionResult", final: "CompletionResult") -> "CompletionResult":
+    """The refit model `final` carrying the selection run's history, stop
+    reason, best_iter and val_rmse (what validation measured); config["refit"]
+    records the second run."""
     refit_info = {"iterations": final.n_iter, "m": final.config["m_train"], "step_size": final.step_size,
                   "init_scale": final.init_scale, "train_rmse": final.train_rmse, "seconds": final.seconds}
     return replace(final, history=selected.history, stop_reason=selected.stop_reason, n_iter=selected.n_iter,
@@ -252,14 +273,7 @@ def _complete(
     progress : called as progress(iteration, val_rmse) after every step.
     """
     started = time.perf_counter()
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    y = np.asarray(values, dtype=np.float64)
-    n1, n2 = check_int("shape[0]", shape[0], minimum=1), check_int("shape[1]", shape[1], minimum=1)
-    if not rows.shape == cols.shape == y.shape or rows.ndim != 1:
-        raise InputError(f"rows, cols and values must be 1-d arrays of equal length, got shapes {rows.shape}, {cols.shape}, {y.shape}")
-    if len(y) < 2:
-        raise InputError(f"need at least 2 observed entries, got {len(y)}")
-    check_finite_array("values", y)
+    rows, cols, y, (n1, n2) = checked_entries(rows, cols, values, shape)
     seed = resolve_seed(seed)
     k = _width(width, n1, n2)
     max_iter = check_int("max_iter", max_iter, minimum=0)
@@ -287,20 +301,8 @@ def _complete(
     scale = adjoint_norm(op, target, seed=seed)
     counts_r = np.bincount(tr_rows, minlength=n1).astype(dtype)[:, None]
     counts_c = np.bincount(tr_cols, minlength=n2).astype(dtype)[:, None]
-    curvature = scale + l2 * float(max(counts_r.max(), counts_c.max()))
-
-    def auto_curvature() -> float:
-        if curvature == 0:
-            raise InputError("step_size='auto' needs a residual to fit: the values are fully explained by the biases (constant table?)")
-        return curvature
-
-    mu, step_rule = resolve_step(step_size, constant=step_constant, curvature=auto_curvature)
-    if isinstance(init_scale, str):
-        if init_scale != "auto":
-            raise InputError(f"init_scale must be a positive number or 'auto', got {init_scale!r}")
-        alpha = INIT_RELATIVE * math.sqrt(max(scale, 1e-12))
-    else:
-        alpha = check_positive("init_scale", init_scale)
+    mu, step_rule, alpha = step_and_scale(scale, max(counts_r.max(), counts_c.max()), l2=l2, step_size=step_size,
+                                          step_constant=step_constant, init_scale=init_scale)
     record_every = _record_every(record_every, n1, n2, k, len(train))
 
     rng = np.random.default_rng(seed)
@@ -384,6 +386,27 @@ def _complete(
     )
 
 
+def step_and_scale(scale: float, max_count, *, l2: float, step_size, step_constant: float, init_scale) -> tuple[float, str, float]:
+    """(μ, step rule, α) from ‖A*(z)‖₂ = `scale`: μ = step_constant/(scale +
+    l2·max count) for step_size='auto' (the curvature of the loss along its top
+    direction), α = INIT_RELATIVE·√scale for init_scale='auto'."""
+    curvature = scale + l2 * float(max_count)
+
+    def auto_curvature() -> float:
+        if curvature == 0:
+            raise InputError("step_size='auto' needs a residual to fit: the values are fully explained by the biases (constant table?)")
+        return curvature
+
+    mu, step_rule = resolve_step(step_size, constant=step_constant, curvature=auto_curvature)
+    if isinstance(init_scale, str):
+        if init_scale != "auto":
+            raise InputError(f"init_scale must be a positive number or 'auto', got {init_scale!r}")
+        alpha = INIT_RELATIVE * math.sqrt(max(scale, 1e-12))
+    else:
+        alpha = check_positive("init_scale", init_scale)
+    return mu, step_rule, alpha
+
+
 def _gram(F, block: int = 1 << 16) -> np.ndarray:
     """FᵀF in float64, accumulated over row blocks (no float64 copy of F)."""
     G = np.zeros((F.shape[1], F.shape[1]))
@@ -402,7 +425,11 @@ def _monitors(U, V, n_singular: int) -> dict[str, float]:
     the imbalance ‖UᵀU − VᵀV‖_F; the squared route loses relative accuracy
     only below σ₁·1e-8, far under anything the report shows.
     """
-    Gu, Gv = _gram(U), _gram(V)
+    return monitors_from_grams(_gram(U), _gram(V), n_singular)
+
+
+def monitors_from_grams(Gu, Gv, n_singular: int) -> dict[str, float]:
+    """`_monitors` from the Grams UᵀU and VᵀV (which a sharded fit sums over its row blocks)."""
     lu, Qu = np.linalg.eigh(Gu)
     lv, Qv = np.linalg.eigh(Gv)
     core = (np.sqrt(np.maximum(lu, 0))[:, None] * (Qu.T @ Qv)) * np.sqrt(np.maximum(lv, 0))[None, :]

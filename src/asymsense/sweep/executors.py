@@ -4,12 +4,11 @@ runs the same `run_chunk`, so the numbers do not depend on the executor."""
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 from typing import Iterator
 
-from asymsense.errors import InputError
+from asymsense.cluster import dask_client
 from asymsense.sweep.worker import PARENT_VARIABLE, Chunk, ChunkResult, failed_chunk, run_chunk
 
 DASK_RETRIES = 2
@@ -89,33 +88,17 @@ def dask_results(chunks: list[Chunk], *, scheduler: str | None = None, dask_loca
 
 
 def _dask_stream(chunks, *, scheduler, dask_local):
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise InputError("scheduler/dask_local need Dask: pip install 'dask[distributed]'") from None
-    cluster = None
-    if dask_local is not None:
-        cluster = LocalCluster(n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
-    try:
-        try:
-            client = Client(cluster if cluster is not None else scheduler, timeout="20s")
-        except Exception as exc:  # refused, timed out, or a port that answers but is no Dask scheduler (garbled frames: MemoryError, ...)
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise InputError(f"scheduler={scheduler!r}: cannot connect to a Dask scheduler there ({type(exc).__name__}: {detail})") from None
-        try:
-            yield None
-            token = uuid.uuid4().hex[:8]
-            futures = {client.submit(run_chunk, chunk, key=f"asymsense-chunk-{chunk.id}-{token}", pure=False, retries=DASK_RETRIES): chunk for chunk in chunks}
-            for future in as_completed(futures):
-                chunk = futures.pop(future)
-                try:
-                    result = future.result()
-                except Exception as exc:  # the task kept failing or its workers kept dying
-                    result = failed_chunk(chunk, exc)
-                future.release()
-                yield result
-        finally:
-            client.close()
-    finally:
-        if cluster is not None:
-            cluster.close()
+    with dask_client(scheduler=scheduler, dask_local=dask_local) as client:
+        from distributed import as_completed
+
+        yield None
+        token = uuid.uuid4().hex[:8]
+        futures = {client.submit(run_chunk, chunk, key=f"asymsense-chunk-{chunk.id}-{token}", pure=False, retries=DASK_RETRIES): chunk for chunk in chunks}
+        for future in as_completed(futures):
+            chunk = futures.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # the task kept failing or its workers kept dying
+                result = failed_chunk(chunk, exc)
+            future.release()
+            yield result
