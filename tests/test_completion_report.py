@@ -76,8 +76,20 @@ def test_cli_warns_on_a_table_built_to_overfit_and_refuses_validation_09(tmp_pat
     assert "--validation between 0.02 and 0.5" in proc.stderr and "--width 1" in proc.stderr  # flags, not parameter names, in the CLI
     report = (tmp_path / "o" / "report.html").read_text()
     assert report.index("class='warn'") < report.index("<h2>Summary</h2>")  # warnings at the top
+    stored = (tmp_path / "o" / "warnings.json").read_text()
+    for shown in (stored, report):  # the same words as printed: flags, in warnings.json and in the report
+        assert "--validation between 0.02 and 0.5" in shown and "--width 1" in shown and "width=1" not in shown
     proc = cli("complete", data, "--out", tmp_path / "refused", "--validation", "0.9")
     assert proc.returncode == 2 and "--validation" in proc.stderr and not (tmp_path / "refused").exists()
+
+
+def test_warnings_from_python_name_parameters_not_flags(tmp_path):
+    data = write_table(tmp_path / "t.csv")
+    s = run_complete(data, tmp_path / "o", fit_options={"seed": 1, "init_scale": 0.5, "validation": 0.6}, top=0)
+    assert {"validation_share", "rank_above_supported"} <= {w.code for w in s.warnings}
+    for shown in ((tmp_path / "o" / "warnings.json").read_text(), (tmp_path / "o" / "report.html").read_text()):
+        assert "validation between 0.02 and 0.5" in shown and "width=1" in shown
+        assert "--validation" not in shown and "--width" not in shown
 
 
 def test_test_set_overlap_and_unknown_ids_warn(tmp_path):
@@ -140,6 +152,65 @@ def test_the_two_false_captions_of_the_issue_are_gone(tmp_path):
     assert f"{d['facts']['imbalance_max']:.3g}" in html and f"{d['facts']['sv_grown']} of the {d['facts']['sv_plotted']}" in html
 
 
+# --------------------------------------------------------------------------- segments by features
+def write_segmented_table(folder: Path, seed: int = 3) -> tuple[Path, Path]:
+    """80 customers × 40 products whose one interaction component is carried by
+    the customers of region 'north' (score 1.5 + noise, the others 0 + noise),
+    and a features file (region, an unrelated age)."""
+    rng = np.random.default_rng(seed)
+    n1, n2 = 80, 40
+    region = np.array(["north", "south", "east", "west"])[np.arange(n1) % 4]
+    u = np.where(region == "north", 1.5, 0.0) + 0.2 * rng.standard_normal(n1)
+    truth = 3.0 + np.outer(u, rng.standard_normal(n2))
+    rows, cols = np.nonzero(rng.random((n1, n2)) < 0.5)
+    y = truth[rows, cols] + 0.1 * rng.standard_normal(len(rows))
+    (folder / "t.csv").write_text("customer,product,spend\n" + "".join(f"c{i},p{j},{x:.4f}\n" for i, j, x in zip(rows, cols, y)))
+    (folder / "f.csv").write_text("customer,region,age\n" + "".join(f"c{i},{region[i]},{rng.integers(18, 70)}\n" for i in range(n1)))
+    return folder / "t.csv", folder / "f.csv"
+
+
+def test_row_features_name_the_segment_that_loads_on_component_1(tmp_path):
+    data, feats = write_segmented_table(tmp_path)
+    run_complete(data, tmp_path / "o", row_features=feats, fit_options={"seed": 0}, top=0)
+    d = json.loads((tmp_path / "o" / "report.json").read_text())
+    first = d["components"][0]
+    assert first["share"] > 0.9 and d["segments_from"]["rows"] == "features (f.csv)"
+    named = first["row_segments"]["positive"] + first["row_segments"]["negative"]
+    assert named[0]["segment"] == "region north" and abs(named[0]["z"]) > 5 and named[0]["size"] == 20  # the strongest, by far
+    assert not any(s["segment"].startswith("age") for s in named)  # age does not load
+    html = (tmp_path / "o" / "report.html").read_text()
+    part = html[html.index("<h3>Component 1"):html.index("<h3>Component 2")]
+    assert "region north" in part and "customers segments that load on it (from features (f.csv)" in part.lower()
+
+
+def test_features_files_are_checked_before_fitting(tmp_path):
+    data, _ = write_segmented_table(tmp_path)
+    (tmp_path / "other.csv").write_text("customer,region\nx1,north\nx2,south\n")
+    proc = cli("complete", data, "--out", tmp_path / "o", "--row-features", tmp_path / "other.csv")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: --row-features ") and "none of the 80" in proc.stderr
+    for kwargs, says in ((dict(col_features=tmp_path / "none.csv"), "col_features"), (dict(features=True), "features applies to the built-in movielens-100k")):
+        with pytest.raises(InputError) as err:
+            run_complete(data, tmp_path / "o", **kwargs)
+        assert str(err.value).startswith(says)
+    assert not (tmp_path / "o").exists()
+
+
+def test_segments_z_statistic_and_size_limits():
+    from asymsense.completion.segments import MIN_SEGMENT, SEGMENT_Z, loading_segments
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(200)
+    big = np.arange(200) < 40
+    a[big] += 1.0
+    tiny = np.arange(200) >= 200 - (MIN_SEGMENT - 1)
+    a[tiny] -= 10.0  # far off, but too small a group to be named
+    seg = loading_segments(a, {"big": big, "tiny": tiny, "all but few": ~tiny}, np.ones(200, bool))
+    z = (a[big].mean() - a.mean()) / (a.std() * np.sqrt(1 / 40 - 1 / 200))
+    assert [s["segment"] for s in seg["positive"]] == ["big"] and seg["positive"][0]["z"] == pytest.approx(z) and z > SEGMENT_Z
+    assert seg["negative"] == [] and seg["description"] == "big (positive side) against no segment (negative side)"
+    assert loading_segments(rng.standard_normal(200), {"random": big}, np.ones(200, bool))["description"] is None  # |z| < 3 here
+
+
 # --------------------------------------------------------------------------- MovieLens-100k
 @pytest.fixture(scope="module")
 def movielens(tmp_path_factory):
@@ -160,7 +231,8 @@ def test_movielens_report_has_titles_components_map_and_diagnostics(movielens):
     d = json.loads((out / "report.json").read_text())
     assert "Star Wars (1977)" in html or "Toy Story (1995)" in html
     assert all(c["description"].startswith("separates ") for c in d["components"]) and len(d["components"]) >= 2
-    assert all(c["row_description"] for c in d["components"]) and "user " in html and "student" in html  # segments from ml-100k.user
+    assert d["segments_from"] == {"rows": "label tags", "columns": "label tags"} and "user " in html  # without --features: the labels' tags
+    assert any(c["row_segments"]["description"] for c in d["components"])  # user segments (age band, men/women, occupation)
     assert any(g in d["components"][0]["description"] for g in ("Action", "Drama", "Romance", "Comedy", "Thriller", "Sci-Fi", "Horror"))
     for key in ("map", "calibration", "activity", "rmse", "singular_values", "imbalance"):
         assert f"alt='{key}'" in html

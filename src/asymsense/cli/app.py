@@ -101,18 +101,20 @@ def flag_of(parameter: str) -> str:
     return PARAMETER_FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
-def in_cli_terms(message: str, parameter: str | None = None) -> str:
+def in_cli_terms(message: str, parameter: str | None = None, names: tuple = ()) -> str:
     """A library message in the syntax of the command line. The library names
     parameters (`step_size=12.5`, `duplicates='mean'`, "try a smaller
     step_size"); the CLI shows the flags that set them (`--step 12.5`,
     `--duplicates mean`, "try a smaller --step"). Names inside a file's
     location ('run.toml line 3: alpha ...') are the file's keys and stay.
     A message that starts with the parameter at fault (InputError.parameter)
-    starts with its flag."""
+    starts with its flag. `names`: further parameters the message names in
+    plain words ("use a smaller width", "width=1"), shown as flags too (a
+    guardrail's `parameters`)."""
     if parameter is not None and message.startswith(parameter + " ") and not parameter.startswith("-"):
         message = f"{flag_of(parameter)} {message[len(parameter) + 1:]}"
     message = re.sub(r"(?<![-\w.])([a-z][a-z0-9_]*)='([^']*)'", lambda m: f"{flag_of(m.group(1))} {m.group(2)}", message)
-    names = "|".join(PARAMETER_FLAGS)
+    names = "|".join(dict.fromkeys([*PARAMETER_FLAGS, *names]))
     message = re.sub(rf"(?<![-\w.])({names})=([^\s;,:)]+)", lambda m: f"{flag_of(m.group(1))} {m.group(2)}", message)
     return re.sub(rf"(?<![-\w.'])({names})\b(?!=)", lambda m: flag_of(m.group(1)), message)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -11,22 +11,22 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn
 from rich.table import Table
 
-from asymsense.cli.app import app, console, flag_of, handle_errors, in_cli_terms
+from asymsense.atomic import check_new_out_dir
+from asymsense.cli.app import app, handle_errors, in_cli_terms
+from asymsense.cli.progress import progress_bar
 from asymsense.completion.cv import SPLITS, run_cv, run_time_split
 from asymsense.errors import InputError
 from asymsense.completion.workflow import run_complete
 
 
-def warning_in_cli_terms(warning) -> str:
-    """A guardrail's message and advice, with the parameters its advice names shown as flags."""
-    advice = in_cli_terms(warning.advice)
-    for name in warning.parameters:
-        advice = re.sub(rf"(?<![-\w.']){name}=([^\s;,:)]+)", lambda m: f"{flag_of(name)} {m.group(1)}", advice)
-        advice = re.sub(rf"(?<![-\w.']){name}\b(?![=\w])", flag_of(name), advice)
-    return f"{in_cli_terms(warning.message)} {advice}"
+def warning_in_cli_terms(warning):
+    """A guardrail restated for the command line: its advice names the flags
+    of the parameters it names (`in_cli_terms`); printed, in warnings.json and
+    in the report alike."""
+    return dataclasses.replace(warning, message=in_cli_terms(warning.message), advice=in_cli_terms(warning.advice, names=warning.parameters))
 
 
 @app.command("complete")
@@ -38,6 +38,9 @@ def complete_command(
     top: Optional[int] = typer.Option(None, "--top", help="Predict the top N unobserved columns of every row (default without --pairs: 10; 0: no predictions)."),
     row_labels: Optional[Path] = typer.Option(None, "--row-labels", help="CSV/TSV of (row id, display label[, tags]) shown in the report."),
     col_labels: Optional[Path] = typer.Option(None, "--col-labels", help="CSV/TSV of (column id, display label[, tags such as genres]) shown in the report (MovieLens: titles and genres built in)."),
+    row_features: Optional[Path] = typer.Option(None, "--row-features", help="Table of row id + attributes (categories, numbers, token lists): the report names the row segments that load on each component."),
+    col_features: Optional[Path] = typer.Option(None, "--col-features", help="Table of column id + attributes: the report names the column segments that load on each component."),
+    features: bool = typer.Option(False, "--features", help="movielens-100k only: its user and item files (age, gender, occupation; genres, year) as --row-features/--col-features."),
     test: Optional[Path] = typer.Option(None, "--test", help="Held-out (row id, column id, value) file: its RMSE goes into summary.json."),
     compare: bool = typer.Option(False, "--compare", help="Also fit the bias-only model, SoftImpute and ALS on the same split and print test RMSE and seconds."),
     json_out: bool = typer.Option(False, "--json", help="Print summary.json on stdout."),
@@ -64,6 +67,7 @@ def complete_command(
     seed: int = typer.Option(0, "--seed", help="Seed for the split and the initialization (fixed, so the same command prints the same numbers; recorded in summary.json)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV/TSV inputs (DATA, --pairs, --test), e.g. latin-1; a byte that is not valid in it is an error naming line and offset."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of another run in --out (otherwise a non-empty --out is refused)."),
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
     options = {
@@ -71,10 +75,11 @@ def complete_command(
         "biases": biases, "clip": clip, "l2": l2, "refit": refit, "seed": seed, "dtype": dtype,
         "init_scale": alpha if alpha is not None else "auto", "step_size": step if step is not None else "auto",
     }
+    check_new_out_dir(out, overwrite=overwrite)  # written whole at the end (atomic.output_dir), never mixed with another run's
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
     if split == "time":
-        summary = run_time_split(data, out, test_fraction=test_fraction, time_col=time_col, row=row_col, col=col_col, value=value_col,
+        summary = run_time_split(data, out, overwrite=overwrite, test_fraction=test_fraction, time_col=time_col, row=row_col, col=col_col, value=value_col,
                                  duplicates=duplicates, fit_options=options)
         if json_out:
             print(json.dumps(summary, indent=2, default=str))
@@ -84,7 +89,7 @@ def complete_command(
         return
     if cv is not None:
         options.pop("refit"), options.pop("validation_kind")
-        summary = run_cv(data, out, cv, row=row_col, col=col_col, value=value_col, duplicates=duplicates,
+        summary = run_cv(data, out, cv, overwrite=overwrite, row=row_col, col=col_col, value=value_col, duplicates=duplicates,
                          fit_options={**options, "refit": refit, "validation_kind": validation_kind})
         if json_out:
             print(json.dumps(summary, indent=2, default=str))
@@ -96,20 +101,29 @@ def complete_command(
         print(f"{summary['source']}: {res['k']}-fold CV (seed {res['seed']}): test RMSE {res['test_rmse_mean']:.4f} ± {res['test_rmse_sd']:.4f}, "
               f"{res['seconds_mean']:.2f} s per fold → {out}")
         return
-    with Progress(TextColumn("fitting"), BarColumn(), TextColumn("iter {task.completed}/{task.total} · val RMSE {task.fields[val]}"),
-                  TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("fit", total=max_iter, val="—")
+    with progress_bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}")) as bar:
+        task = bar.add_task("fitting", total=max_iter, done=f"iter 0/{max_iter} · val RMSE —")
+        baselines = None
 
         def progress(t, val_rmse):
-            bar.update(task, completed=t, val=f"{val_rmse:.4f}" if val_rmse is not None else "—")
+            bar.update(task, completed=t, done=f"iter {t}/{max_iter} · val RMSE " + (f"{val_rmse:.4f}" if val_rmse is not None else "—"))
+
+        def compare_progress(method, done, total):
+            nonlocal baselines
+            if baselines is None:
+                bar.update(task, visible=False)
+                baselines = bar.add_task("baselines", total=total, done="")
+            bar.update(baselines, completed=done, done=f"{done}/{total}" + (f" · fitting {method}" if done < total else ""))
 
         summary = run_complete(
-            data, out, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
+            data, out, overwrite=overwrite, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
             row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress, encoding=encoding,
             row_labels=row_labels, col_labels=col_labels, command=shlex.join(["asymsense", *sys.argv[1:]]), interval=interval,
+            row_features=row_features, col_features=col_features, features=features, warning_terms=warning_in_cli_terms,
+            compare_progress=compare_progress if compare else None,
         )
     for warning in summary.warnings:
-        print(f"warning: {warning_in_cli_terms(warning)}", file=sys.stderr)
+        print(f"warning: {warning}", file=sys.stderr)
     if json_out:
         print(json.dumps(summary, indent=2, default=str))
         return

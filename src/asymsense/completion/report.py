@@ -18,11 +18,13 @@ Two steps, so every sentence about the run comes from stored numbers:
 
 Components: UVᵀ = Σ σ_l a_l b_lᵀ (thin-QR SVD of the factors); a column's
 position on the 2-D map is (√σ₁·b_1j, √σ₂·b_2j) (rows likewise with a); the
-share of a component is σ_l²/Σσ² of ‖UVᵀ‖²_F. A component's description
-compares the labels' tags (MovieLens: genres) of its 20 most positive and 20
-most negative columns with their frequency over all columns and names the two
-most over-represented on each side; without tags it names the two extreme
-columns on each side.
+share of a component is σ_l²/Σσ² of ‖UVᵀ‖²_F. Segments (`completion.segments`):
+the levels of the features tables (`row_features`/`col_features`) or, without
+them, the labels' tags (MovieLens: genres; age band, men/women, occupation)
+whose mean score on the component is at least 3 standard errors from the
+average. A component's one-line description names its column segments on each
+side ("separates Action/Adventure from Drama/Film-Noir"); when none stands out
+(or there are no tags), its two most extreme columns on each side.
 """
 
 from __future__ import annotations
@@ -33,20 +35,20 @@ import html
 import io
 import resource
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from asymsense.completion.biases import fit_biases
 from asymsense.completion.diagnostics import FEW_OBSERVATIONS, supported_rank
+from asymsense.completion.features import read_features
+from asymsense.completion.segments import SEGMENT_Z, feature_levels, loading_segments, tag_levels
 from asymsense.errors import InputError
 from asymsense.metrics import product_svd
 from asymsense.serialize import plain
 
 N_COMPONENTS = 4
 N_LOADINGS = 6
-N_DESCRIBE = 20
 GROWN_RELATIVE = 1e-2
 """A singular value of UVᵀ has 'grown' when it is above GROWN_RELATIVE·σ₁ at the returned iterate (the numerical rank's rule)."""
 ACTIVITY_EDGES = (1, 5, 10, 20, 50, 100, 200)
@@ -103,33 +105,30 @@ def _noun(name: str, plural: bool = True) -> str:
 
 
 # --------------------------------------------------------------------------- components
-def _describe(tags_pos: list[list[str]], tags_neg: list[list[str]], all_tags: Counter, n_all: int, names_pos, names_neg) -> str:
-    def enriched(group, other):
-        c, o = Counter(t for tags in group for t in set(tags)), Counter(t for tags in other for t in set(tags))
-        n = max(len(group), 1)
-        scored = [(c[t] / n - all_tags[t] / n_all, t) for t in c if c[t] >= 2 and c[t] > o[t]]
-        return [t for score, t in sorted(scored, reverse=True) if score > 0][:2]
-
-    if all_tags:
-        pos, neg = enriched(tags_pos, tags_neg), enriched(tags_neg, tags_pos)
-        if pos or neg:
-            return f"separates {'/'.join(pos) or 'mixed'} (positive side) from {'/'.join(neg) or 'mixed'} (negative side)"
-    if not names_pos:
-        return "no attribute stands out on either side"
+def _describe(segments: dict | None, names_pos, names_neg) -> str:
+    """One line for a component: its column segments (`completion.segments`)
+    when one stands out, otherwise its two most extreme columns on each side."""
+    if segments and segments["description"]:
+        side = lambda key: "/".join(x["segment"] for x in segments[key]) or "no segment in particular"  # noqa: E731
+        return f"separates {side('positive')} (positive side) from {side('negative')} (negative side)"
     return f"separates {', '.join(names_pos[:2])} (positive side) from {', '.join(names_neg[:2])} (negative side)"
 
 
 def components(result, row_ids, col_ids, n_components: int = N_COMPONENTS, n_loadings: int = N_LOADINGS,
-               row_labels: dict | None = None, col_labels: dict | None = None) -> list[dict]:
+               row_labels: dict | None = None, col_labels: dict | None = None, row_features=None, col_features=None) -> list[dict]:
     """Leading components of UVᵀ: σ, share of ‖UVᵀ‖²_F, the rows and columns with the
     most positive and most negative loadings (with their labels), a one-line
-    description, and the 2-D map coordinates of the first two."""
+    description, the segments of rows (and of columns) that load on it
+    (`completion.segments`: from `row_features`/`col_features` when given,
+    otherwise rows from their label tags), and the 2-D map coordinates of the first two."""
     left, s, right = product_svd(np.asarray(result.U, np.float64), np.asarray(result.V, np.float64))
     total = float(np.sum(s**2)) or 1.0
     row_names, row_tags = _labels_for(row_ids, row_labels)
     col_names, col_tags = _labels_for(col_ids, col_labels)
-    all_tags = Counter(t for tags in col_tags for t in set(tags))
-    all_row_tags = Counter(t for tags in row_tags for t in set(tags))
+    row_levels = feature_levels(row_features, row_ids, "row_features") if row_features is not None else (
+        tag_levels(row_tags) if any(row_tags) else None)
+    col_levels = feature_levels(col_features, col_ids, "col_features") if col_features is not None else (
+        tag_levels(col_tags) if any(col_tags) else None)
     out = []
     for l in range(min(n_components, len(s))):
         if s[l] <= 1e-12 * max(s[0], 1e-300):
@@ -139,17 +138,16 @@ def components(result, row_ids, col_ids, n_components: int = N_COMPONENTS, n_loa
             a, b = -a, -b
         order_b, order_a = np.argsort(-b), np.argsort(-a)
         top_b, bottom_b = order_b[:n_loadings], order_b[::-1][:n_loadings]
-        desc_pos, desc_neg = order_b[:N_DESCRIBE], order_b[::-1][:N_DESCRIBE]
+        col_segments = loading_segments(b, *col_levels) if col_levels is not None else None
         out.append({
             "component": l + 1,
             "sigma": float(s[l]),
             "share": float(s[l] ** 2 / total),
-            "description": _describe([col_tags[j] for j in desc_pos], [col_tags[j] for j in desc_neg], all_tags, len(col_tags),
-                                     [col_names[j] for j in top_b], [col_names[j] for j in bottom_b]),
+            "description": _describe(col_segments, [col_names[j] for j in top_b], [col_names[j] for j in bottom_b]),
             "top_columns": [(col_names[j], float(b[j])) for j in top_b],
             "bottom_columns": [(col_names[j], float(b[j])) for j in bottom_b],
-            "row_description": _describe([row_tags[i] for i in order_a[:N_DESCRIBE]], [row_tags[i] for i in order_a[::-1][:N_DESCRIBE]],
-                                         all_row_tags, len(row_tags), [], []) if all_row_tags else None,
+            "row_segments": loading_segments(a, *row_levels) if row_levels is not None else None,
+            "col_segments": col_segments,
             "top_rows": [(row_names[i], float(a[i])) for i in order_a[:n_loadings]],
             "bottom_rows": [(row_names[i], float(a[i])) for i in order_a[::-1][:n_loadings]],
         })
@@ -232,7 +230,8 @@ def _facts(result, summary) -> dict:
 
 
 def report_data(result, summary: dict, table, train, val, test=None, *, warnings=(), predictions=None, compare=None,
-                row_labels=None, col_labels=None, command: str | None = None, peak_memory: int | None = None) -> dict:
+                row_labels=None, col_labels=None, command: str | None = None, peak_memory: int | None = None,
+                row_features=None, col_features=None) -> dict:
     """Everything the report states, as plain JSON (see the module docstring).
 
     `train`, `val`: (rows, cols, values) index triples; `test`: the same with −1
@@ -240,7 +239,12 @@ def report_data(result, summary: dict, table, train, val, test=None, *, warnings
     entries and, when the model was refit on them, said to be optimistic).
     `row_labels`/`col_labels`: paths of label files, or dicts str(id) →
     {"label", "tags"}; for MovieLens-100k the item titles come from the
-    recbole wheel."""
+    recbole wheel. `row_features`/`col_features`: `completion.features.Features`
+    tables (or their paths) whose levels name the segments of each component."""
+    if isinstance(row_features, (str, Path)):
+        row_features = read_features(row_features, name=str(row_features))
+    if isinstance(col_features, (str, Path)):
+        col_features = read_features(col_features, name=str(col_features))
     if isinstance(row_labels, (str, Path)):
         row_labels = read_labels(row_labels, "row_labels")
     if isinstance(col_labels, (str, Path)):
@@ -298,7 +302,10 @@ def report_data(result, summary: dict, table, train, val, test=None, *, warnings
         "facts": _facts(result, summary),
         "train_rmse": summary.get("train_rmse"), "val_rmse": summary.get("val_rmse"), "test_rmse": summary.get("test_rmse"),
         "parameters": [(name, plain(v, nonfinite="keep")) for name, v in parameters],
-        "components": components(result, table.row_map.ids, table.col_map.ids, row_labels=row_labels, col_labels=col_labels),
+        "components": components(result, table.row_map.ids, table.col_map.ids, row_labels=row_labels, col_labels=col_labels,
+                                 row_features=row_features, col_features=col_features),
+        "segments_from": {"rows": f"features ({Path(row_features.source).name})" if row_features is not None else ("label tags" if row_labels else None),
+                          "columns": f"features ({Path(col_features.source).name})" if col_features is not None else ("label tags" if col_labels else None)},
         "map_labels": map_labels,
         "has_labels": {"rows": bool(row_labels), "columns": bool(col_labels)},
         "calibration": _calibration(pred, e_y),
@@ -496,6 +503,20 @@ def _figure(figs, caps, key) -> str:
             f"<figcaption>{html.escape(caps.get(key, ''))}</figcaption></figure>")
 
 
+def _segments_html(seg: dict | None, noun: str, source: str | None) -> str:
+    """The segments of one side of a component (`completion.segments`) as a sentence and a small table."""
+    if not seg:
+        return ""
+    if not seg["description"]:
+        return (f"<p>{html.escape(noun.capitalize())} by segment (from {html.escape(source or 'their attributes')}): no segment's mean score is "
+                f"{SEGMENT_Z:g} standard errors from the average.</p>")
+    text = (f"<p>{html.escape(noun.capitalize())} segments that load on it (from {html.escape(source or 'their attributes')}; "
+            f"mean score {SEGMENT_Z:g}+ standard errors from the average): {html.escape(seg['description'])}.</p>")
+    rows = [(x["segment"], side, f"{x['size']:,}", f"{x['mean_score']:+.4f}", f"{x['z']:+.1f}")
+            for side in ("positive", "negative") for x in seg[side]]
+    return text + _table(["segment", "side", noun, "mean score", "z"], rows)
+
+
 def render(data: dict, history, result=None) -> str:
     """The report as one HTML string, from `report_data`'s dict and the fit's history
     (and the fitted result for the map and the spectrum)."""
@@ -543,8 +564,9 @@ def render(data: dict, history, result=None) -> str:
     parts.append(_figure(figs, caps, "map"))
     for c in data["components"]:
         parts.append(f"<h3>Component {c['component']} ({100 * c['share']:.0f}% of the interaction): {html.escape(c['description'])}</h3>")
-        if c.get("row_description"):
-            parts.append(f"<p>{html.escape(_noun(rows_n).capitalize())} who load on it: {html.escape(c['row_description'])}.</p>")
+        for key, noun, source in (("row_segments", _noun(rows_n), data.get("segments_from", {}).get("rows")),
+                                  ("col_segments", _noun(cols_n), data.get("segments_from", {}).get("columns"))):
+            parts.append(_segments_html(c.get(key), noun, source))
         parts.append("<div class='comp'>" + _table([f"{_noun(cols_n)}, positive side", "score"], [(n, f"{v:+.3f}") for n, v in c["top_columns"]]) + "</div>")
         parts.append("<div class='comp'>" + _table([f"{_noun(cols_n)}, negative side", "score"], [(n, f"{v:+.3f}") for n, v in c["bottom_columns"]]) + "</div>")
         parts.append("<div class='comp'>" + _table([f"{_noun(rows_n)}, positive side", "score"], [(n, f"{v:+.3f}") for n, v in c["top_rows"]]) + "</div>")

@@ -32,7 +32,9 @@ from asymsense.completion.guardrails import fit_guardrails
 from asymsense.completion.report import peak_memory_bytes, read_labels, render, report_data
 from asymsense.completion.intervals import check_level
 from asymsense.completion.saved import from_result
-from asymsense.datasets import MOVIELENS_NAMES, movielens_100k, split_indices
+from asymsense.completion.features import read_features
+from asymsense.completion.segments import matching_rows
+from asymsense.datasets import MOVIELENS_NAMES, movielens_100k, movielens_100k_path, split_indices
 
 OUTPUT_FILES = ("predictions.csv", "row_factors.parquet", "col_factors.parquet", "history.parquet", "summary.json", "report.html", "warnings.json", "report.json")
 DEFAULT_TOP = 10
@@ -79,12 +81,29 @@ def _factor_table(ids, bias, F) -> pa.Table:
     return pa.table(cols)
 
 
+def _read_features(path, parameter: str):
+    """`read_features`, its errors starting with the parameter that named the file."""
+    try:
+        return read_features(path, name=str(path))
+    except InputError as exc:
+        raise InputError(f"{parameter} {exc}", parameter) from None
+
+
 def run_complete(
     data, out, *, pairs=None, top=None, test=None, compare=False, test_fraction: float = 0.1,
     row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None, encoding="utf-8",
     row_labels=None, col_labels=None, command: str | None = None, interval: float | None = None,
+    row_features=None, col_features=None, features: bool = False, warning_terms=None, compare_progress=None,
 ) -> dict:
-    """Run the whole command; returns the summary dict (also written to summary.json)."""
+    """Run the whole command; returns the summary dict (also written to summary.json).
+
+    `row_features`/`col_features`: features tables (`completion.features`)
+    whose levels name the segments of each component in the report;
+    `features=True` takes them from MovieLens-100k's user and item files.
+    `warning_terms`: a function Guardrail → Guardrail that restates a warning
+    in the caller's terms (the command line passes one that names flags); the
+    printed, stored and reported warnings are its results.
+    `compare_progress(method, done, total)` is called around each baseline of `compare`."""
     started = time.perf_counter()
     fit_options = dict(fit_options or {})
     if pairs is not None and top is not None:
@@ -101,6 +120,15 @@ def run_complete(
     test_table = read_table(test, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding) if test is not None else None
     row_labels = read_labels(row_labels, "row_labels") if row_labels is not None and not isinstance(row_labels, dict) else row_labels
     col_labels = read_labels(col_labels, "col_labels") if col_labels is not None and not isinstance(col_labels, dict) else col_labels
+    if features:
+        if table.source != "movielens-100k" or row_features is not None or col_features is not None:
+            raise InputError("features applies to the built-in movielens-100k only (its user and item files); for other data give the features tables themselves", "features")
+        row_features, col_features = movielens_100k_path().with_suffix(".user"), movielens_100k_path().with_suffix(".item")
+    row_features = _read_features(row_features, "row_features") if isinstance(row_features, (str, Path)) else row_features
+    col_features = _read_features(col_features, "col_features") if isinstance(col_features, (str, Path)) else col_features
+    for name, feats, ids in (("row_features", row_features, table.row_map.ids), ("col_features", col_features, table.col_map.ids)):
+        if feats is not None:
+            matching_rows(feats, ids, name)
     seed = resolve_seed(fit_options.pop("seed", None))
     validation = fit_options.pop("validation", 0.1)
     validation_kind = fit_options.pop("validation_kind", "entries")
@@ -145,7 +173,7 @@ def run_complete(
 
     comparison = None
     if compare:
-        comparison = compare_methods(train, val, test_sets, table, result, summary)
+        comparison = compare_methods(train, val, test_sets, table, result, summary, progress=compare_progress)
         summary["compare"] = comparison
 
     # predictions (computed before any file is written)
@@ -173,13 +201,15 @@ def run_complete(
         shape=table.shape, train_rows=train[0], eff_rank=result.effective_rank, train_rmse=result.train_rmse, val_rmse=result.val_rmse,
         validation=validation if split_desc.get("kind") != "fixed" else None,
         test=(test_sets[0], test_sets[1], *fitted_on) if test_table is not None else None)
+    warnings = [warning_terms(w) for w in warnings] if warning_terms is not None else warnings
     summary["seconds_total"] = time.perf_counter() - started
     predictions_info = None
     if predictions is not None:
         predictions_info = {"path": str(out / "predictions.csv"), "rows": int(predictions.num_rows),
                             **({"kind": "pairs"} if pair_cols is not None else {"kind": "top", "n": int(top), "default": not explicit_top})}
     data = report_data(result, summary, table, train, val, test_sets, warnings=warnings, predictions=predictions_info, compare=comparison,
-                       row_labels=row_labels, col_labels=col_labels, command=command, peak_memory=peak_memory_bytes())
+                       row_labels=row_labels, col_labels=col_labels, command=command, peak_memory=peak_memory_bytes(),
+                       row_features=row_features, col_features=col_features)
     report_html = render(data, result.history, result)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -205,13 +235,17 @@ def run_complete(
     return summary
 
 
-def compare_methods(train, val, test_sets, table, result, summary) -> list[dict]:
-    """Test RMSE and seconds of the baselines and ours, on the same split."""
+def compare_methods(train, val, test_sets, table, result, summary, progress=None) -> list[dict]:
+    """Test RMSE and seconds of the baselines and ours, on the same split;
+    `progress(method, done, total)` before each baseline and once at the end."""
     if test_sets is None:
         raise InputError("compare needs a test set: pass test (a file), or let it hold out test_fraction of the data")
     rows = []
     known = (test_sets[0] >= 0) & (test_sets[1] >= 0)
-    for fn in (bias_only, soft_impute, als_wr):
+    methods = (bias_only, soft_impute, als_wr)
+    for done, fn in enumerate(methods):
+        if progress is not None:
+            progress(fn.__name__, done, len(methods))
         fit = fn(*train, table.shape, validation=val)
         pred = np.empty(len(known))
         pred[known] = fit.predict(test_sets[0][known], test_sets[1][known])
@@ -221,6 +255,8 @@ def compare_methods(train, val, test_sets, table, result, summary) -> list[dict]
             c = np.where(test_sets[1] >= 0, b.cols[np.maximum(test_sets[1], 0)], 0.0)
             pred[~known] = np.clip(b.mean + r + c, *fit.clip)[~known] if fit.clip else (b.mean + r + c)[~known]
         rows.append({"method": fit.method, "test_rmse": rmse(pred, test_sets[2]), "val_rmse": fit.val_rmse, "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.config})
+    if progress is not None:
+        progress("done", len(methods), len(methods))
     rows.append({"method": "asymsense (fgd)", "test_rmse": summary["test_rmse"], "val_rmse": result.val_rmse, "seconds": result.seconds, "tuning_seconds": result.seconds,
                  "params": {"width": result.config["width"], "best_iter": result.best_iter, "eff_rank": round(result.effective_rank, 2)}})
     return rows
