@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.progress import BarColumn, TextColumn
 from rich.table import Table
 
-from asymsense.atomic import check_new_out_dir
 from asymsense.cli.app import app, handle_errors, in_cli_terms
 from asymsense.cli.progress import progress_bar
 from asymsense.completion.cv import SPLITS, run_cv, run_time_split
@@ -67,7 +66,6 @@ def complete_command(
     seed: int = typer.Option(0, "--seed", help="Seed for the split and the initialization (fixed, so the same command prints the same numbers; recorded in summary.json)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV/TSV inputs (DATA, --pairs, --test), e.g. latin-1; a byte that is not valid in it is an error naming line and offset."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of another run in --out (otherwise a non-empty --out is refused)."),
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
     options = {
@@ -75,11 +73,10 @@ def complete_command(
         "biases": biases, "clip": clip, "l2": l2, "refit": refit, "seed": seed, "dtype": dtype,
         "init_scale": alpha if alpha is not None else "auto", "step_size": step if step is not None else "auto",
     }
-    check_new_out_dir(out, overwrite=overwrite)  # written whole at the end (atomic.output_dir), never mixed with another run's
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
     if split == "time":
-        summary = run_time_split(data, out, overwrite=overwrite, test_fraction=test_fraction, time_col=time_col, row=row_col, col=col_col, value=value_col,
+        summary = run_time_split(data, out, test_fraction=test_fraction, time_col=time_col, row=row_col, col=col_col, value=value_col,
                                  duplicates=duplicates, fit_options=options)
         if json_out:
             print(json.dumps(summary, indent=2, default=str))
@@ -89,7 +86,7 @@ def complete_command(
         return
     if cv is not None:
         options.pop("refit"), options.pop("validation_kind")
-        summary = run_cv(data, out, cv, overwrite=overwrite, row=row_col, col=col_col, value=value_col, duplicates=duplicates,
+        summary = run_cv(data, out, cv, row=row_col, col=col_col, value=value_col, duplicates=duplicates,
                          fit_options={**options, "refit": refit, "validation_kind": validation_kind})
         if json_out:
             print(json.dumps(summary, indent=2, default=str))
@@ -116,7 +113,7 @@ def complete_command(
             bar.update(baselines, completed=done, done=f"{done}/{total}" + (f" · fitting {method}" if done < total else ""))
 
         summary = run_complete(
-            data, out, overwrite=overwrite, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
+            data, out, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
             row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress, encoding=encoding,
             row_labels=row_labels, col_labels=col_labels, command=shlex.join(["asymsense", *sys.argv[1:]]), interval=interval,
             row_features=row_features, col_features=col_features, features=features, warning_terms=warning_in_cli_terms,
