@@ -210,6 +210,48 @@ def test_threads_and_jobs_are_explained_in_one_sentence():
     assert "BLAS threads inside each process" in help_text
 
 
+def test_every_command_follows_one_command_line():
+    """Literally the bullets of issue 9 §4, over every command: --out on each
+    command that writes; --threads and --jobs explained by the one sentence of
+    cli.options wherever they appear; a boolean that defaults to on can be
+    turned off (--x/--no-x)."""
+    import click
+    import typer
+
+    from asymsense.cli import app
+    from asymsense.cli.options import JOBS_HELP, THREADS_HELP
+
+    commands = typer.main.get_command(app).commands
+    writers = {"demo", "solve", "compare", "sweep", "reproduce", "report", "complete", "predict", "pilot"}
+    assert set(commands) == writers | {"inspect"}, sorted(commands)
+    for name, command in commands.items():
+        params = {opt: p for p in command.params for opt in [*p.opts, *p.secondary_opts]}
+        if name in writers:
+            assert "--out" in params, name
+        if "--threads" in params:
+            assert THREADS_HELP in params["--threads"].help, name
+        if "--jobs" in params:
+            assert JOBS_HELP in params["--jobs"].help, name
+        for p in command.params:
+            if isinstance(p, click.Option) and p.is_flag and p.default is True:
+                assert p.secondary_opts and p.secondary_opts[0].startswith("--no-"), (name, p.opts)
+
+
+def test_duplicate_hint_is_in_the_syntax_of_the_interface():
+    """The library says duplicates='mean' or duplicates='last'; the command line
+    says --duplicates mean or --duplicates last (not a mix of the two)."""
+    from asymsense.cli.app import in_cli_terms
+    from asymsense.completion.io import table_from_ids
+    from asymsense.errors import InputError
+
+    with pytest.raises(InputError) as caught:
+        table_from_ids(["a", "a"], ["x", "x"], [1.0, 2.0])
+    message = str(caught.value)
+    assert "duplicates='mean' or duplicates='last'" in message
+    shown = in_cli_terms(message, caught.value.parameter)
+    assert "--duplicates mean or --duplicates last" in shown and "'" not in shown.split("(use", 1)[1]
+
+
 # ----------------------------------------------------------------- the demo's figures and summary
 def test_demo_singular_value_panels_have_reference_lines_above_curves_and_a_legend(tmp_path, monkeypatch):
     import json as _json

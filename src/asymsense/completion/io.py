@@ -24,6 +24,9 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 TAB_SUFFIXES = (".tsv", ".tab", ".inter")
 SNIFFED_DELIMITERS = (",", "\t", ";", "|")
 """Delimiters recognised in a CSV's header line: the most frequent one wins."""
+CSV_BLOCK_BYTES = 1 << 24
+"""Bytes the CSV reader parses at a time; a line longer than this (16 MiB) is
+refused, naming its line number (no table of ids and values has such lines)."""
 MAX_ABS_VALUE = 1e100
 """Largest |value| accepted: squares and sums over any realistic table stay finite in float64."""
 
@@ -235,24 +238,54 @@ def _read_csv(path: Path, display: str, encoding: str = "utf-8") -> pa.Table:
     encoding = check_encoding(encoding)
     if encoding == "utf-8":
         check_utf8(path, display)
+    line, length = long_line(path, CSV_BLOCK_BYTES)
+    if line is not None:
+        raise InputError(f"{display}: line {line}: the line is longer than {CSV_BLOCK_BYTES:,} bytes, the most a table line may have "
+                         f"({length:,} bytes read; is this a table of row id, column id, value lines?)")
     delimiter = "\t" if path.suffix.lower() in TAB_SUFFIXES else None
     if delimiter is None:
         with open(path, "r", encoding=encoding, errors="replace") as fh:
-            head = fh.readline()
+            head = fh.readline(CSV_BLOCK_BYTES)
         delimiter = max(SNIFFED_DELIMITERS, key=head.count)  # ties (and none found) keep ","
     parse = pcsv.ParseOptions(delimiter=delimiter)
     convert = pcsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False)
     try:
-        table = pcsv.read_csv(path, parse_options=parse, convert_options=convert, read_options=pcsv.ReadOptions(block_size=1 << 24, encoding=encoding))
+        table = pcsv.read_csv(path, parse_options=parse, convert_options=convert, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding=encoding))
     except UnicodeDecodeError as exc:
         raise InputError(f"{display}: not readable as {encoding} ({exc.reason}); give the file's encoding with --encoding") from None
     except pa.ArrowInvalid as exc:
         message = _first_line(exc)
+        if "straddl" in message:  # no line is longer than a block (checked above): a quoted value spans lines
+            raise InputError(f"{display}: malformed CSV: a quoted value runs on for more than {CSV_BLOCK_BYTES:,} bytes (an unclosed quote?)") from None
         line = _csv_error_line(message)
         raise InputError(f"{display}{f': line {line}' if line else ''}: malformed CSV ({message})") from None
     if table.num_rows == 0:
         raise InputError(f"{display}: the file has a header but no data rows")
     return table
+
+
+def long_line(path: Path, limit: int) -> tuple[int | None, int]:
+    """(line number, length in bytes so far) of the first line of `path`
+    longer than `limit` bytes; (None, 0) when there is none. Read in chunks
+    of at most `limit` bytes, so a line inside a chunk is shorter than the
+    limit and only the line running across chunk edges needs counting (a
+    1 GB line is never held in memory; newlines are counted at C speed)."""
+    line, run = 1, 0  # run: bytes of the current line read so far
+    with open(path, "rb") as fh:
+        while chunk := fh.read(max(1, min(limit, 1 << 22))):
+            first = chunk.find(b"\n")
+            if first == -1:
+                run += len(chunk)
+                if run > limit:
+                    return line, run
+                continue
+            if run + first > limit:
+                return line, run + first
+            line += chunk.count(b"\n")
+            run = len(chunk) - chunk.rfind(b"\n") - 1
+            if run > limit:
+                return line, run
+    return None, 0
 
 
 def _csv_error_line(message: str) -> int | None:
@@ -362,7 +395,7 @@ def resolve_duplicates(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n
         j = int(first[inverse[i]])
         loc = where(i) if where else f"row {i}"
         loc_first = where(j) if where else f"row {j}"
-        raise InputError(f"{source}: {loc}: duplicate (row, column) pair, first seen at {loc_first} (use duplicates='mean' or 'last')")
+        raise InputError(f"{source}: {loc}: duplicate (row, column) pair, first seen at {loc_first} (use duplicates='mean' or duplicates='last')")
     if policy == "mean":
         new_values = np.bincount(inverse, weights=values, minlength=len(uniq)) / counts
     else:
