@@ -76,6 +76,7 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
         biases="both",
         clip=True,
         l2=0.0,
+        ensemble=1,
         refit=True,
         duplicates="mean",
         unknown="biases",
@@ -93,6 +94,7 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
         self.biases = biases
         self.clip = clip
         self.l2 = l2
+        self.ensemble = ensemble
         self.refit = refit
         self.duplicates = duplicates
         self.unknown = unknown
@@ -115,7 +117,7 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
             width=self.width, init_scale=self.init_scale, step_size=self.step_size,
             step_constant=self.step_constant, max_iter=self.max_iter, patience=self.patience,
             validation=validation, validation_kind=self.validation_kind, biases=self.biases,
-            clip=self.clip, l2=self.l2, refit=self.refit, seed=self.random_state, dtype=self.dtype, progress=progress,
+            clip=self.clip, l2=self.l2, ensemble=self.ensemble, refit=self.refit, seed=self.random_state, dtype=self.dtype, progress=progress,
         )
         self._set_model(from_result(result, table.row_map, table.col_map, (table.rows, table.cols), ("row_id", "col_id", "value")))
         self.n_iter_ = result.n_iter

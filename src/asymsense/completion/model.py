@@ -20,6 +20,16 @@ Model: Ŷ_ij = b + r_i + c_j + (UVᵀ)_ij, with U ∈ R^{n1×k}, V ∈ R^{n2×k}
    UVᵀ in order of their singular value, so stopping early keeps the strong,
    reproducible ones and leaves the noise out.
 
+Optional (off by default): `ensemble = B > 1` runs B initializations (seeds
+seed, seed+1, …) as ONE batch through the descent loop over the shared
+`EntrySample`: factors of shape (B, n, k), each member early-stopped at its
+own best validation iterate and refitted for its own number of iterations
+(the loop's per-trial budget). The model is the members' mean,
+Ŷ = b + r_i + c_j + (1/B) Σ_b (U_b V_bᵀ)_ij, stored as ONE factor pair of
+width B·k, U = [U_1 … U_B]/√B, V = [V_1 … V_B]/√B (UVᵀ is exactly the mean),
+so saving, prediction, top-N and fold-in need nothing new; the members'
+spread at a pair (`member_predictions`) feeds the prediction intervals.
+
 Optional (off by default, not the paper's algorithm): `l2 > 0` adds the
 count-weighted penalty (l2/2)(Σ_i |Ω_i|‖U_i‖² + Σ_j |Ω_j|‖V_j‖²) — the
 penalty SGD matrix factorization applies implicitly, and the factored form of
@@ -73,6 +83,12 @@ class CompletionResult(FactorResult):
     val_rmse: float | None
     loss: float = float("nan")
     validation_residuals: tuple | None = None  # (rows, cols, y − ŷ) on the validation entries, at the returned iterate
+    validation_spread: np.ndarray | None = None  # ensembles: the members' standard deviation at the validation entries
+
+    @property
+    def members(self) -> int:
+        """B, the number of ensemble members (1 for a single fit)."""
+        return int((self.config.get("ensemble") or {}).get("members", 1))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -200,14 +216,15 @@ def complete(rows, cols, values, shape, *, refit: bool = True, **kwargs) -> "Com
         raise InputError(f"refit must be True or False, got {refit!r}")
     with threadpool_limits(limits=1, user_api="blas"):
         selected = _complete(rows, cols, values, shape, **kwargs)
-        if not refit or selected.config["validation"] is None or selected.best_iter == 0:
+        budgets = (selected.config.get("ensemble") or {}).get("best_iters", [selected.best_iter])
+        if not refit or selected.config["validation"] is None or max(budgets) == 0:
             return selected
         validation = kwargs.get("validation", 0.1)
         everything = (rows, cols, values)
         if isinstance(validation, (tuple, list)):
             everything = tuple(np.concatenate([np.asarray(a), np.asarray(b)]) for a, b in zip(everything, validation))
-        options = {**kwargs, "validation": None, "patience": None, "max_iter": selected.best_iter, "seed": selected.config["seed"],
-                   "progress": None}
+        options = {**kwargs, "validation": None, "patience": None, "max_iter": max(budgets), "seed": selected.config["seed"],
+                   "progress": None, **({"budget": budgets} if len(budgets) > 1 else {})}
         final = _complete(*everything, shape, **options)
     return refitted(selected, final)
 
@@ -220,7 +237,7 @@ def refitted(selected: "CompletionResult", final: "CompletionResult") -> "Comple
                   "init_scale": final.init_scale, "train_rmse": final.train_rmse, "seconds": final.seconds}
     return replace(final, history=selected.history, stop_reason=selected.stop_reason, n_iter=selected.n_iter,
                    best_iter=selected.best_iter, val_rmse=selected.val_rmse, seconds=selected.seconds + final.seconds,
-                   validation_residuals=selected.validation_residuals,
+                   validation_residuals=selected.validation_residuals, validation_spread=selected.validation_spread,
                    config={**selected.config, "refit": refit_info})
 
 
@@ -241,11 +258,13 @@ def _complete(
     biases: str = "both",
     clip: bool = True,
     l2: float = 0.0,
+    ensemble: int = 1,
     seed=None,
     dtype="float32",
     record_every="auto",
     n_singular: int = 10,
     progress: Callable[[int, float | None], None] | None = None,
+    budget=None,
 ) -> CompletionResult:
     """Fit Ŷ = b + r_i + c_j + UVᵀ to the entries values[i] at (rows[i], cols[i]).
 
@@ -265,12 +284,15 @@ def _complete(
     biases : 'both', 'rows', 'columns', 'global' or 'none'.
     clip : clip predictions to [min, max] of the training values.
     l2 : optional count-weighted L2 weight (0: the paper's algorithm).
+    ensemble : B, members of a seed ensemble run as one batch (1: one fit;
+        see the module docstring).
     seed : initialization and split seed (None draws one; it is recorded).
     dtype : float32 (default, twice the speed) or float64 for the factors.
     record_every : cadence of the monitors (train RMSE of clipped predictions,
         singular values, imbalance), or 'auto'; loss and validation RMSE are
         recorded every iteration.
     progress : called as progress(iteration, val_rmse) after every step.
+    budget : iterations of each ensemble member (the refit's), at most max_iter.
     """
     started = time.perf_counter()
     rows, cols, y, (n1, n2) = checked_entries(rows, cols, values, shape)
@@ -282,8 +304,9 @@ def _complete(
     l2 = check_positive("l2", l2, allow_zero=True)
     dtype = check_dtype(dtype)
     n_singular = check_int("n_singular", n_singular, minimum=1)
+    B = check_int("ensemble", ensemble, minimum=1)
     # factors, gradients, best iterate and the refit's copies in float64, the entries' index arrays and gather blocks
-    check_memory(6 * (n1 + n2) * k * 8 + 64 * len(y) + 2**23,
+    check_memory(6 * B * (n1 + n2) * k * 8 + 64 * len(y) * (1 + (B > 1)) + 2**23,
                  f"completion of a {n1}×{n2} table with {len(y)} entries at width {k}", "use a smaller width", "width")
     if not isinstance(clip, (bool, np.bool_)):
         raise InputError(f"clip must be True or False, got {clip!r}")
@@ -305,9 +328,7 @@ def _complete(
                                           step_constant=step_constant, init_scale=init_scale)
     record_every = _record_every(record_every, n1, n2, k, len(train))
 
-    rng = np.random.default_rng(seed)
-    U = (alpha / math.sqrt(k) * rng.standard_normal((n1, k))).astype(dtype)
-    V = (alpha / math.sqrt(k) * rng.standard_normal((n2, k))).astype(dtype)
+    U, V = _initial_factors(seed, B, (n1, n2), k, alpha, dtype)
     if val is not None:
         val_op = EntrySample(val[0], val[1], (n1, n2), dtype=dtype)
         val_base, val_y = bias(val[0], val[1]), val[2]
@@ -319,11 +340,14 @@ def _complete(
     latest = {}
 
     def residual(U, V):
-        latest["fitted"] = op.forward_factors(U, V)
+        latest["fitted"] = _per_member(op.forward_factors, U, V)
         return latest["fitted"] - target
 
     def gradient(r, U, V):
-        MV, MtU = op.gradient_products(r, U, V)
+        if B == 1:
+            MV, MtU = op.gradient_products(r, U, V)
+        else:  # member by member: each product takes the fused one-trial kernel
+            MV, MtU = (np.stack(p) for p in zip(*(op.gradient_products(r[b], U[b], V[b]) for b in range(B))))
         return MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
 
     def direction(U, V, MV, MtU):
@@ -334,29 +358,44 @@ def _complete(
         return MV, MtU
 
     def val_rmse_of(U, V, rows):
-        return [rmse(clipped(val_base + val_op.forward_factors(U, V)), val_y)]
+        if B == 1:
+            return [rmse(clipped(val_base + val_op.forward_factors(U, V)), val_y)]
+        return [rmse(clipped(val_base + val_op.forward_factors(U[b], V[b])), val_y) for b in np.flatnonzero(rows)]
 
     def record(t, U, V, loss, rel_residual, rows, scores, final):
+        """One history row; an ensemble's history is its first member's (seed `seed`), until that one stops."""
+        if B > 1:
+            if not rows[0]:
+                return
+            U, V, latest_fit = U[0], V[0], latest["fitted"][0]
+        else:
+            latest_fit = latest["fitted"]
         row = {"iteration": t, "loss": float(loss[0])}
         if scores is not None:
             row["val_rmse"] = float(scores[0])
         if t % record_every == 0 or final:
-            row["train_rmse"] = rmse(clipped(base_train + latest["fitted"]), tr_y)
+            row["train_rmse"] = rmse(clipped(base_train + latest_fit), tr_y)
             row.update(_monitors(U, V, n_singular))
         history.append(row)
 
     report = None if progress is None else (lambda n, score: progress(n, score))
     outcome = DescentLoop(
         Objective(residual, gradient, math.sqrt(float(np.dot(target, target)) or 1.0)), U, V, step=mu, max_iter=max_iter,
-        record=record, direction=direction, update=fresh_gradient_step, progress=report,
+        record=record, direction=direction, update=fresh_gradient_step, progress=report, dtype=dtype, budget=budget,
         validation=None if val is None else Validation(val_rmse_of, "val_rmse", every=1, patience=patience)).run()
     U, V, t, stop_reason = outcome.U, outcome.V, outcome.last_iteration, outcome.stop_reason[0]
     best_iter = outcome.best_iter[0] if val is not None else t
+    spread = None
+    if B > 1:
+        best_iters = [int(i) for i in outcome.best_iter] if val is not None else [int(i) for i in outcome.n_iter]
+        if val is not None:
+            spread = np.std(np.stack([val_op.forward_factors(U[b], V[b]) for b in range(B)]).astype(np.float64), axis=0)
+        U, V = _concatenate_members(U), _concatenate_members(V)
     fitted = op.forward_factors(U, V)
     train_rmse = rmse(clipped(base_train + fitted), tr_y)
     loss = 0.5 * float(np.sum((fitted - target) ** 2))
-    val_rmse = float(outcome.best_score[0]) if val is not None else None
     val_res = None if val is None else (val[0], val[1], val_y - clipped(val_base + val_op.forward_factors(U, V)))
+    val_rmse = None if val is None else (float(outcome.best_score[0]) if B == 1 else rmse(val_res[2], 0.0))
     config = {
         "shape": [n1, n2],
         "m": int(len(y)),
@@ -375,6 +414,8 @@ def _complete(
         "bias_damping": list(BIAS_DAMPING),
         "clip": list(clip_range) if clip_range else None,
         "l2": l2,
+        **({"ensemble": {"members": B, "seeds": [seed + b for b in range(B)], "member_width": k, "best_iters": best_iters,
+                         "stop_reasons": list(outcome.stop_reason)}} if B > 1 else {}),
         "seed": seed,
         "dtype": dtype.name,
         "record_every": record_every,
@@ -382,8 +423,46 @@ def _complete(
     return CompletionResult(
         U=U, V=V, biases=bias, clip=clip_range, history=history, stop_reason=stop_reason, n_iter=t,
         best_iter=best_iter, step_size=mu, init_scale=alpha, seconds=time.perf_counter() - started,
-        train_rmse=train_rmse, val_rmse=val_rmse, loss=loss, config=config, validation_residuals=val_res,
+        train_rmse=train_rmse, val_rmse=val_rmse, loss=loss, config=config, validation_residuals=val_res, validation_spread=spread,
     )
+
+
+def _initial_factors(seed: int, B: int, shape, k: int, alpha: float, dtype):
+    """U₀ = αG₁, V₀ = αG₂, G entries N(0, 1/k) from seed (one fit: (n1, k), (n2, k));
+    an ensemble stacks its members' draws from seeds seed, seed+1, … ((B, n, k)),
+    so member 0 starts where the single fit with `seed` starts."""
+    draws = []
+    for b in range(B):
+        rng = np.random.default_rng(seed + b)
+        U = (alpha / math.sqrt(k) * rng.standard_normal((shape[0], k))).astype(dtype)
+        draws.append((U, (alpha / math.sqrt(k) * rng.standard_normal((shape[1], k))).astype(dtype)))
+    if B == 1:
+        return draws[0]
+    return np.stack([u for u, _ in draws]), np.stack([v for _, v in draws])
+
+
+def _per_member(fn, U, V):
+    """fn(U, V) for one fit, stacked fn(U_b, V_b) for an ensemble (B, n, k)."""
+    if U.ndim == 2:
+        return fn(U, V)
+    return np.stack([fn(U[b], V[b]) for b in range(U.shape[0])])
+
+
+def _concatenate_members(F):
+    """[F_1 … F_B]/√B: (B, n, k) → (n, B·k); the product of two such is the members' mean."""
+    B = F.shape[0]
+    return np.ascontiguousarray(np.concatenate(list(F), axis=1) / np.asarray(math.sqrt(B), F.dtype))
+
+
+def member_predictions(result, rows, cols) -> np.ndarray:
+    """(B, len(rows)): each ensemble member's b + r_i + c_j + (U_b V_bᵀ)_ij at index pairs
+    (unclipped), read from the concatenated factors (U_b = √B·U[:, b·k:(b+1)·k])."""
+    B = result.members
+    k = result.U.shape[1] // B
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    base = result.biases(rows, cols)
+    U, V = np.asarray(result.U, np.float64)[rows], np.asarray(result.V, np.float64)[cols]
+    return np.stack([base + B * np.einsum("ik,ik->i", U[:, b * k:(b + 1) * k], V[:, b * k:(b + 1) * k]) for b in range(B)])
 
 
 def step_and_scale(scale: float, max_count, *, l2: float, step_size, step_constant: float, init_scale) -> tuple[float, str, float]:

@@ -13,7 +13,9 @@ direction and what it records. This loop owns everything else, once:
 - the loss ½‖r‖² of each trial and the divergence rule: a loss that is
   non-finite or above DIVERGENCE_FACTOR·½‖y‖² raises DivergenceError naming
   the step size;
-- stopping: the iteration budget, `tol` on ‖r‖/‖y‖ ("converged"), and
+- stopping: the iteration budget (`max_iter`, and optionally a budget per
+  trial, `budget`, each at most max_iter: a batch of refits that each run their
+  own chosen number of steps), `tol` on ‖r‖/‖y‖ ("converged"), and
   `patience` iterations without a better validation score ("patience");
 - the best iterate on validation, restored at the end;
 - the monitor cadence: `record(t, U, V, loss, rel_residual, rows, scores)` is
@@ -138,9 +140,10 @@ class DescentLoop:
     def __init__(self, objective: Objective, U, V, *, step: float, max_iter: int, record_every: int = 1,
                  record: Callable | None = None, direction: Direction = gradient_direction, update=gradient_step,
                  validation: Validation | None = None, tol: float | None = None, progress: Callable | None = None,
-                 method: str = "", describe_trials: Callable[[np.ndarray], str] | None = None, dtype=None):
+                 method: str = "", describe_trials: Callable[[np.ndarray], str] | None = None, dtype=None, budget=None):
         self.objective, self.U, self.V = objective, U, V
         self.step, self.max_iter, self.record_every = step, max_iter, record_every
+        self.budget = None if budget is None else np.minimum(np.asarray(budget, dtype=np.int64).reshape(-1), max_iter)
         self.record, self.direction, self.update = record, direction, update
         self.validation, self.tol, self.progress = validation, tol, progress
         self.method, self.describe_trials = method, describe_trials
@@ -188,7 +191,8 @@ class DescentLoop:
             converged = np.zeros(B, dtype=bool)
             if self.tol is not None and rel_residual is not None:
                 converged = active & (rel_residual <= self.tol)
-            recording = recording or bool(converged.any())
+            spent = np.zeros(B, dtype=bool) if self.budget is None else active & (t >= self.budget)
+            recording = recording or bool(converged.any() or spent.any())
             rows = active.copy()
             scores = None
             patience_out = np.zeros(B, dtype=bool)
@@ -202,11 +206,12 @@ class DescentLoop:
                         patience_out[b] = True
                 recording = recording or bool(patience_out.any())
             if recording and self.record is not None:
-                self.record(t, U, V, loss, rel_residual, rows, scores, last or bool((converged | patience_out)[rows].all()))
+                self.record(t, U, V, loss, rel_residual, rows, scores, last or bool((converged | patience_out | spent)[rows].all()))
             for b in np.flatnonzero(patience_out & active):
                 active[b], reasons[b] = False, "patience"
             for b in np.flatnonzero(converged & active):
                 active[b], reasons[b] = False, "converged"
+            active &= ~spent  # reason stays "max_iter"
             if last or not active.any():
                 break
             if self.batched and not active.all():

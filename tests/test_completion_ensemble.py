@@ -1,0 +1,85 @@
+"""Seed ensembles of the completion model (`complete(ensemble=B)`): B
+initializations as one batch through the descent loop, each member stopped at
+its own best iterate and refitted for its own budget (`DescentLoop(budget=…)`),
+stored as one factor pair whose product is the members' mean."""
+
+import numpy as np
+import pytest
+
+from asymsense import InputError
+from asymsense.completion import complete
+from asymsense.completion.model import member_predictions
+from asymsense.solvers.loop import DescentLoop, Objective
+from test_completion import low_rank_table
+
+
+def _quadratic_objective(Y):
+    """½‖UVᵀ − Y‖² on the full matrix, for one trial or a batch."""
+    return Objective(residual=lambda U, V: (U @ np.swapaxes(V, -1, -2) - Y).reshape(*U.shape[:-2], -1),
+                     gradient=lambda r, U, V: ((r.reshape(*U.shape[:-2], *Y.shape)) @ V,
+                                               np.swapaxes(r.reshape(*U.shape[:-2], *Y.shape), -1, -2) @ U),
+                     y_norm=float(np.linalg.norm(Y)))
+
+
+def test_per_trial_budget_stops_each_trial_where_a_single_run_would():
+    rng = np.random.default_rng(0)
+    Y = rng.standard_normal((6, 5))
+    U0, V0 = 0.1 * rng.standard_normal((3, 6, 2)), 0.1 * rng.standard_normal((3, 5, 2))
+    out = DescentLoop(_quadratic_objective(Y), U0, V0, step=0.05, max_iter=9, budget=[2, 9, 0], dtype=np.float64).run()
+    assert out.n_iter.tolist() == [2, 9, 0]
+    assert out.stop_reason == ["max_iter"] * 3
+    for b, n in enumerate([2, 9, 0]):
+        single = DescentLoop(_quadratic_objective(Y), U0[b], V0[b], step=0.05, max_iter=n).run()
+        np.testing.assert_allclose(out.U[b], single.U, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(out.V[b], single.V, rtol=1e-12, atol=1e-15)
+
+
+def test_budget_above_max_iter_is_capped():
+    rng = np.random.default_rng(1)
+    Y = rng.standard_normal((4, 4))
+    out = DescentLoop(_quadratic_objective(Y), 0.1 * rng.standard_normal((2, 4, 2)), 0.1 * rng.standard_normal((2, 4, 2)),
+                      step=0.05, max_iter=3, budget=[7, 1], dtype=np.float64).run()
+    assert out.n_iter.tolist() == [3, 1]
+
+
+@pytest.fixture(scope="module")
+def fits():
+    X, r, c, y = low_rank_table(n1=50, n2=40, rank=3, frac=0.5, noise=0.3, seed=2)
+    val = np.arange(len(y)) % 5 == 0  # one validation set, step and scale for all (else each seed draws its own)
+    r, c, y, validation = r[~val], c[~val], y[~val], (r[val], c[val], y[val])
+    opts = dict(width=8, validation=validation, patience=15, max_iter=150, dtype="float64", step_size=0.05, init_scale=1e-3)
+    ens = complete(r, c, y, X.shape, ensemble=3, seed=5, **opts)
+    singles = [complete(r, c, y, X.shape, seed=5 + b, **opts) for b in range(3)]
+    return X, r, c, y, ens, singles
+
+
+def test_members_are_the_single_fits_of_their_seeds(fits):
+    X, r, c, y, ens, singles = fits
+    info = ens.config["ensemble"]
+    assert info["members"] == 3 and info["seeds"] == [5, 6, 7] and ens.U.shape == (50, 24)
+    assert info["best_iters"] == [s.best_iter for s in singles] and len(set(info["best_iters"])) > 1  # own budgets
+    rows, cols = np.nonzero(np.ones(X.shape, bool))
+    members = member_predictions(ens, rows, cols)
+    for b, s in enumerate(singles):
+        single = s.biases(rows, cols) + np.einsum("ik,ik->i", s.U[rows], s.V[cols])
+        np.testing.assert_allclose(members[b], single, rtol=1e-9, atol=1e-9)
+
+
+def test_ensemble_predicts_the_members_mean_and_records_the_spread(fits):
+    X, r, c, y, ens, singles = fits
+    rows, cols = np.nonzero(np.ones(X.shape, bool))
+    np.testing.assert_allclose(ens.predict(rows, cols), ens.clipped(member_predictions(ens, rows, cols).mean(axis=0)), rtol=1e-9, atol=1e-9)
+    vr, vc, e = ens.validation_residuals
+    assert ens.validation_spread.shape == e.shape and np.all(ens.validation_spread >= 0)
+    assert ens.val_rmse == pytest.approx(float(np.sqrt(np.mean(e**2))))
+    # averaging can only lower the squared error against the truth (Jensen): the mean beats the members' average
+    truth = X[rows, cols]
+    member_mse = np.mean([np.mean((s.predict(rows, cols) - truth) ** 2) for s in singles])
+    assert np.mean((ens.predict(rows, cols) - truth) ** 2) <= member_mse + 1e-12
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_ensemble_size_is_checked(bad):
+    X, r, c, y = low_rank_table(n1=10, n2=8)
+    with pytest.raises(InputError, match="ensemble"):
+        complete(r, c, y, X.shape, ensemble=bad, max_iter=2)
