@@ -118,10 +118,10 @@ class ShardSet:
     info: dict = field(default_factory=dict)
 
     def gather(self, calls, what: str):
-        """The results of actor calls, in worker order; a lost worker is an
-        InputError saying what was lost and what to rerun."""
+        """The results of actor calls (made by the callables `calls`), in worker
+        order; a lost worker is an InputError saying what was lost and what to rerun."""
         try:
-            return [call.result() for call in calls]
+            return [call.result() for call in [make() for make in calls]]
         except (InputError, ArithmeticError):
             raise
         except Exception as exc:
@@ -143,7 +143,7 @@ class ShardSet:
 
     def call(self, method: str, *args, what: str | None = None, each=None):
         """actor.method(*args) on every shard (or method(*each[b]) per shard)."""
-        calls = [getattr(a, method)(*(each[b] if each is not None else args)) for b, a in enumerate(self.actors)]
+        calls = [lambda a=a, b=b: getattr(a, method)(*(each[b] if each is not None else args)) for b, a in enumerate(self.actors)]
         return self.gather(calls, what or method)
 
 
@@ -157,9 +157,9 @@ def _workers(client, max_workers: int | None = None) -> list[str]:
     return workers[:max_workers] if max_workers else workers
 
 
-def start_shards(client, blocks, n2: int, workers: list[str]) -> list:
-    """One `Shard` actor per block, block b on workers[b]."""
-    futures = [client.submit(Shard, r0, r1, n2, 1, actor=True, workers=[w], allow_other_workers=False, pure=False)
+def start_shards(client, blocks, n2: int, workers: list[str], factory=Shard) -> list:
+    """One `Shard` actor (or `factory`'s) per block, block b on workers[b]."""
+    futures = [client.submit(factory, r0, r1, n2, 1, actor=True, workers=[w], allow_other_workers=False, pure=False)
                for (r0, r1), w in zip(blocks, workers)]
     return [f.result() for f in futures]
 
@@ -341,7 +341,8 @@ def _fit(shards: ShardSet, *, width=None, init_scale="auto", step_size="auto", s
                      record_every=record_every, n_singular=n_singular, history=history)
     U = driver.handle()
     for (r0, r1), actor in zip(shards.blocks, shards.actors):  # U₀ block by block from the one generator (never whole here)
-        shards.gather([actor.set_factor(U.version, (alpha / math.sqrt(k) * rng.standard_normal((r1 - r0, k))).astype(dtype))], "the initialization")
+        block = (alpha / math.sqrt(k) * rng.standard_normal((r1 - r0, k))).astype(dtype)
+        shards.gather([lambda: actor.set_factor(U.version, block)], "the initialization")
     V = (alpha / math.sqrt(k) * rng.standard_normal((n2, k))).astype(dtype)
     report = None if progress is None else (lambda n, score: progress(n, score))
     outcome = DescentLoop(
