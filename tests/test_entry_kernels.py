@@ -60,3 +60,69 @@ def test_fused_kernels_are_skipped_for_batches_and_small_problems():
     assert big._fused and not big._fused_ok(U, V)
     out = big.forward_factors(U, V)
     np.testing.assert_allclose(out[1], big.forward_factors(U[1], V[1]), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", 1e-6), ("float64", 1e-12)])
+@pytest.mark.parametrize("row_major", [True, False])
+def test_fused_residual_gradient_matches_the_two_calls(dtype, tol, row_major):
+    """The one-step kernel (forward fused into the CSR pass, CSC pass for
+    A*(r)ᵀU) against forward_factors − y and gradient_products on the NumPy path."""
+    rng = np.random.default_rng(8)
+    n1, n2, k = 2500, 600, 9
+    m = entries_module.FUSED_ENTRIES + 777
+    rows, cols = rng.integers(0, n1 - 7, m), rng.integers(0, n2 - 3, m)
+    if row_major:
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+    fused, plain = _pair(rows, cols, (n1, n2), dtype)
+    U, V = rng.standard_normal((n1, k)).astype(dtype), rng.standard_normal((n2, k)).astype(dtype)
+    y = rng.standard_normal(m).astype(dtype)
+    r_plain = plain.forward_factors(U, V) - y
+    expected = (r_plain, *plain.gradient_products(r_plain, U, V))
+    got = fused.residual_gradient(U, V, y, dtype)
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.linalg.norm(a.astype(np.float64) - b) <= tol * np.linalg.norm(b.astype(np.float64))
+    assert not np.any(got[1][-7:]) and not np.any(got[2][-3:])  # empty rows and columns: zero gradient rows
+
+
+def test_residual_gradient_without_the_kernels_is_the_two_calls_bit_for_bit():
+    rng = np.random.default_rng(2)
+    op = EntrySample(rng.integers(0, 40, 500), rng.integers(0, 30, 500), (40, 30), dtype="float32")
+    assert not op._fused
+    U, V = rng.standard_normal((40, 4)).astype(np.float32), rng.standard_normal((30, 4)).astype(np.float32)
+    y = rng.standard_normal(500).astype(np.float32)
+    r, MV, MtU = op.residual_gradient(U, V, y, np.float32)
+    r2 = op.forward_factors(U, V) - y
+    for a, b in zip((r, MV, MtU), (r2, *op.gradient_products(r2, U, V))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_kernels_give_the_same_bits_on_any_number_of_threads():
+    """Every output row is summed by one block in a fixed order: one numba
+    thread and all of them give identical results."""
+    import numba
+
+    rng = np.random.default_rng(4)
+    n1, n2, k, m = 900, 400, 5, entries_module.FUSED_ENTRIES + 99
+    op = EntrySample(rng.integers(0, n1, m), rng.integers(0, n2, m), (n1, n2), dtype="float32")
+    assert len(op._row_blocks) > 2 and len(op._col_blocks) > 2
+    U, V = rng.standard_normal((n1, k)).astype(np.float32), rng.standard_normal((n2, k)).astype(np.float32)
+    y = rng.standard_normal(m).astype(np.float32)
+    many = op.residual_gradient(U, V, y, np.float32)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one = op.residual_gradient(U, V, y, np.float32)
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(many, one):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_blocks_cover_every_segment_once():
+    indptr = np.r_[0, np.cumsum(np.random.default_rng(0).integers(0, 50, 1000))]
+    cuts = entries_module._blocks(indptr, per_block=300)
+    assert cuts[0] == 0 and cuts[-1] == 1000 and np.all(np.diff(cuts) > 0)
+    sizes = indptr[cuts[1:]] - indptr[cuts[:-1]]
+    assert sizes.sum() == indptr[-1] and sizes[:-1].max() <= 300 + 50

@@ -31,11 +31,17 @@ PARALLEL_ENTRIES = 2**16
 
 FUSED_ENTRIES = 2**16
 """From this many entries on, one-trial forward and gradient products run the
-fused numba kernels of `entry_kernels` when numba is installed (one CSR pass
-for both gradient blocks, no |Ω|·k intermediate); below it, and without
-numba, the NumPy/SciPy path (results agree to about 1e-7 relative in float32;
-the smaller problems, the test suite's pinned runs among them, keep the
-NumPy path bit for bit)."""
+numba kernels of `entry_kernels` when numba is installed (a CSR pass for
+A*(z)V, a CSC pass for A*(z)ᵀU, no |Ω|·k intermediate; `residual_gradient`
+fuses the forward into the CSR pass); below it, and without numba, the
+NumPy/SciPy path (results agree to about 1e-7 relative in float32; the
+smaller problems, the test suite's pinned runs among them, keep the NumPy
+path bit for bit)."""
+
+BLOCK_ENTRIES = 2**15
+"""Entries per block of consecutive rows (columns) handed to one thread by
+the numba passes: small enough to balance two busy cores, large enough that
+scheduling costs nothing."""
 
 
 def _run(work, items, threads: int) -> list:
@@ -46,6 +52,14 @@ def _run(work, items, threads: int) -> list:
         with ThreadPoolExecutor(min(threads, len(items))) as pool:
             return list(pool.map(work, items))
     return [work(item) for item in items]
+
+
+def _blocks(indptr, per_block: int = BLOCK_ENTRIES):
+    """Segment boundaries cutting a CSR pattern into blocks of about
+    `per_block` entries (whole segments; first 0, last the segment count)."""
+    n = len(indptr) - 1
+    cuts = np.searchsorted(indptr, np.arange(per_block, indptr[-1], per_block), side="left")
+    return np.unique(np.r_[0, cuts, n].astype(np.int64))
 
 
 def _csr_pattern(major, minor, n_major):
@@ -85,9 +99,9 @@ class EntrySample(Operator):
         cuts = np.unique(np.searchsorted(indptr, np.linspace(0, self.m, self._threads + 1), side="left"))
         self._row_ranges = list(zip(np.r_[0, cuts[1:-1]], np.r_[cuts[1:-1], n1])) if self._threads > 1 else [(0, n1)]
         self._fused = self.m >= FUSED_ENTRIES and entry_kernels.available()
-        self._parts = None
         if self._fused:
             self._part_rows = np.array([a for a, _ in self._row_ranges] + [n1], dtype=np.int64)
+            self._row_blocks, self._col_blocks = _blocks(self._by_row[1]), _blocks(self._by_col[1])
 
     backend_arrays = ("rows", "cols")
 
@@ -191,11 +205,29 @@ class EntrySample(Operator):
         if is_numpy(self.xp):
             z, U, V = np.asarray(z), np.asarray(U), np.asarray(V)
             if self._fused_ok(U, V, z):
-                order, indptr, indices = self._by_row
-                MV, MtU, self._parts = entry_kernels.gradient(np.ascontiguousarray(z), np.ascontiguousarray(U), np.ascontiguousarray(V),
-                                                              indptr, indices, order, self._part_rows, self._parts)
-                return MV, MtU
+                z, U, V = np.ascontiguousarray(z), np.ascontiguousarray(U), np.ascontiguousarray(V)
+                return (entry_kernels.segment_products(z, V, self._by_row, self._row_blocks, np.empty_like(U)),
+                        entry_kernels.segment_products(z, U, self._by_col, self._col_blocks, np.empty_like(V)))
         return self.adjoint_times(z, V), self.adjoint_t_times(z, U)
+
+    def residual_gradient(self, U, V, y, dtype):
+        """r = A(UVᵀ) − y (in `dtype`) and (A*(r)V, A*(r)ᵀU) for a whole step,
+        as `fgd` and the completion fit call it. With the numba kernels (one
+        trial, factors, y and `dtype` alike) the forward is fused into the
+        CSR pass of A*(r)V: two random gathers per entry instead of three
+        (`entry_kernels.residual_gradient`; agrees with the two calls to about
+        1e-7 relative in float32). Otherwise exactly
+        `forward_factors(U, V).astype(dtype) − y` and `gradient_products`.
+        NumPy only (None on other backends, where the caller makes the calls)."""
+        if not is_numpy(self.xp):
+            return None
+        U, V, y = np.asarray(U), np.asarray(V), np.asarray(y)
+        if self._fused_ok(U, V, y) and np.dtype(dtype) == U.dtype:
+            return entry_kernels.residual_gradient(np.ascontiguousarray(U), np.ascontiguousarray(V), np.ascontiguousarray(y),
+                                                   self._by_row, self._by_col, self._row_blocks, self._col_blocks)
+        r = self.forward_factors(U, V).astype(dtype, copy=False) - y
+        MV, MtU = self.gradient_products(r, U, V)
+        return r, MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
 
     def adjoint(self, z):
         if not is_numpy(self.xp):

@@ -7,17 +7,24 @@ in the caller's measurement vector):
 
 - `forward`:  out[e] = ⟨U[rows_e], V[cols_e]⟩, one pass over the rows: U's row
   is read once per row (a stream), V's rows are gathered.
-- `gradient`: A*(z)V and A*(z)ᵀU in ONE pass over the rows: row i's
-  (A*(z)V)_i = Σ_e z_e V[cols_e] (gather) and (A*(z)ᵀU)_{cols_e} += z_e U_i
-  (scatter into a private (n2, k) accumulator per part, summed at the end).
-  No intermediate array of size |Ω|·k.
+- `segment_products`: (A*(z)V)_i = Σ_{e in row i} z_e V[cols_e] with the row
+  pattern, (A*(z)ᵀU)_j = Σ_{e in column j} z_e U[rows_e] with the column
+  pattern (CSC): every output row is summed by one thread, entry by entry in
+  the pattern's order. No scatter, no per-thread accumulators, no
+  intermediate array of size |Ω|·k.
+- `residual_gradient`: the whole gradient step in two passes (two random
+  gathers per entry, the least for a step that needs both
+  ⟨U_i, V_j⟩ and the two sums): over the rows, row i's residuals
+  r_e = ⟨U_i, V[cols_e]⟩ − y_e and then (A*(r)V)_i from the same V rows, still
+  in L1; over the columns, (A*(r)ᵀU)_j. The forward-then-gradient path gathers
+  V twice.
 
-Rows are split into `n_parts` contiguous ranges of about equal entry counts
-(`prange` over the parts), so the summation order — and the result — depends
-only on the number of parts, never on the scheduling. Sums run in the
-factors' dtype, entry by entry in CSR order; against the SciPy path (whose
+The passes run `prange` over blocks of consecutive rows (columns) of about
+equal entry counts. Each output row belongs to one block and is summed in a
+fixed order, so the result does not depend on the number of threads or the
+scheduling. Sums run in the factors' dtype; against the SciPy path (whose
 sums run in another order) float32 results agree to about 1e-7 relative
-(tests/test_operators.py checks 1e-6).
+(tests/test_entry_kernels.py checks 1e-6).
 
 numba is optional (`pip install asymsense[fast]`); `available()` tells
 whether the kernels can run. Importing this module never imports numba: the
@@ -70,34 +77,40 @@ def _build():
                         acc += U[i, c] * V[j, c]
                     out[order[e]] = acc
 
-    @njit(parallel=True, cache=True, fastmath={"contract"})
-    def gradient(z, U, V, indptr, indices, order, part_rows, MV, parts):  # pragma: no cover - compiled
-        n_parts = part_rows.shape[0] - 1
+    @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+    def residual_rows(U, V, y, indptr, indices, order, blocks, r, MV):  # pragma: no cover - compiled
         k = U.shape[1]
-        for p in prange(n_parts):
-            acc_t = parts[p]
-            acc_t[:, :] = 0
-            for i in range(part_rows[p], part_rows[p + 1]):
+        for b in prange(blocks.shape[0] - 1):
+            for i in range(blocks[b], blocks[b + 1]):
+                a0, a1 = indptr[i], indptr[i + 1]
+                for e in range(a0, a1):
+                    j = indices[e]
+                    acc = U[i, 0] * V[j, 0]
+                    for c in range(1, k):
+                        acc += U[i, c] * V[j, c]
+                    r[order[e]] = acc - y[order[e]]
                 row = MV[i]
+                row[:] = 0
+                for e in range(a0, a1):
+                    j = indices[e]
+                    w = r[order[e]]
+                    for c in range(k):
+                        row[c] += w * V[j, c]
+
+    @njit(parallel=True, cache=True, fastmath={"contract"})
+    def segment_products(z, F, indptr, indices, order, blocks, out):  # pragma: no cover - compiled
+        k = F.shape[1]
+        for b in prange(blocks.shape[0] - 1):
+            for i in range(blocks[b], blocks[b + 1]):
+                row = out[i]
                 row[:] = 0
                 for e in range(indptr[i], indptr[i + 1]):
                     j = indices[e]
                     w = z[order[e]]
                     for c in range(k):
-                        row[c] += w * V[j, c]
-                        acc_t[j, c] += w * U[i, c]
+                        row[c] += w * F[j, c]
 
-    @njit(parallel=True, cache=True)
-    def sum_parts(parts, out):  # pragma: no cover - compiled
-        n_parts, n, k = parts.shape
-        for j in prange(n):
-            for c in range(k):
-                s = parts[0, j, c]
-                for p in range(1, n_parts):
-                    s += parts[p, j, c]
-                out[j, c] = s
-
-    return {"numba": numba, "forward": forward, "gradient": gradient, "sum_parts": sum_parts}
+    return {"numba": numba, "forward": forward, "residual_rows": residual_rows, "segment_products": segment_products}
 
 
 def forward(U, V, indptr, indices, order, part_rows, out):
@@ -106,17 +119,23 @@ def forward(U, V, indptr, indices, order, part_rows, out):
     return out
 
 
-def gradient(z, U, V, indptr, indices, order, part_rows, parts=None):
-    """(A*(z)V, A*(z)ᵀU) in one CSR pass; `parts` is an optional (n_parts, n2, k)
-    scratch array reused between calls."""
-    k = _kernels()
-    n_parts = len(part_rows) - 1
+def segment_products(z, F, pattern, blocks, out):
+    """out[i] = Σ_{e in segment i} z[order[e]] · F[indices[e]] for a CSR
+    `pattern` = (order, indptr, indices): A*(z)V with the row pattern and F = V,
+    A*(z)ᵀU with the column pattern and F = U."""
+    order, indptr, indices = pattern
+    _kernels()["segment_products"](z, F, indptr, indices, order, blocks, out)
+    return out
+
+
+def residual_gradient(U, V, y, by_row, by_col, row_blocks, col_blocks):
+    """r = A(UVᵀ) − y and (A*(r)V, A*(r)ᵀU): one pass over the rows for r and
+    A*(r)V (each row's V rows gathered once, used for its residuals and, still
+    in L1, for its gradient row), one pass over the columns for A*(r)ᵀU."""
+    kernels = _kernels()
+    order, indptr, indices = by_row
+    r = np.empty(order.shape[0], dtype=U.dtype)
     MV = np.empty_like(U)
-    if parts is None or parts.shape != (n_parts,) + V.shape or parts.dtype != V.dtype:
-        parts = np.empty((n_parts,) + V.shape, dtype=V.dtype)
-    k["gradient"](z, U, V, indptr, indices, order, part_rows, MV, parts)
-    if n_parts == 1:
-        return MV, parts[0].copy(), parts
-    MtU = np.empty_like(V)
-    k["sum_parts"](parts, MtU)
-    return MV, MtU, parts
+    kernels["residual_rows"](U, V, y, indptr, indices, order, row_blocks, r, MV)
+    MtU = segment_products(r, U, by_col, col_blocks, np.empty_like(V))
+    return r, MV, MtU
