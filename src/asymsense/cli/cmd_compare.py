@@ -14,7 +14,7 @@ from rich.table import Table
 
 from asymsense.atomic import prepare_out_dir, write_json
 from asymsense.cli.app import EXIT_DIVERGED, app, console, handle_errors
-from asymsense.cli.options import OPTIONS
+from asymsense.cli.options import PROBLEM_RUN, with_options
 from asymsense.jobs.compare import run_compare
 
 RECORDS_FILE = "compare.json"
@@ -39,33 +39,17 @@ def _table(records):
 
 @app.command("compare")
 @handle_errors
+@with_options(PROBLEM_RUN)
 def compare(
-    config: Optional[Path] = OPTIONS["config"],
-    n1: Optional[int] = OPTIONS["n1"],
-    n2: Optional[int] = OPTIONS["n2"],
-    rank: Optional[int] = OPTIONS["rank"],
-    cond: Optional[float] = OPTIONS["cond"],
-    spectrum: Optional[str] = OPTIONS["spectrum"],
-    m: Optional[int] = OPTIONS["m"],
-    operator: Optional[str] = OPTIONS["operator"],
-    noise: Optional[float] = OPTIONS["noise"],
-    seed: Optional[int] = OPTIONS["seed"],
-    max_iter: Optional[int] = OPTIONS["max_iter"],
-    tol: Optional[float] = OPTIONS["tol"],
-    width: Optional[int] = OPTIONS["width"],
-    alpha: Optional[float] = OPTIONS["alpha"],
-    record_every: Optional[int] = OPTIONS["record_every"],
-    backend: Optional[str] = OPTIONS["backend"],
-    device: Optional[str] = OPTIONS["device"],
     out: Optional[Path] = typer.Option(None, "--out", help=f"Folder for {RECORDS_FILE} (the --json records; created, written atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list (one record per method) on stdout instead of the table."),
+    **parameters,
 ):
     """Run fgd and every baseline on one planted problem; print test error, iterations and seconds side by side.
 
     The problem and budget flags are `asymsense solve`'s, with its defaults; fgd, balanced and scaled-gd use k = --width and α = --alpha,
     spectral and als k = r. One BLAS thread. Exit codes: 0 success, 2 bad input, 3 when any method diverged (the others are still reported)."""
-    parameters = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, seed=seed, max_iter=max_iter,
-                      width=width, alpha=alpha, record_every=record_every, tol=tol, backend=backend, device=device)
+    config = parameters.pop("config")
     if out is not None:
         prepare_out_dir(out)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True, disable=as_json or not console.is_terminal) as bar:

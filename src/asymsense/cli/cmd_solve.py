@@ -13,7 +13,7 @@ from rich.table import Table
 from asymsense.atomic import check_new_out_dir, output_dir
 from asymsense.backend import quiet_overflow
 from asymsense.cli.app import app, console, handle_errors
-from asymsense.cli.options import OPTIONS as _OPT, THREADS_HELP, choices as _choices, help_text as _help
+from asymsense.cli.options import PROBLEM_RUN, THREADS_HELP, choices as _choices, help_text as _help, with_options
 from asymsense.jobs.solve import enough_memory, run_solve, write_outputs
 from asymsense.serialize import dumps
 from asymsense.spec import DEFAULTS, load_solve_config
@@ -21,40 +21,24 @@ from asymsense.spec import DEFAULTS, load_solve_config
 
 @app.command("solve")
 @handle_errors
+@with_options(PROBLEM_RUN)
 def solve(
-    config: Optional[Path] = _OPT["config"],
-    n1: Optional[int] = _OPT["n1"],
-    n2: Optional[int] = _OPT["n2"],
-    rank: Optional[int] = _OPT["rank"],
-    cond: Optional[float] = _OPT["cond"],
-    spectrum: Optional[str] = _OPT["spectrum"],
-    m: Optional[int] = _OPT["m"],
-    operator: Optional[str] = _OPT["operator"],
-    noise: Optional[float] = _OPT["noise"],
-    width: Optional[int] = _OPT["width"],
-    alpha: Optional[float] = _OPT["alpha"],
     step: Optional[str] = typer.Option(None, help=_help("step", f"Step size μ > 0, or 'auto' for μ = {DEFAULTS['step_constant']:g}/‖A*(y)‖₂.")),
     step_constant: Optional[float] = typer.Option(None, "--step-constant", help=_help("step_constant", "c in the auto step μ = c/‖A*(y)‖₂.")),
-    max_iter: Optional[int] = _OPT["max_iter"],
-    seed: Optional[int] = _OPT["seed"],
     dtype: Optional[str] = typer.Option(None, help=_help("dtype", f"{_choices('dtype')}.")),
-    tol: Optional[float] = _OPT["tol"],
-    record_every: Optional[int] = _OPT["record_every"],
     validation: Optional[float] = typer.Option(None, help=_help("validation", "Fraction of measurements held out; the best validation iterate is returned.")),
     patience: Optional[int] = typer.Option(None, help=_help("patience", "Stop after this many iterations without validation improvement (needs --validation).")),
     threads: Optional[int] = typer.Option(None, help=_help("threads", THREADS_HELP)),
-    backend: Optional[str] = _OPT["backend"],
-    device: Optional[str] = _OPT["device"],
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for summary.json and history.parquet (created; written atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary JSON on stdout (and nothing else)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of another run in --out (otherwise a non-empty --out is refused)."),
+    **problem,
 ):
     """Recover a planted low-rank matrix by factorized gradient descent; report the summary.
 
     Exit codes: 0 success, 2 bad input, 3 divergence (try a smaller --step)."""
-    overrides = dict(n1=n1, n2=n2, rank=rank, cond=cond, spectrum=spectrum, m=m, operator=operator, noise=noise, width=width, alpha=alpha,
-                     step=step, step_constant=step_constant, max_iter=max_iter, seed=seed, dtype=dtype, tol=tol, record_every=record_every,
-                     validation=validation, patience=patience, threads=threads, backend=backend, device=device)
+    config = problem.pop("config")
+    overrides = dict(problem, step=step, step_constant=step_constant, dtype=dtype, validation=validation, patience=patience, threads=threads)
     settings = load_solve_config(config, overrides).resolved()
     if out is not None:
         check_new_out_dir(out, overwrite=overwrite)
