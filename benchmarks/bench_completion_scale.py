@@ -14,6 +14,9 @@ on a shared machine wall time includes waiting for a core. Peak memory is the pr
 
 Targets (issue 4): under 2 s per iteration and under 4 GB peak; issue 14: the step
 (without the loop's validation and monitors) under 1 s, see bench_ratios.py.
+After the fit, the same process times the random-access bound (`gather_bound`:
+a numba pass summing 10⁷ random rows of V, the one random stream no step can
+avoid) and reports the median iteration over it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,37 @@ import resource
 import time
 
 import numpy as np
+
+
+def gather_kernel():
+    """A compiled pass summing the rows F[idx[e]] (per thread, over halves of
+    idx): the random-access bound of one gather of |Ω| rows of width k."""
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def gather_sum(F, idx, n_parts):  # pragma: no cover - compiled
+        k = F.shape[1]
+        m = idx.shape[0]
+        out = np.zeros((n_parts, k), dtype=F.dtype)
+        for p in prange(n_parts):
+            acc = np.zeros(k, dtype=F.dtype)
+            for e in range(m * p // n_parts, m * (p + 1) // n_parts):
+                j = idx[e]
+                for c in range(k):
+                    acc[c] += F[j, c]
+            out[p] = acc
+        return out
+
+    return gather_sum
+
+
+def gather_bound(F, m: int, seed: int = 0):
+    """A function timing-ready for the gather of m random rows of F (compiled on the first call here)."""
+    gather_sum = gather_kernel()
+    idx = np.random.default_rng(seed).integers(0, F.shape[0], m)
+    gather_sum(F, idx[:10], 2)
+    threads = os.cpu_count() or 1
+    return lambda: gather_sum(F, idx, threads)
 
 
 def main(argv=None):
@@ -69,6 +103,14 @@ def main(argv=None):
     total = time.perf_counter() - started
     per_iter = np.diff(stamps)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    gather = None
+    if entry_kernels.available():
+        bound = gather_bound(np.ascontiguousarray(res.V.astype(args.dtype)), args.m, args.seed)
+        gather = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            bound()
+            gather.append(time.perf_counter() - t0)
     out = {
         "n1": args.n1, "n2": args.n2, "m": args.m, "k": args.k, "dtype": args.dtype, "iterations": int(len(per_iter)),
         "seconds_per_iteration_median": float(np.median(per_iter)),
@@ -84,15 +126,18 @@ def main(argv=None):
         "val_rmse_first_last": [float(res.history["val_rmse"][0]), float(res.history["val_rmse"][-1])],
         "blas_threads": [i.get("num_threads") for i in threadpool_info() if i.get("user_api") == "blas"],
         "kernels": "numba" if entry_kernels.available() else "numpy (set ASYMSENSE_NO_NUMBA or uninstall numba for this path)",
+        "gather_bound_seconds": None if gather is None else float(np.median(gather)),
+        "ratio_to_gather_bound": None if gather is None else float(np.median(per_iter) / np.median(gather)),
         "load_average": list(os.getloadavg()),
         "target": "< 2 s/iteration and < 4 GB peak",
     }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
+        bound_text = "" if gather is None else f"{out['ratio_to_gather_bound']:.2f}× the gather bound {out['gather_bound_seconds']:.3f} s; "
         print(f"{args.n1}×{args.n2}, |Ω| = {args.m:.2e}, k = {args.k} ({args.dtype}): "
               f"{out['seconds_per_iteration_median']:.3f} s/iteration (median of {out['iterations']}; CPU {out['cpu_seconds_per_iteration_median']:.3f} s; min {out['seconds_per_iteration_min']:.3f}, max {out['seconds_per_iteration_max']:.3f}; "
-              f"monitors every {out['record_every']}, forward block {entries.BLOCK_BYTES} B, kernels {out['kernels']}, load {out['load_average']}), setup {out['setup_seconds']:.1f} s, peak RSS {peak:.2f} GB (data alone {rss_data:.2f} GB)")
+              f"{bound_text}monitors every {out['record_every']}, forward block {entries.BLOCK_BYTES} B, kernels {out['kernels']}, load {out['load_average']}), setup {out['setup_seconds']:.1f} s, peak RSS {peak:.2f} GB (data alone {rss_data:.2f} GB)")
 
 
 if __name__ == "__main__":

@@ -23,10 +23,14 @@ Figures (names as in the JSON):
   busy processes started by this script hold the cores.
 - stream_f64: the matrix-free Gaussian step over the dense step (same matrix),
   at 1 and 2 generator threads.
-- completion: one completion step (forward + both gradient blocks) at
-  10⁶ × 10⁵, 10⁷ entries, k = 64, float32, with the numba kernels and with the
-  NumPy fallback, over the random-gather bound (a numba pass summing 10⁷
-  random rows of V); peak RSS of that part (run in a child process).
+- completion: one completion step at 10⁶ × 10⁵, 10⁷ entries, k = 64,
+  float32: as two calls (forward_factors, gradient_products) with the numba
+  kernels and with the NumPy fallback, and as one `residual_gradient` (the
+  forward fused into the CSR pass); over the random-gather bound (a numba
+  pass summing 10⁷ random rows of V) and over the two gathers the fused step
+  needs (V's rows, then U's in the CSC pass); with the cost of one fresh
+  (n1, k) output written once (its page faults, paid by every step); peak
+  RSS of that part (run in a child process).
 
     python benchmarks/bench_ratios.py [--out results/bench_ratios.json] [--rounds 3]
         [--only dense,batched,demo,loaded,stream,completion] [--demo-iter 1500] [--loaded-iter 150]
@@ -304,33 +308,26 @@ def completion_child(m: int, rounds: int, fallback: bool) -> dict:
         MV, MtU = op.gradient_products(r, U, V)
         return MV, MtU
 
-    bound = None
+    def fused():
+        return op.residual_gradient(U, V, target, np.float32)
+
+    def fresh_gradient_block():
+        """A fresh array of A*(r)V's size, written once: the page faults every step pays for its output."""
+        out = np.empty_like(U)
+        out[:] = 0
+        return out
+
+    timers = {"step": step}
     if not fallback:
-        from numba import njit, prange
+        from bench_completion_scale import gather_bound
 
-        @njit(parallel=True)
-        def gather_sum(V, idx, n_parts):
-            k = V.shape[1]
-            m = idx.shape[0]
-            out = np.zeros((n_parts, k), dtype=V.dtype)
-            for p in prange(n_parts):
-                acc = np.zeros(k, dtype=V.dtype)
-                for e in range(m * p // n_parts, m * (p + 1) // n_parts):
-                    j = idx[e]
-                    for c in range(k):
-                        acc[c] += V[j, c]
-                out[p] = acc
-            return out
-
-        idx = rng.integers(0, n2, m)
-        gather_sum(V, idx[:10], 2)
-        bound = lambda: gather_sum(V, idx, os.cpu_count() or 1)  # noqa: E731
-    step()
+        timers.update(fused=fused, gather=gather_bound(V, m), gather_U=gather_bound(U, m, seed=1), fresh_output=fresh_gradient_block)
+    for f in timers.values():
+        f()
     rs = []
     for _ in range(rounds):
-        row = {"step": timed(step), "load": load()}
-        if bound is not None:
-            row["gather"] = timed(bound)
+        row = {name: timed(f) for name, f in timers.items()}
+        row["load"] = load()
         rs.append(row)
     return {"rounds": rs, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
@@ -348,9 +345,19 @@ def completion_figures(rounds: int, m: int) -> dict:
         fig = {"seconds": float(np.median([r["step"] for r in rs])), "rounds": [round(r["step"], 3) for r in rs],
                "load": [r["load"] for r in rs], "peak_rss_gb": child["peak_rss_gb"], "m": m}
         if not fallback:
-            fig["gather_bound_seconds"] = float(np.median([r["gather"] for r in rs]))
+            med = lambda name: float(np.median([r[name] for r in rs]))  # noqa: E731
+            fig["gather_bound_seconds"] = med("gather")
             fig["ratio_to_gather_bound"] = float(np.median([r["step"] / r["gather"] for r in rs]))
+            fused = {"seconds": med("fused"), "rounds": [round(r["fused"], 3) for r in rs], "load": fig["load"],
+                     "peak_rss_gb": child["peak_rss_gb"], "m": m, "gather_bound_seconds": med("gather"),
+                     "ratio_to_gather_bound": float(np.median([r["fused"] / r["gather"] for r in rs])),
+                     "gather_U_seconds": med("gather_U"),
+                     "ratio_to_two_gathers": float(np.median([r["fused"] / (r["gather"] + r["gather_U"]) for r in rs])),
+                     "fresh_output_seconds": med("fresh_output"),
+                     "two_calls_over_fused": float(np.median([r["step"] / r["fused"] for r in rs]))}
         out[f"completion_f32_k64_step_{'numpy' if fallback else 'numba'}"] = fig
+        if not fallback:
+            out["completion_f32_k64_residual_gradient_numba"] = fused
     return out
 
 
@@ -365,6 +372,7 @@ TARGETS = {
     "demo_sweep_loaded": "≥ 2",
     "stream_f64": "≤ 3",
     "completion_f32_k64_step_numba": "< 1 s, < 3 GB",
+    "completion_f32_k64_residual_gradient_numba": "< 1 s, < 3 GB",
 }
 
 
