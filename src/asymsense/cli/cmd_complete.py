@@ -28,6 +28,30 @@ def warning_in_cli_terms(warning):
     return dataclasses.replace(warning, message=in_cli_terms(warning.message), advice=in_cli_terms(warning.advice, names=warning.parameters))
 
 
+def sharded_command(data, out, scheduler, dask_local, options, json_out, row_col, col_col, value_col, duplicates, encoding, unsupported):
+    """`complete --scheduler/--dask-local`: the sharded fit (completion.sharded_workflow)."""
+    from asymsense.completion.sharded_workflow import run_complete_sharded
+
+    given = [flag for flag, value in unsupported.items() if value is not None]
+    if given:
+        raise InputError(f"{given[0]} is not available with --scheduler/--dask-local (the sharded fit writes the model; "
+                         f"run `asymsense predict {out} --top N` or `--pairs FILE` on it)")
+    if scheduler is not None and dask_local is not None:
+        raise InputError("give either --scheduler or --dask-local, not both")
+    if dask_local is not None and dask_local < 1:
+        raise InputError(f"--dask-local must be >= 1, got {dask_local}")
+    summary = run_complete_sharded(data, out, scheduler=scheduler, dask_local=dask_local, row=row_col, col=col_col, value=value_col,
+                                   duplicates=duplicates, fit_options=options, encoding=encoding)
+    if json_out:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    workers = summary["config"]["sharded"]["workers"]
+    print(f"{summary['source']}: {summary['shape'][0]}×{summary['shape'][1]}, {summary['m']} entries on {workers} worker(s): "
+          f"train RMSE {summary['train_rmse']:.4f}, validation RMSE {summary['val_rmse']:.4f}; {summary['iterations']} iterations "
+          f"({summary['stop_reason']}, best {summary['best_iter']}), {summary['seconds']:.2f} s → {out / 'model'} "
+          f"(predictions: asymsense predict {out} --top N)")
+
+
 @app.command("complete")
 @handle_errors
 def complete_command(
@@ -65,6 +89,8 @@ def complete_command(
     value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split and the initialization (fixed, so the same command prints the same numbers; recorded in summary.json)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Fit on an existing Dask cluster (tcp://HOST:PORT), the rows spread over its workers; DATA may then be a directory or glob of Parquet files too large for one process. Writes model/, history.parquet and summary.json."),
+    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="The same on a local Dask cluster of N single-threaded worker processes."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV/TSV inputs (DATA, --pairs, --test), e.g. latin-1; a byte that is not valid in it is an error naming line and offset."),
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
@@ -73,6 +99,11 @@ def complete_command(
         "biases": biases, "clip": clip, "l2": l2, "refit": refit, "seed": seed, "dtype": dtype,
         "init_scale": alpha if alpha is not None else "auto", "step_size": step if step is not None else "auto",
     }
+    if scheduler is not None or dask_local is not None:
+        sharded_command(data, out, scheduler, dask_local, options, json_out, row_col, col_col, value_col, duplicates, encoding,
+                        {"--pairs": pairs, "--top": top, "--test": test, "--compare": compare or None, "--interval": interval, "--cv": cv,
+                         "--split": None if split == "random" else split, "--row-labels": row_labels, "--col-labels": col_labels})
+        return
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
     if split == "time":

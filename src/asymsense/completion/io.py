@@ -147,6 +147,30 @@ class Columns:
         return f"row {int(i)}"
 
 
+def parquet_files(source) -> list[Path] | None:
+    """The Parquet files of a directory (searched recursively, e.g. a
+    partitioned dataset) or of a glob pattern such as 'data/part-*.parquet',
+    sorted; None when `source` is neither (a single file, a DataFrame, ...).
+    A directory or glob without Parquet files is an InputError."""
+    if not isinstance(source, (str, Path)):
+        return None
+    text = str(source)
+    if any(ch in text for ch in "*?["):
+        import glob
+
+        files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+    elif Path(text).is_dir():
+        files = sorted(p for p in Path(text).rglob("*") if p.is_file() and p.suffix.lower() in PARQUET_SUFFIXES)
+    else:
+        return None
+    if not files:
+        raise InputError(f"{text}: no Parquet files there (a directory of *.parquet files or a glob pattern matching some)")
+    other = [p for p in files if p.suffix.lower() not in PARQUET_SUFFIXES]
+    if other:
+        raise InputError(f"{other[0]}: not a Parquet file (a glob for DATA must match only *.parquet files)")
+    return files
+
+
 def read_arrow(source, *, name: str | None = None, encoding: str = "utf-8") -> tuple[pa.Table, str, int | None]:
     """Any accepted source as a pyarrow Table, its display name and the file
     line of data row 0 (None when lines do not apply). A CSV must be valid
@@ -166,6 +190,14 @@ def read_arrow(source, *, name: str | None = None, encoding: str = "utf-8") -> t
             raise InputError(f"{name or '<dict>'}: cannot read the columns ({_first_line(exc)})") from None
     if not isinstance(source, (str, Path)):
         raise InputError(f"data must be a file path, a pandas DataFrame, a pyarrow Table or a dict of columns, got {type(source).__name__}")
+    files = parquet_files(source)
+    if files is not None:  # read whole into this process; a sharded fit reads it block by block instead (completion.outofcore)
+        import pyarrow.parquet as pq
+
+        try:
+            return pa.concat_tables([pq.read_table(f) for f in files]), name or str(source), None
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"{name or source}: not a readable set of Parquet files with one schema ({_first_line(exc)})") from None
     path = Path(source)
     display = name or str(path)
     if not path.exists():

@@ -188,8 +188,9 @@ class Shard:
         return train, loss, res
 
     def observed(self):
-        """(global rows, cols) of the training entries."""
-        return self.train[0] + self.r0, self.train[1]
+        """(global rows, cols) of the entries fitted on (training and validation)."""
+        parts = [self.train] + ([self.val] if self.val is not None else [])
+        return np.concatenate([p[0] for p in parts]) + self.r0, np.concatenate([p[1] for p in parts])
 
     def memory(self) -> int:
         """Peak resident memory of this worker process, bytes."""

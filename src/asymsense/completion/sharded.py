@@ -190,6 +190,34 @@ def shard_arrays(client, rows, cols, values, shape, validation=None, *, max_work
     return shards
 
 
+def shard_parquet(client, files, *, source: str, row=None, col=None, value=None, duplicates: str = "error", validation=0.1,
+                  validation_kind: str = "entries", seed: int = 0, max_workers: int | None = None) -> ShardSet:
+    """Spread a Parquet table (a list of files) over the workers by row blocks,
+    each worker reading its own rows (`completion.outofcore`); the validation
+    entries are chosen by a hash of each entry (`outofcore.hash_split`), the
+    same whatever the number of workers."""
+    from asymsense.completion.outofcore import columns, id_counts
+    from asymsense.validation import check_validation_share
+
+    if validation is not None:
+        check_validation_share(validation)
+    names = columns(files, source, row, col, value)
+    row_map, counts, col_map = id_counts(files, names, source)
+    workers = _workers(client, max_workers)
+    blocks = row_blocks(counts, len(workers))
+    workers = workers[:len(blocks)]
+    actors = start_shards(client, blocks, len(col_map), workers)
+    split = None if validation is None else (float(validation), validation_kind)
+    shards = ShardSet(client, actors, workers, blocks, (len(row_map), len(col_map)), None, row_map, col_map, names)
+    infos = shards.call("load_parquet", what="reading the Parquet files",
+                        each=[(list(map(str, files)), names, row_map.ids[a:b], col_map.ids, duplicates, split, seed) for a, b in blocks])
+    m_val = sum(i["m_val"] for i in infos)
+    if validation is not None:
+        shards.validation = {"kind": validation_kind, "fraction": float(validation), "split": "hash", "m": m_val, "seed": seed}
+    shards.info = {"m": sum(i["m"] for i in infos), "duplicates_merged": sum(i["duplicates_merged"] for i in infos), "files": len(files)}
+    return shards
+
+
 def _tree_sum(parts: list):
     """Σ parts pairwise, in list order (the same tree at every call)."""
     parts = list(parts)
