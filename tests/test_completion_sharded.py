@@ -185,3 +185,18 @@ def test_cli_sharded_refuses_what_it_does_not_write_with_one_line(tmp_path):
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "--compare is not available with --scheduler/--dask-local" in run.stderr and "asymsense predict" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_estimator_with_a_scheduler_predicts_as_the_single_process_estimator(client):
+    from asymsense.completion.estimator import LowRankCompleter
+
+    rows, cols, values, _ = table(seed=6)
+    X = np.column_stack([rows * 10, cols + 500])
+    params = dict(width=4, max_iter=8, patience=None, random_state=1, dtype="float64")
+    one = LowRankCompleter(**params).fit(X, values)
+    two = LowRankCompleter(**params, scheduler=client.scheduler.address).fit(X, values)
+    assert two.get_params()["scheduler"] == client.scheduler.address and two.result_.config["sharded"]["workers"] == 2
+    assert (two.n_iter_, two.best_iter_) == (one.n_iter_, one.best_iter_)
+    np.testing.assert_allclose(two.predict(X), one.predict(X), rtol=1e-9, atol=1e-12)
+    with pytest.raises(InputError, match="ensemble=2 is not available with scheduler/dask_local"):
+        LowRankCompleter(**params, ensemble=2, scheduler=client.scheduler.address).fit(X, values)

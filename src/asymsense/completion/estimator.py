@@ -58,7 +58,9 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
 
     Parameters mirror `asymsense.completion.complete`; `random_state` is its
     seed, `duplicates` the policy for repeated pairs in `fit`, `unknown` the
-    policy for unseen ids in `predict`. Fitted attributes: `result_`
+    policy for unseen ids in `predict`; `scheduler` (tcp://HOST:PORT) or
+    `dask_local` (N local worker processes) fit with the rows spread over a
+    Dask cluster (`completion.sharded`: the same model up to rounding). Fitted attributes: `result_`
     (CompletionResult), `row_ids_`, `col_ids_`, `n_iter_`, `effective_rank_`,
     `seed_`.
     """
@@ -82,6 +84,8 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
         unknown="biases",
         dtype="float32",
         random_state=None,
+        scheduler=None,
+        dask_local=None,
     ):
         self.width = width
         self.init_scale = init_scale
@@ -100,6 +104,8 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
         self.unknown = unknown
         self.dtype = dtype
         self.random_state = random_state
+        self.scheduler = scheduler
+        self.dask_local = dask_local
 
     # -- fitting -----------------------------------------------------------
     def fit(self, X, y, progress=None):
@@ -112,13 +118,19 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
             raise InputError(f"X has {len(row_ids)} pairs but y has {len(y)} values")
         table = table_from_ids(row_ids, col_ids, y, duplicates=self.duplicates, source="X")
         validation = self.validation
-        result = complete(
-            table.rows, table.cols, table.values, table.shape,
-            width=self.width, init_scale=self.init_scale, step_size=self.step_size,
-            step_constant=self.step_constant, max_iter=self.max_iter, patience=self.patience,
-            validation=validation, validation_kind=self.validation_kind, biases=self.biases,
-            clip=self.clip, l2=self.l2, ensemble=self.ensemble, refit=self.refit, seed=self.random_state, dtype=self.dtype, progress=progress,
-        )
+        options = dict(width=self.width, init_scale=self.init_scale, step_size=self.step_size,
+                       step_constant=self.step_constant, max_iter=self.max_iter, patience=self.patience,
+                       validation=validation, validation_kind=self.validation_kind, biases=self.biases,
+                       clip=self.clip, l2=self.l2, refit=self.refit, seed=self.random_state, dtype=self.dtype, progress=progress)
+        if self.scheduler is not None or self.dask_local is not None:  # the rows spread over a Dask cluster (completion.sharded)
+            from asymsense.completion.sharded import complete_sharded
+
+            if self.ensemble != 1:
+                raise InputError(f"ensemble={self.ensemble!r} is not available with scheduler/dask_local (a sharded fit is one model)")
+            result = complete_sharded(table.rows, table.cols, table.values, table.shape, scheduler=self.scheduler,
+                                      dask_local=self.dask_local, **options)
+        else:
+            result = complete(table.rows, table.cols, table.values, table.shape, ensemble=self.ensemble, **options)
         self._set_model(from_result(result, table.row_map, table.col_map, (table.rows, table.cols), ("row_id", "col_id", "value")))
         self.n_iter_ = result.n_iter
         self.best_iter_ = result.best_iter
