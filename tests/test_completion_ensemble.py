@@ -83,3 +83,26 @@ def test_ensemble_size_is_checked(bad):
     X, r, c, y = low_rank_table(n1=10, n2=8)
     with pytest.raises(InputError, match="ensemble"):
         complete(r, c, y, X.shape, ensemble=bad, max_iter=2)
+
+
+def test_ensemble_model_saves_and_loads_as_one_factor_pair(tmp_path, fits):
+    from asymsense.completion.io import IdMap
+    from asymsense.completion.saved import from_result, load_model
+
+    X, r, c, y, ens, _ = fits
+    model = from_result(ens, IdMap(np.arange(X.shape[0])), IdMap(np.arange(X.shape[1])), (r, c))
+    loaded = load_model(model.save(tmp_path / "model"))
+    assert loaded.fit.members == 3 and loaded.fit.U.shape == (X.shape[0], 24)
+    rows, cols = np.nonzero(np.ones(X.shape, bool))
+    np.testing.assert_array_equal(loaded.predict(rows, cols), model.predict(rows, cols))
+    np.testing.assert_array_equal(member_predictions(loaded.fit, rows, cols), member_predictions(ens, rows, cols))
+
+
+def test_cli_refuses_an_ensemble_of_zero(tmp_path):
+    import subprocess
+    import sys
+
+    bad = subprocess.run([sys.executable, "-m", "asymsense", "complete", "movielens-100k", "--out", str(tmp_path / "bad"), "--ensemble", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--ensemble must be >= 1" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists()
