@@ -74,7 +74,9 @@ def test_batched_equals_one_at_a_time():
         single = fgd(op, y, width=10, init_scale=result.config["init_scale"], seed=result.config["seed"], max_iter=60, truth=p, record_every=7)
         np.testing.assert_allclose(result.U, single.U, rtol=1e-10, atol=1e-14)
         np.testing.assert_allclose(result.history["rel_error"], single.history["rel_error"], rtol=1e-9)
-        assert result.step_size == single.step_size
+        # one auto step per batch, from the power iteration started at seeds[0]; a single run starts at its own seed,
+        # so the two agree to the power iteration's precision (bit-equality depends on the CPU's BLAS kernels)
+        assert result.step_size == pytest.approx(single.step_size, rel=1e-12)
     table = batch.history_table()
     assert set(table.column("init_scale").to_pylist()) == set(scales)
     assert table.num_rows == sum(len(r.history) for r in batch)
