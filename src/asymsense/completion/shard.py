@@ -73,8 +73,10 @@ class Shard:
         return block["info"]
 
     def _local(self, rows, cols, values):
-        """Entries in row-major order, rows relative to r0."""
-        rows, cols = np.asarray(rows, np.int64) - self.r0, np.asarray(cols, np.int64)
+        """Entries in row-major order, rows relative to r0 (int32 indices:
+        8 bytes an entry less than int64 on a worker holding 10⁷–10⁸ of them)."""
+        index = np.int32 if max(self.n_rows, self.n2) < 2**31 else np.int64
+        rows, cols = (np.asarray(rows, np.int64) - self.r0).astype(index), np.asarray(cols).astype(index)
         values = np.asarray(values, np.float64)
         order = np.lexsort((cols, rows))
         return rows[order], cols[order], values[order]
@@ -184,13 +186,13 @@ class Shard:
         res = None
         if self.val is not None:
             vr, vc, vy = self.val
-            res = (vr + self.r0, vc, vy - self._clipped(self.val_base + self.val_op.forward_factors(U, V)))
+            res = (vr.astype(np.int64) + self.r0, vc.astype(np.int64), vy - self._clipped(self.val_base + self.val_op.forward_factors(U, V)))
         return train, loss, res
 
     def observed(self):
         """(global rows, cols) of the entries fitted on (training and validation)."""
         parts = [self.train] + ([self.val] if self.val is not None else [])
-        return np.concatenate([p[0] for p in parts]) + self.r0, np.concatenate([p[1] for p in parts])
+        return np.concatenate([p[0] for p in parts]).astype(np.int64) + self.r0, np.concatenate([p[1] for p in parts]).astype(np.int64)
 
     def memory(self) -> int:
         """Peak resident memory of this worker process, bytes."""

@@ -356,9 +356,10 @@ def _fit(shards: ShardSet, *, width=None, init_scale="auto", step_size="auto", s
     clip_range = (min(f["min"] for f in facts), max(f["max"] for f in facts)) if clip else None
     z2 = shards.call("prepare", mean, c, clip_range, dtype.name, l2, what="the targets")
     y_norm = math.sqrt(math.fsum(z2) or 1.0)
-    scale = _adjoint_norm(shards, n2, dtype, seed)
+    # ‖A*(z)‖₂ (60 passes over the entries) only when the step or the scale is automatic
+    scale = _adjoint_norm(shards, n2, dtype, seed) if isinstance(step_size, str) or isinstance(init_scale, str) else None
     max_count = max(max(int(f["row_counts"].max()) for f in facts), int(counts_c.max()))
-    mu, step_rule, alpha = step_and_scale(scale, max_count, l2=l2, step_size=step_size, step_constant=step_constant, init_scale=init_scale)
+    mu, step_rule, alpha = step_and_scale(scale or 0.0, max_count, l2=l2, step_size=step_size, step_constant=step_constant, init_scale=init_scale)
     record_every = _record_every(record_every, n1, n2, k, m)
     if m_val == 0:
         patience = None
