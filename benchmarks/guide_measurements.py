@@ -1,21 +1,29 @@
 """Measurements behind the README guide "Choosing α, width, step size and stopping".
 
-Runs on the demo's problem (60×40, rank 3, κ = 3, dense Gaussian, m = 5·r(n1+n2−r))
-and prints four Markdown tables:
+Runs on one small planted problem (30×20, rank 3, κ = 3, dense Gaussian,
+m = 5·r(n1+n2−r) = 705; small so that the whole guide runs in seconds and
+tests/test_docs_generated.py can rerun it) and returns four tables:
 
-1. init scale α: final test error at a fixed budget and iterations to reach
-   test error 1e-2 (width k = 60, one batched call over α);
-2. width k: final error, iterations to 1e-2, seconds per iteration;
+1. init scale α: final test error at a fixed budget, iterations to reach
+   test error 1e-2 and the largest relative imbalance (k = n1, one batched
+   call over α), with the fitted slope of log error against log α;
+2. width k: final error, iterations to 1e-2, effective rank (and, a timing,
+   milliseconds per iteration);
 3. step constant c in μ = c/‖A*(y)‖₂: iterations to test error 1e-2, or divergence;
 4. stopping with noise σ: fixed budget vs validation early stopping vs the
    oracle best iterate (which needs the truth).
 
-    python benchmarks/guide_measurements.py [--out FILE.md]
+Every number except `ms_per_iteration` is deterministic (fixed seeds, one
+BLAS thread); docs/build.py renders the tables into README.md.
+
+    python benchmarks/guide_measurements.py [--json FILE.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 
 import numpy as np
@@ -23,8 +31,10 @@ from threadpoolctl import threadpool_limits
 
 from asymsense import DivergenceError, fgd, make_operator, measure, planted
 
-N1, N2, RANK, COND = 60, 40, 3, 3.0
+N1, N2, RANK, COND = 30, 20, 3, 3.0
 M = 5 * RANK * (N1 + N2 - RANK)
+BUDGET = 1000
+LEVEL = 1e-2
 
 
 def setup(noise=0.0, seed=0):
@@ -38,75 +48,88 @@ def first_below(history, column, level):
     return int(history["iteration"][below[0]]) if below.size else None
 
 
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def alpha_table(p, op, y, budget=1500):
+def alpha_table(p, op, y, budget=BUDGET):
+    """k = n1 over α ∈ {1e-1 … 1e-8} in one batch; slope of log final error vs log α (least squares)."""
     scales = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8]
-    runs = fgd(op, y, width=N1, init_scale=scales, max_iter=budget, seed=0, truth=p, record_every=5)
-    rows = [(f"{r.config['init_scale']:.0e}", f"{r.history['rel_error'][-1]:.2e}", first_below(r.history, "rel_error", 1e-2), f"{np.max(r.history['rel_imbalance']):.1e}") for r in runs]
-    errors = np.array([r.history["rel_error"][-1] for r in runs])
-    slope = np.polyfit(np.log10(scales), np.log10(errors), 1)[0]
-    return table(["α", f"test error after {budget} it.", "iterations to 1e-2", "max rel. imbalance"], rows) + f"\n\nFitted slope of log error vs log α: {slope:.2f}"
+    runs = fgd(op, y, width=N1, init_scale=scales, max_iter=budget, seed=0, truth=p, record_every=10)
+    rows = [{"alpha": r.config["init_scale"], "final_error": float(r.history["rel_error"][-1]),
+             "iterations_to_level": first_below(r.history, "rel_error", LEVEL),
+             "max_rel_imbalance": float(np.max(r.history["rel_imbalance"]))} for r in runs]
+    slope = np.polyfit(np.log10(scales), np.log10([row["final_error"] for row in rows]), 1)[0]
+    return {"budget": budget, "width": N1, "rows": rows, "slope": float(slope)}
 
 
-def width_table(p, op, y, budget=1500):
+def width_table(p, op, y, budget=BUDGET, runs=None):
+    """`runs`, if given, collects the result of each width (the step table reuses k = n1)."""
     rows = []
     for k in [RANK, 2 * RANK, N2 // 2, N2, N1, 2 * N1]:
         started = time.perf_counter()
-        r = fgd(op, y, width=k, init_scale=1e-4, max_iter=budget, seed=0, truth=p, record_every=5)
-        per_iter = (time.perf_counter() - started) / budget
-        rows.append((k, f"{r.history['rel_error'][-1]:.2e}", first_below(r.history, "rel_error", 1e-2), f"{r.history['eff_rank'][-1]:.2f}", f"{per_iter * 1e3:.2f}"))
-    return table(["width k", "test error", "iterations to 1e-2", "eff. rank", "ms / iteration"], rows)
+        r = fgd(op, y, width=k, init_scale=1e-4, max_iter=budget, seed=0, truth=p, record_every=10)
+        if runs is not None:
+            runs[k] = r
+        rows.append({"width": k, "final_error": float(r.history["rel_error"][-1]),
+                     "iterations_to_level": first_below(r.history, "rel_error", LEVEL),
+                     "eff_rank": float(r.history["eff_rank"][-1]),
+                     "ms_per_iteration": (time.perf_counter() - started) / budget * 1e3})
+    return {"budget": budget, "alpha": 1e-4, "rows": rows}
 
 
-def step_table(p, op, y, budget=1500):
+def step_table(p, op, y, budget=BUDGET, auto=None):
+    """`auto`: the run at c = 0.5 (k = n1, α = 1e-4) if already made (the width table's), reused."""
     rows = []
     for c in [0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]:
         try:
-            r = fgd(op, y, width=N1, init_scale=1e-4, max_iter=budget, seed=0, truth=p, step_constant=c, record_every=5)
-            rows.append((c, f"{r.step_size:.3f}", first_below(r.history, "rel_error", 1e-2), f"{r.history['rel_error'][-1]:.1e}"))
-        except DivergenceError:
-            rows.append((c, "—", "diverged", "—"))
-    return table(["c", "μ", "iterations to test error 1e-2", f"test error after {budget} it."], rows)
+            r = auto if (c == 0.5 and auto is not None) else fgd(op, y, width=N1, init_scale=1e-4, max_iter=budget, seed=0, truth=p, step_constant=c, record_every=10)
+            rows.append({"c": c, "step_size": float(r.step_size), "iterations_to_level": first_below(r.history, "rel_error", LEVEL),
+                         "final_error": float(r.history["rel_error"][-1]), "diverged_at": None})
+        except DivergenceError as exc:
+            rows.append({"c": c, "step_size": None, "iterations_to_level": None, "final_error": None, "diverged_at": exc.iteration})
+    return {"budget": budget, "width": N1, "alpha": 1e-4, "rows": rows}
 
 
-def stopping_table(noise=1e-2, budget=6000):
+def stopping_table(noise=1e-2, budget=3000, patience=300, validation=0.1):
+    """Fixed budget, the oracle best iterate (argmin of the test error over the
+    recorded iterates) and validation early stopping, for k = r and k = n1."""
     p, op, y = setup(noise=noise, seed=4)
     rows = []
     for k in [RANK, N1]:
         full = fgd(op, y, width=k, init_scale=1e-4, max_iter=budget, seed=0, truth=p, record_every=10)
         oracle = int(np.argmin(full.history["rel_error"]))
-        early = fgd(op, y, width=k, init_scale=1e-4, max_iter=budget, seed=0, truth=p, record_every=10, validation=0.1, patience=300)
-        rows.append((k, f"{full.history['rel_error'][-1]:.3e}", f"{full.history['rel_error'][oracle]:.3e} (it. {full.history['iteration'][oracle]})",
-                     f"{early.history['rel_error'][np.argmin(early.history['val_loss'])]:.3e} (it. {early.best_iter}, stopped {early.n_iter})"))
-    return table(["width k", f"fixed budget {budget}", "oracle best iterate", "validation 10% + patience 300"], rows) + f"\n\nNoise σ = {noise}, m = {M}."
+        early = fgd(op, y, width=k, init_scale=1e-4, max_iter=budget, seed=0, truth=p, record_every=10,
+                    validation=validation, patience=patience)
+        rows.append({"width": k, "fixed": float(full.history["rel_error"][-1]),
+                     "oracle": float(full.history["rel_error"][oracle]), "oracle_iter": int(full.history["iteration"][oracle]),
+                     "early": float(early.history["rel_error"][np.argmin(early.history["val_loss"])]),
+                     "best_iter": int(early.best_iter), "stopped": int(early.n_iter)})
+    return {"noise": noise, "budget": budget, "patience": patience, "validation": validation, "rows": rows}
+
+
+def measurements() -> dict:
+    """The four tables as plain records (one BLAS thread: the numbers do not depend on the machine's load)."""
+    with threadpool_limits(1):
+        p, op, y = setup()
+        runs = {}
+        width = width_table(p, op, y, runs=runs)
+        return {"problem": {"n1": N1, "n2": N2, "rank": RANK, "cond": COND, "m": M, "operator": "gaussian", "seed": 0},
+                "alpha": alpha_table(p, op, y), "width": width, "step": step_table(p, op, y, auto=runs[N1]),
+                "stopping": stopping_table()}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", help="also write the tables to this Markdown file")
+    parser.add_argument("--json", help="write the records to this JSON file (default: print them)")
     args = parser.parse_args()
-    with threadpool_limits(1):  # one BLAS thread: robust when the other core is busy
-        run(args)
-
-
-def run(args):
-    p, op, y = setup()
-    sections = [
-        ("Init scale α (k = 60)", alpha_table(p, op, y)),
-        ("Width k (α = 1e-4)", width_table(p, op, y)),
-        ("Step constant c (k = 60, α = 1e-4)", step_table(p, op, y)),
-        ("Stopping with noisy measurements", stopping_table()),
-    ]
-    text = "\n\n".join(f"### {title}\n\n{body}" for title, body in sections)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as fh:
+    record = measurements()
+    load = os.getloadavg()
+    record["recorded"] = {"command": "python benchmarks/guide_measurements.py" + (f" --json {args.json}" if args.json else ""),
+                          "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cores": os.cpu_count(),
+                          "load_average": [round(x, 1) for x in load]}
+    text = json.dumps(record, indent=1)
+    if args.json:
+        with open(args.json, "w") as fh:
             fh.write(text + "\n")
+    else:
+        print(text)
 
 
 if __name__ == "__main__":

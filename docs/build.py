@@ -5,14 +5,17 @@
 
 A region is `<!-- generated:NAME -->…<!-- /generated -->` (inline or over
 several lines); everything between the markers is replaced by RENDER[NAME].
-The values come from deterministic runs with the documented seeds
-(`asymsense demo`, `asymsense solve` with the commands shown), so a change
-of the code that alters a documented number makes the committed docs
-differ, and tests/test_docs_generated.py fails until this script is rerun.
 
-Timings are never generated into a transcript: a transcript shows `…` in
-place of seconds (each document states its timings in one place, with the
-command, the date and the machine's load).
+Two kinds of source:
+- deterministic numbers come from runs made here, with the documented seeds:
+  `asymsense demo`, the `asymsense solve` examples, the README guide
+  (benchmarks/guide_measurements.py) and `asymsense compare` (docs/baselines.md).
+  A change of the code that alters one of them makes the committed docs
+  differ, and tests/test_docs_generated.py fails until this script is rerun;
+- timings come from committed records of recorded runs, each with its
+  command, date and load (docs/data/*.json, benchmarks/results/*.md): they
+  are not rerun (a timing is not reproducible), but the docs must equal the
+  record. A transcript shows `…` in place of seconds.
 """
 
 from __future__ import annotations
@@ -38,14 +41,6 @@ TIMING = [
 SOLVE_TABLE = ["solve", "--config", "run.toml", "--max-iter", "500", "--out", "solve-run"]
 SOLVE_JSON = ["solve", "--n1", "50", "--n2", "20", "--rank", "2", "--alpha", "1e-5", "--max-iter", "400", "--json"]
 RUN_TOML = "n1 = 50\nn2 = 20\nrank = 2\ncond = 4.0\nwidth = 50\nalpha = 1e-5\nmax_iter = 400\nseed = 1\n"
-
-
-def _cli(args, cwd) -> str:
-    env = dict(os.environ, COLUMNS="100", MPLBACKEND="Agg")
-    result = subprocess.run([sys.executable, "-m", "asymsense", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise SystemExit(f"asymsense {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
-    return result.stdout
 
 
 def untimed(text: str) -> str:
@@ -80,28 +75,57 @@ def abridged_json(output: str) -> str:
     return untimed("\n".join(lines))
 
 
+def _start_cli(args, cwd) -> subprocess.Popen:
+    env = dict(os.environ, COLUMNS="100", MPLBACKEND="Agg")
+    return subprocess.Popen([sys.executable, "-m", "asymsense", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish_cli(args, process: subprocess.Popen) -> str:
+    stdout, stderr = process.communicate(timeout=900)
+    if process.returncode != 0:
+        raise SystemExit(f"asymsense {' '.join(args)} exited {process.returncode}: {stderr.strip()}")
+    return stdout
+
+
 def measure() -> dict:
-    """Run the documented commands once (in a temporary folder) and collect what the regions show."""
+    """Run the documented commands once (in a temporary folder) and collect what the regions show.
+
+    The three CLI runs (demo, two solves) start as subprocesses first and run
+    while the in-process measurements (the guide, compare) are made: on two
+    cores that halves the wall time of a check."""
     with tempfile.TemporaryDirectory(prefix="asymsense-build-") as tmp:
-        demo_out = _cli(["demo"], tmp)
-        summary = json.loads((Path(tmp) / "asymsense-demo" / "summary.json").read_text())
         (Path(tmp) / "run.toml").write_text(RUN_TOML)
-        solve_table = _cli(SOLVE_TABLE, tmp)
-        solve_json = _cli(SOLVE_JSON, tmp)
-    return {"demo_out": demo_out, "demo": summary, "solve_table": solve_table, "solve_json": solve_json, "guide_alpha": guide_alpha()}
+        commands = {"demo_out": ["demo"], "solve_table": SOLVE_TABLE, "solve_json": SOLVE_JSON}
+        running = {name: _start_cli(args, tmp) for name, args in commands.items()}
+        values = {"guide": guide(), "compare": compare(), "compare_noise": compare(noise=COMPARE_NOISE)}
+        values.update({name: _finish_cli(commands[name], process) for name, process in running.items()})
+        values["demo"] = json.loads((Path(tmp) / "asymsense-demo" / "summary.json").read_text())
+    return values
 
 
-def guide_alpha() -> str:
-    """The README guide's α table and fitted slope, from benchmarks/guide_measurements.py (its first table: one batched fgd call)."""
+def _guide_module():
     import importlib.util
 
-    from threadpoolctl import threadpool_limits
-
     spec = importlib.util.spec_from_file_location("guide_measurements", ROOT / "benchmarks" / "guide_measurements.py")
-    guide = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(guide)
-    with threadpool_limits(1):
-        return guide.alpha_table(*guide.setup())
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def guide() -> dict:
+    """The README guide's four tables (benchmarks/guide_measurements.py: deterministic, one BLAS thread)."""
+    return _guide_module().measurements()
+
+
+COMPARE_ITER = 300
+COMPARE_NOISE = 1e-3
+
+
+def compare(**parameters) -> list[dict]:
+    """`asymsense compare --max-iter 300` (and with `--noise`): the records its --json prints."""
+    from asymsense.jobs.compare import run_compare
+
+    return run_compare(max_iter=COMPARE_ITER, **parameters)
 
 
 def power_of_ten(x: float) -> str:
@@ -110,16 +134,25 @@ def power_of_ten(x: float) -> str:
     return f"{mantissa}·10" + str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
+def table(header, rows, indent="") -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+    return "\n\n" + "\n".join(indent + line for line in lines) + "\n\n" + indent
+
+
+def _never(iterations) -> str:
+    return "never" if iterations is None else str(iterations)
+
+
 def render(values: dict) -> dict[str, str]:
     demo = values["demo"]
     wide = [t for t in demo["trials"] if t["width"] == max(demo["config"]["widths"])]
     small = [t["max_rel_imbalance"] for t in wide if t["init_scale"] <= 1e-2]
     plateau = sorted(small)[len(small) // 2]
-    alpha_table, slope_line = values["guide_alpha"].split("\n\nFitted slope of log error vs log α: ")
     return {
-        "guide-alpha-table": "\n\n" + alpha_table.replace("| None |", "| never |") + "\n\n",
-        "guide-alpha-slope": slope_line.strip(),
-        **guide_alpha_facts(alpha_table),
+        **render_guide(values["guide"]),
+        **render_compare(values["compare"], values["compare_noise"]),
+        **render_recorded(),
         "demo-slope": f"{demo['fitted_slope']:.2f}",
         "demo-imbalance": power_of_ten(plateau),
         "demo-transcript": transcript(["demo"], values["demo_out"]),
@@ -128,19 +161,103 @@ def render(values: dict) -> dict[str, str]:
     }
 
 
-def guide_alpha_facts(table: str) -> dict[str, str]:
-    """Numbers the guide's prose reads off the α table: iterations per decade of 1/α
-    to reach 1e-2 (from α = 1e-3 to the smallest α that got there) and the range
-    of the imbalance plateau (α ≤ 1e-3)."""
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines()[2:]]
-    small = [(float(a), int(it), float(imb)) for a, _, it, imb in rows if float(a) <= 1e-3 and it not in ("None", "never")]
-    (a0, i0, _), (a1, i1, _) = small[0], small[-1]
-    per_decade = (i1 - i0) / np.log10(a0 / a1)
-    plateau = [imb for _, _, imb in small]
-    return {"guide-alpha-per-decade": f"{per_decade:.0f}", "guide-alpha-plateau": f"{power_of_ten(min(plateau))}–{power_of_ten(max(plateau))}"}
+def render_guide(g: dict) -> dict[str, str]:
+    """The README guide's tables and the numbers its prose reads off them."""
+    alpha, width, step, stop = g["alpha"], g["width"], g["step"], g["stopping"]
+    problem = g["problem"]
+    n1 = problem["n1"]
+    # iterations per decade of 1/α to reach the level: from α = 1e-3 to the smallest α that got there
+    reached = [r for r in alpha["rows"] if r["alpha"] <= 1e-3 and r["iterations_to_level"] is not None]
+    first, last = reached[0], reached[-1]
+    per_decade = (last["iterations_to_level"] - first["iterations_to_level"]) / np.log10(first["alpha"] / last["alpha"])
+    plateau = [r["max_rel_imbalance"] for r in reached]
+    by_width = {r["width"]: r for r in width["rows"]}
+    by_c = {r["c"]: r for r in step["rows"]}
+    wide = max(stop["rows"], key=lambda r: r["width"])
+
+    def k_label(k):
+        return f"{k} (= r)" if k == problem["rank"] else f"{k} (> n1)" if k > n1 else str(k)
+
+    diverged = [r for r in step["rows"] if r["diverged_at"] is not None]
+    return {
+        "guide-problem": f"{n1}×{problem['n2']}, rank {problem['rank']}, κ = {problem['cond']:g}, m = {problem['m']} dense Gaussian measurements, seed {problem['seed']}",
+        "guide-alpha-table": table(["α", f"test error after {alpha['budget']} it.", "iterations to 1e-2", "max rel. imbalance"],
+                                   [(f"{r['alpha']:.0e}", f"{r['final_error']:.2e}", _never(r["iterations_to_level"]), f"{r['max_rel_imbalance']:.1e}") for r in alpha["rows"]]),
+        "guide-alpha-slope": f"{alpha['slope']:.2f}",
+        "guide-alpha-per-decade": f"{per_decade:.0f}",
+        "guide-alpha-plateau": f"{power_of_ten(min(plateau))}–{power_of_ten(max(plateau))}",
+        "guide-alpha-first": f"{alpha['rows'][0]['final_error']:.2f}",
+        "guide-alpha-first-imbalance": f"{alpha['rows'][0]['max_rel_imbalance']:.2f}",
+        "guide-width-table": table(["width k", f"test error ({width['budget']} it.)", "iterations to 1e-2", "eff. rank"],
+                                   [(k_label(r["width"]), f"{r['final_error']:.1e}", _never(r["iterations_to_level"]), f"{r['eff_rank']:.2f}") for r in width["rows"]], indent="   "),
+        "guide-width-eff-rank": f"{by_width[n1]['eff_rank']:.2f}",
+        "guide-step-table": table(["c", "μ", "iterations to test error 1e-2", f"test error after {step['budget']} it."],
+                                  [(f"{r['c']:g}" + (" (auto)" if r["c"] == 0.5 else ""), f"{r['step_size']:.3f}", _never(r["iterations_to_level"]), f"{r['final_error']:.1e}")
+                                   for r in step["rows"] if r["diverged_at"] is None]
+                                  + [(", ".join(f"{r['c']:g}" for r in diverged), "—", "diverged (iteration " + ", ".join(str(r["diverged_at"]) for r in diverged) + ")", "—")],
+                                  indent="   "),
+        "guide-step-c1-error": f"{by_c[1.0]['final_error']:.2f}",
+        "guide-stopping-table": table(["width k", f"fixed budget {stop['budget']}", "oracle best iterate", f"validation {stop['validation']:.0%} + patience {stop['patience']}"],
+                                      [(r["width"], f"{r['fixed']:.3f}", f"{r['oracle']:.3f} (it. {r['oracle_iter']})", f"{r['early']:.3f} (best it. {r['best_iter']}, stopped at {r['stopped']})")
+                                       for r in stop["rows"]], indent="   "),
+        "guide-stopping-noise": f"{stop['noise']:g}",
+        "guide-stopping-sooner": f"{stop['budget'] / wide['stopped']:.0f}",
+    }
 
 
-DOCUMENTS = ["README.md", "docs/cli.md"]
+def render_compare(records: list[dict], noisy: list[dict]) -> dict[str, str]:
+    """docs/baselines.md: the compare run's table (deterministic columns) and the noisy run's errors."""
+    def name(r):
+        width = r["solver"].get("width")
+        return f"{r['method']} (k = {width})" if width else r["method"]
+
+    by = {r["method"]: r for r in noisy}
+    return {
+        "compare-table": table(["method", "test error", "rel. residual", "iterations", "stop"],
+                               [(name(r), f"{r['rel_error']:.1e}", f"{r['rel_residual']:.1e}", r["iterations"], r["stop_reason"]) for r in records]),
+        "compare-nuclear-error": power_of_ten(next(r["rel_error"] for r in records if r["method"] == "nuclear")),
+        "compare-noise": (f"the exact-rank methods reach {by['spectral']['rel_error']:.1e} (spectral) and {by['als']['rel_error']:.1e} (ALS), "
+                          f"fgd {by['fgd']['rel_error']:.1e}, balanced {by['balanced']['rel_error']:.1e}, "
+                          f"the nuclear norm {by['nuclear']['rel_error']:.1e} (its shrinkage bias at λ = 2‖A*(ε̃)‖₂), "
+                          f"ScaledGD {by['scaled-gd']['rel_error']:.1e} (it fits the noise: relative residual "
+                          f"{by['scaled-gd']['rel_residual']:.1e} against {by['fgd']['rel_residual']:.1e} for fgd)"),
+    }
+
+
+DATA = ROOT / "docs" / "data"
+ITERATION_REPORT = ROOT / "benchmarks" / "results" / "iteration_cpu_2threads.md"
+
+
+def _load_line(recorded: dict) -> str:
+    load = ", ".join(f"{x:g}" for x in recorded["load_average"])
+    note = f" ({recorded['note']})" if recorded.get("note") else ""
+    return f"`{recorded['command']}`, {recorded['date']}, load average {load} (1, 5, 15 min) on {recorded['cores']} cores{note}"
+
+
+def render_recorded() -> dict[str, str]:
+    """Timings from committed records of runs (they are not rerun by the check; the docs must equal the records)."""
+    guide_run = json.loads((DATA / "guide.json").read_text())
+    ms = [f"k = {r['width']}: {r['ms_per_iteration']:.2f}" for r in guide_run["width"]["rows"]]
+    movielens = json.loads((DATA / "movielens.json").read_text())
+    report = ITERATION_REPORT.read_text()
+    first_table = re.search(r"^\| operator .*?(?=\n\n)", report, re.S | re.M).group(0)
+    batched = re.search(r"^\| B \| BLAS threads .*?(?=\n\n)", report, re.S | re.M).group(0)
+    header = re.search(r"^Machine: .*$", report, re.M).group(0)
+    load_line = re.search(r"Load average at the end: [^(]*", report).group(0).strip()
+    return {
+        "timings-guide": f"{_load_line(guide_run['recorded'])}; milliseconds per iteration of the width table ({guide_run['width']['budget']} iterations each): " + ", ".join(ms),
+        "timings-iteration": "\n\n" + header + " " + load_line + ".\n\n" + first_table + "\n\n" + batched + "\n\n",
+        "timings-movielens": _movielens(movielens),
+    }
+
+
+def _movielens(record: dict) -> str:
+    rows = [(r["method"], f"{r['test_rmse']:.4f}", f"{r['val_rmse']:.4f}", f"{r['seconds']:.2f}", f"{r['tuning_seconds']:.2f}") for r in record["rows"]]
+    return (f"\n{_load_line(record['recorded'])}:" + table(["method", "test RMSE", "validation RMSE", "fit seconds", "seconds with tuning"], rows).rstrip("\n")
+            + table(["target", "measured", "met"], [(t["target"], t["measured"], "yes" if t["met"] else "no") for t in record["targets"]]))
+
+
+DOCUMENTS = ["README.md", "docs/cli.md", "docs/baselines.md"]
 
 
 def fill(text: str, rendered: dict[str, str]) -> str:

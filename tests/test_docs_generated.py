@@ -1,10 +1,13 @@
-"""The generated regions of README.md and docs/cli.md (docs/build.py) equal
+"""The generated regions of README.md and docs/*.md (docs/build.py) equal
 what the code prints now: a change that alters a documented deterministic
-number fails here until `python docs/build.py` is rerun."""
+number fails here until `python docs/build.py` is rerun. Timings are
+rendered from committed records of recorded runs; those records must say
+how they were measured (command, date, load)."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,8 @@ build = _build()
 
 @pytest.fixture(scope="module")
 def rendered():
+    """One measurement per test session (module scope): the demo and solve
+    subprocesses run while the guide and compare are measured in-process."""
     return build.render(build.measure())
 
 
@@ -41,15 +46,31 @@ def test_generated_regions_are_what_the_code_prints_now(rendered, name):
                     + "\n".join(f"--- {k} (committed)\n{old.get(k)}\n--- {k} (now)\n{new[k]}" for k in stale))
 
 
+def test_every_rendered_region_is_used(rendered):
+    """A number build.py computes but no document shows is a region someone deleted by hand."""
+    used = {m.group("name") for name in build.DOCUMENTS for m in build.REGION.finditer((ROOT / name).read_text())}
+    assert set(rendered) <= used, sorted(set(rendered) - used)
+
+
 def test_a_changed_number_is_caught(rendered):
     """The check can fail: a region whose number is edited differs after fill."""
     text = (ROOT / "README.md").read_text()
-    tampered = build.REGION.sub(lambda m: m.group(1) + "0.01" + m.group(4) if m.group("name") == "demo-slope" else m.group(0), text)
-    assert build.fill(tampered, rendered) == build.fill(text, rendered)
-    assert tampered != build.fill(tampered, rendered)
+    for region in ("demo-slope", "guide-step-table"):
+        tampered = build.REGION.sub(lambda m: m.group(1) + "0.01" + m.group(4) if m.group("name") == region else m.group(0), text)
+        assert tampered != text
+        assert build.fill(tampered, rendered) == build.fill(text, rendered)
+        assert tampered != build.fill(tampered, rendered)
 
 
 def test_transcripts_show_no_timing():
     assert build.untimed("wrote 6 files to d/ in 35.9 s: a") == "wrote 6 files to d/ in … s: a"
     assert build.untimed('"seconds": 0.52,') == '"seconds": …,'
     assert "6.382e-01" not in build.untimed("│ seconds             │      6.382e-01 │")
+
+
+@pytest.mark.parametrize("record", sorted(p.name for p in (ROOT / "docs" / "data").glob("*.json")))
+def test_recorded_timings_say_how_they_were_measured(record):
+    recorded = json.loads((ROOT / "docs" / "data" / record).read_text())["recorded"]
+    assert recorded["command"].startswith("python benchmarks/"), recorded
+    assert recorded["date"][:4].isdigit() and "UTC" in recorded["date"], recorded
+    assert len(recorded["load_average"]) == 3 and recorded["cores"] >= 1, recorded
