@@ -200,3 +200,26 @@ def test_estimator_with_a_scheduler_predicts_as_the_single_process_estimator(cli
     np.testing.assert_allclose(two.predict(X), one.predict(X), rtol=1e-9, atol=1e-12)
     with pytest.raises(InputError, match="ensemble=2 is not available with scheduler/dask_local"):
         LowRankCompleter(**params, ensemble=2, scheduler=client.scheduler.address).fit(X, values)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("nan", r"part-1\.parquet: value nan in column 'spend' is not finite"),
+    ("duplicate", r"data: the entry of row id 'customer-\d+' and column id \d+: duplicate \(row, column\) pair"),
+])
+def test_bad_parquet_entries_are_refused_naming_the_file_or_the_ids(client, tmp_path, damage, message):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from asymsense.completion.io import parquet_files
+    from asymsense.completion.sharded import shard_parquet
+
+    folder, *_ = parquet_table(tmp_path / "data")
+    part = pq.read_table(folder / "part-1.parquet").to_pydict()
+    if damage == "nan":
+        part["spend"][3] = float("nan")
+    else:
+        for name in part:
+            part[name].append(part[name][0])
+    pq.write_table(pa.table(part), folder / "part-1.parquet")
+    with pytest.raises(InputError, match=message):
+        shard_parquet(client, parquet_files(folder), source="data")

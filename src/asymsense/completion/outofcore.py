@@ -135,7 +135,7 @@ def hash_split(rows, cols, n2: int, fraction: float, kind: str, seed: int) -> np
     return rank < take
 
 
-def read_block(files, names, row_ids, col_ids, duplicates: str, validation, seed: int, r0: int) -> dict:
+def read_block(files, names, row_ids, col_ids, duplicates: str, validation, seed: int, r0: int, source: str = "DATA") -> dict:
     """The entries of the rows whose ids are `row_ids` (sorted; global
     indices r0, r0 + 1, …): {"train": (rows, cols, values), "val": triple or
     None, "info": counts}. `validation` is None or (fraction, kind)."""
@@ -148,10 +148,10 @@ def read_block(files, names, row_ids, col_ids, duplicates: str, validation, seed
         values = table.column("v").to_numpy()
         bad = ~np.isfinite(values) | (np.abs(values) > MAX_ABS_VALUE)
         if bad.any():
-            shown = values[np.argmax(bad)]
-            where = con.execute(f"SELECT filename FROM {_scan(files, filename=True)} WHERE {r} >= ? AND {r} <= ? "
+            shown = float(values[np.argmax(bad)])
+            found = con.execute(f"SELECT filename FROM {_scan(files, filename=True)} WHERE {r} >= ? AND {r} <= ? "
                                 f"AND (NOT isfinite(CAST({v} AS DOUBLE)) OR abs(CAST({v} AS DOUBLE)) > ?) LIMIT 1", [lo, hi, MAX_ABS_VALUE]).fetchone()
-            raise InputError(f"{where[0] if where else 'DATA'}: value {shown!r} in column {names[2]!r} is not finite or too large "
+            raise InputError(f"{found[0] if found else source}: value {shown!r} in column {names[2]!r} is not finite or too large "
                              f"(|value| > {MAX_ABS_VALUE:.0e}); every value must be a finite number")
     except duckdb.Error as exc:
         raise InputError(f"cannot read the Parquet entries of rows {lo!r}..{hi!r} ({str(exc).splitlines()[0]})") from None
@@ -162,7 +162,9 @@ def read_block(files, names, row_ids, col_ids, duplicates: str, validation, seed
     keep = rows >= 0  # ids between lo and hi that the driver did not see (a file changed meanwhile) would be -1
     if not keep.all() or (cols < 0).any():
         raise InputError("the Parquet files changed while they were read (ids appeared that the first scan did not see); rerun on files that stay put")
-    rows, cols, values, n_dup = resolve_duplicates(rows, cols, values, len(col_ids), duplicates, None, "DATA")
+    row_col = (table.column("r"), table.column("c"))
+    where = lambda i: f"the entry of row id {row_col[0][i].as_py()!r} and column id {row_col[1][i].as_py()!r}"  # noqa: E731
+    rows, cols, values, n_dup = resolve_duplicates(rows, cols, values, len(col_ids), duplicates, where, source)
     rows = rows + r0
     is_val = np.zeros(len(rows), dtype=bool) if validation is None else hash_split(rows, cols, len(col_ids), *validation, seed)
     train = (rows[~is_val], cols[~is_val], values[~is_val])

@@ -64,11 +64,11 @@ class Shard:
         self.val = None if val is None or len(val[0]) == 0 else self._local(*val)
         return len(self.train[0])
 
-    def load_parquet(self, files, names, row_ids, col_ids, duplicates, validation, seed) -> dict:
+    def load_parquet(self, files, names, row_ids, col_ids, duplicates, validation, seed, source) -> dict:
         """Read this block's entries from Parquet (`completion.outofcore.read_block`)."""
         from asymsense.completion.outofcore import read_block
 
-        block = read_block(files, names, row_ids, col_ids, duplicates, validation, seed, self.r0)
+        block = read_block(files, names, row_ids, col_ids, duplicates, validation, seed, self.r0, source)
         self.load(*block["train"], block["val"])
         return block["info"]
 

@@ -210,7 +210,7 @@ def shard_parquet(client, files, *, source: str, row=None, col=None, value=None,
     split = None if validation is None else (float(validation), validation_kind)
     shards = ShardSet(client, actors, workers, blocks, (len(row_map), len(col_map)), None, row_map, col_map, names)
     infos = shards.call("load_parquet", what="reading the Parquet files",
-                        each=[(list(map(str, files)), names, row_map.ids[a:b], col_map.ids, duplicates, split, seed) for a, b in blocks])
+                        each=[(list(map(str, files)), names, row_map.ids[a:b], col_map.ids, duplicates, split, seed, source) for a, b in blocks])
     m_val = sum(i["m_val"] for i in infos)
     if validation is not None:
         shards.validation = {"kind": validation_kind, "fraction": float(validation), "split": "hash", "m": m_val, "seed": seed}
