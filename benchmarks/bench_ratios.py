@@ -18,6 +18,10 @@ Figures (names as in the JSON):
   bench_end_to_end (one trial at a time, monitors from UVᵀ) over one batched
   `fgd` call, both with 1 BLAS thread; with the bare bound (two bare 6-row
   GEMMs over A per step) and the monitors' share of the fgd run.
+- demo_sweep_plain_over_fgd_jax_1t (when jax is installed): the same sweep
+  with DenseGaussian(kernel="jax") (XLA's skinny GEMMs; XLA_FLAGS set to one
+  thread unless given), in the same rounds, with its final errors against
+  the plain loop's.
 - demo_sweep_loaded: the same two, default settings (no thread limit in the
   plain script, `fgd`'s default threads), --loaded-iter iterations, while two
   busy processes started by this script hold the cores.
@@ -178,8 +182,12 @@ def demo_setup(iters: int):
     def plain():
         return [be.naive_trial(op.matrix, y, truth, a, mu, iters, 0) for a in be.ALPHAS]
 
-    def ours(threads=1, record_every=10):
-        return asymsense.fgd(op, y, width=be.WIDTH, init_scale=be.ALPHAS, step_size=mu, max_iter=iters, seed=0, truth=truth,
+    from asymsense.operators import jax_kernels
+
+    op_jax = DenseGaussian(be.N1, be.N2, be.M, seed=2, matrix=op.matrix, kernel="jax") if jax_kernels.available() else None
+
+    def ours(threads=1, record_every=10, kernel="blas"):
+        return asymsense.fgd(op if kernel == "blas" else op_jax, y, width=be.WIDTH, init_scale=be.ALPHAS, step_size=mu, max_iter=iters, seed=0, truth=truth,
                              record_every=record_every, tol=be.TOL, threads=threads)
 
     G = op.matrix
@@ -195,6 +203,9 @@ def demo_setup(iters: int):
 
 
 def demo_figures(rounds: int, iters: int) -> dict:
+    from asymsense.operators import jax_kernels
+
+    with_jax = jax_kernels.available()
     be, plain, ours, bare = demo_setup(iters)
     rs = []
     with threadpool_limits(1):
@@ -207,14 +218,28 @@ def demo_figures(rounds: int, iters: int) -> dict:
             batch = ours(threads=1)
             t_ours = time.perf_counter() - t0
             t_nomon = timed(lambda: ours(threads=1, record_every=iters + 1))
-            rs.append({"plain": t_plain, "ours": t_ours, "bare": t_bare, "ours_without_monitors": t_nomon, "load": load()})
+            row = {"plain": t_plain, "ours": t_ours, "bare": t_bare, "ours_without_monitors": t_nomon, "load": load()}
+            if with_jax:
+                t0 = time.perf_counter()
+                batch_jax = ours(threads=1, kernel="jax")
+                row["ours_jax"] = time.perf_counter() - t0
+            rs.append(row)
     errs = [(h[-1]["rel_error"], res.history["rel_error"][-1]) for (_, _, h), res in zip(naive, batch)]
+    out = {}
+    if with_jax:
+        fig = summarize(rs, "plain", "ours_jax")
+        fig["jax_over_blas_fgd"] = summarize(rs, "ours", "ours_jax")["ratio"]
+        errs_jax = [(h[-1]["rel_error"], res.history["rel_error"][-1]) for (_, _, h), res in zip(naive, batch_jax)]
+        fig["max_rel_diff_final_error"] = float(max(abs(a - b) / a for a, b in errs_jax))
+        fig["iterations"] = iters
+        fig["xla_flags"] = os.environ.get("XLA_FLAGS", "")
+        out["demo_sweep_plain_over_fgd_jax_1t"] = fig
     fig = summarize(rs, "plain", "ours")
     fig["ours_over_bare_gemms"] = summarize(rs, "ours", "bare")["ratio"]
     fig["monitor_share"] = float(np.median([1 - r["ours_without_monitors"] / r["ours"] for r in rs]))
     fig["max_rel_diff_final_error"] = float(max(abs(a - b) / a for a, b in errs))
     fig["iterations"] = iters
-    return {"demo_sweep_plain_over_fgd_1t": fig}
+    return {"demo_sweep_plain_over_fgd_1t": fig, **out}
 
 
 def _spin(stop):
@@ -413,6 +438,8 @@ def main(argv=None) -> int:
         return 0
     if args.rounds < 3:
         p.error("--rounds must be at least 3 (medians of ≥ 3 repeats)")
+    # XLA's pool (the optional jax kernel) on one thread, like the 1-thread BLAS figures
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     parts = [x.strip() for x in args.only.split(",") if x.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:

@@ -31,9 +31,10 @@ import numpy as np
 import scipy.linalg.blas
 from threadpoolctl import threadpool_limits
 
+from asymsense.errors import InputError
 from asymsense.validation import check_dtype, check_int, resolve_seed
 from asymsense.backend import is_numpy
-from asymsense.operators import rng_kernels
+from asymsense.operators import jax_kernels, rng_kernels
 from asymsense.operators.base import Operator, check_shape
 
 CHUNK_ENTRIES = 2**16
@@ -138,9 +139,22 @@ class DenseGaussian(Operator):
 
     A(X) = G vec(X) and A*(z) = mat(Gᵀ z); on a batch both become one
     matrix–matrix product, so B trials read G once per step instead of B times.
+
+    kernel="jax" computes whole steps (`residual_gradient`, which fgd calls)
+    with XLA instead of OpenBLAS (`operators.jax_kernels`: 2× faster skinny
+    GEMMs at B = 6; equal to ~1e-15 per step in float64, not bit for bit);
+    the default "blas" is NumPy's products.
     """
 
-    def __init__(self, n1, n2, m, *, seed=None, dtype="float64", matrix=None):
+    KERNELS = ("blas", "jax")
+
+    def __init__(self, n1, n2, m, *, seed=None, dtype="float64", matrix=None, kernel="blas"):
+        if kernel not in self.KERNELS:
+            raise InputError(f"kernel must be one of {', '.join(self.KERNELS)}, got {kernel!r}")
+        if kernel == "jax" and not jax_kernels.available():
+            raise InputError("kernel='jax' needs jax (pip install jax)")
+        self.kernel = kernel
+        self._jax_matrix = None
         self.shape = check_shape(n1, n2, m)[:2]
         self.m = int(m)
         self.dtype = check_dtype(dtype)
@@ -178,7 +192,22 @@ class DenseGaussian(Operator):
             new.matrix = self.xp.take(self.matrix, self.xp.asarray(index, device=self.device), axis=0)
             new.m = len(index)
             return new
-        return DenseGaussian(self.n1, self.n2, len(index), seed=self.seed, dtype=self.dtype, matrix=self.matrix[index])
+        return DenseGaussian(self.n1, self.n2, len(index), seed=self.seed, dtype=self.dtype, matrix=self.matrix[index], kernel=self.kernel)
+
+    def residual_gradient(self, U, V, y, dtype):
+        """r = A(UVᵀ) − y (in `dtype`) and (A*(r)V, A*(r)ᵀU) for a whole step:
+        with kernel="jax" one compiled XLA function; otherwise exactly
+        `forward_factors(U, V).astype(dtype) − y` and `gradient_products`
+        (the bits of the two calls). NumPy only (None on other backends)."""
+        if not is_numpy(self.xp):
+            return None
+        if self.kernel == "jax":
+            if self._jax_matrix is None:
+                self._jax_matrix = jax_kernels.device_matrix(self.matrix)
+            return jax_kernels.dense_step(self._jax_matrix, y, U, V, dtype)
+        r = self.forward_factors(U, V).astype(dtype, copy=False) - y
+        MV, MtU = self.gradient_products(r, U, V)
+        return r, MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
 
 
 class StreamGaussian(Operator):
