@@ -158,8 +158,10 @@ def _workers(client, max_workers: int | None = None) -> list[str]:
 
 
 def start_shards(client, blocks, n2: int, workers: list[str], factory=Shard) -> list:
-    """One `Shard` actor (or `factory`'s) per block, block b on workers[b]."""
-    futures = [client.submit(factory, r0, r1, n2, 1, actor=True, workers=[w], allow_other_workers=False, pure=False)
+    """One `Shard` actor (or `factory`'s) per block, block b on workers[b],
+    computing on as many threads as that worker has (`dask worker --nthreads`)."""
+    info = client.scheduler_info()["workers"]
+    futures = [client.submit(factory, r0, r1, n2, info.get(w, {}).get("nthreads", 1), actor=True, workers=[w], allow_other_workers=False, pure=False)
                for (r0, r1), w in zip(blocks, workers)]
     return [f.result() for f in futures]
 
