@@ -66,6 +66,11 @@ from asymsense.solvers.loop import DescentLoop, Objective, Validation
 from asymsense.solvers.stepsize import POWER_ITERATIONS, STEP_CONSTANT
 
 
+LOSS_GRACE = 10.0
+"""Seconds a failed call waits for the scheduler to report a lost worker
+before the failure counts as an error of the call itself."""
+
+
 class RowBlocks:
     """What the descent loop holds in place of U: the iterate `version`, whose
     row blocks live on the workers. NumPy is its array namespace, so the loop
@@ -125,7 +130,7 @@ class ShardSet:
         except (InputError, ArithmeticError):
             raise
         except Exception as exc:
-            lost = self.lost_workers()
+            lost = self.lost_workers(wait=LOSS_GRACE)
             if not lost:
                 raise
             held = ", ".join(f"{w} (rows {self.blocks[b][0]}–{self.blocks[b][1] - 1})" for b, w in enumerate(self.workers) if w in lost)
@@ -134,12 +139,18 @@ class ShardSet:
                 "so the fit stopped and nothing was written. Rerun the same command: the same seed gives the same model "
                 "(on a cluster whose workers stay up, each with memory for its share of the entries)") from None
 
-    def lost_workers(self) -> set[str]:
-        try:
-            alive = set(self.client.scheduler_info()["workers"])
-        except Exception:  # the scheduler itself is gone
-            return set(self.workers)
-        return set(self.workers) - alive
+    def lost_workers(self, wait: float = 0.0) -> set[str]:
+        """The shards' workers the scheduler no longer lists, polled for up to
+        `wait` seconds (the scheduler hears of a death shortly after the caller)."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                lost = set(self.workers) - set(self.client.scheduler_info()["workers"])
+            except Exception:  # the scheduler itself is gone
+                return set(self.workers)
+            if lost or time.monotonic() >= deadline:
+                return lost
+            time.sleep(0.1)
 
     def call(self, method: str, *args, what: str | None = None, each=None):
         """actor.method(*args) on every shard (or method(*each[b]) per shard)."""
