@@ -7,7 +7,9 @@ the fold test RMSEs, fit seconds per fold).
 
 Configurations (`--configs`, names below): the default (the paper's algorithm),
 a seed ensemble of B members run as one batch (`ensemble=B`), the optional
-count-weighted L2, both together, and the default without the refit.
+count-weighted L2, both together, the default without the refit, and the
+rating pattern as known row features (`implicit=True`, SVD++'s implicit term)
+alone and with the others.
 Every line carries the load average before and after it (2 shared cores:
 seconds are only comparable within one run).
 
@@ -36,6 +38,9 @@ CONFIGS = {
     "l2_ensemble3": {"l2": 0.05, "ensemble": 3},
     "l2_0.1": {"l2": 0.1},
     "no_refit": {"refit": False},
+    "implicit": {"implicit": True},
+    "implicit_l2": {"implicit": True, "l2": 0.05},
+    "implicit_l2_ensemble3": {"implicit": True, "l2": 0.05, "ensemble": 3},
 }
 
 

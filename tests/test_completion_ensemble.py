@@ -106,3 +106,31 @@ def test_cli_refuses_an_ensemble_of_zero(tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--ensemble must be >= 1" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_implicit_term_follows_its_gradient_steps():
+    """implicit=True: U_eff = U + N W with N_ij = |Ω_i|^{-1/2} on Ω, W from 0;
+    three steps of the descent reproduced by hand in float64 (W's step
+    IMPLICIT_STEP·μ/‖N‖₂²)."""
+    from asymsense.completion.model import IMPLICIT_STEP, _initial_factors
+
+    X, r, c, y = low_rank_table(n1=12, n2=9, rank=2, frac=0.6, seed=4)
+    mu, alpha, k = 0.02, 0.3, 3
+    res = complete(r, c, y, X.shape, implicit=True, validation=None, biases="none", clip=False, width=k, max_iter=3,
+                   step_size=mu, init_scale=alpha, seed=1, dtype="float64")
+    U, V = _initial_factors(1, 1, X.shape, k, alpha, np.float64)
+    W = np.zeros_like(V)
+    cnt = np.bincount(r, minlength=X.shape[0])
+    N = np.zeros(X.shape)
+    N[r, c] = 1 / np.sqrt(cnt[r])
+    assert res.config["implicit"]["pattern_norm"] == pytest.approx(np.linalg.norm(N, 2), rel=1e-3)
+    mu_w = IMPLICIT_STEP * mu / res.config["implicit"]["pattern_norm"] ** 2
+    for _ in range(3):
+        P = U + N @ W
+        G = np.zeros(X.shape)
+        G[r, c] = np.einsum("ik,ik->i", P[r], V[c]) - y
+        U, W, V = U - mu * G @ V, W - mu_w * N.T @ (G @ V), V - mu * G.T @ P
+    np.testing.assert_allclose(res.U, U + N @ W, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res.V, V, rtol=1e-9, atol=1e-12)
+    with pytest.raises(InputError, match="implicit"):
+        complete(r, c, y, X.shape, implicit="yes", max_iter=1)

@@ -83,6 +83,7 @@ def complete_command(
     l2: float = typer.Option(0.0, "--l2", help="Optional count-weighted L2 weight (0 = the paper's algorithm)."),
     refit: bool = typer.Option(True, "--refit/--no-refit", help="After early stopping, refit on training + validation entries for the chosen number of iterations."),
     ensemble: int = typer.Option(1, "--ensemble", help="Optional: B initialization seeds fitted as one batch, the model their mean (costs about B fits; 1 = one fit)."),
+    implicit: bool = typer.Option(False, "--implicit/--no-implicit", help="Optional, not the paper's algorithm: each row's rating pattern as known features (SVD++'s implicit term)."),
     duplicates: str = typer.Option("error", "--duplicates", help="Repeated (row, column) pairs: mean, last or error."),
     test_fraction: float = typer.Option(0.1, "--test-fraction", help="With --compare and no --test: share of DATA held out as the test set."),
     row_col: Optional[str] = typer.Option(None, "--row-col", help="Name of the row-id column (default: the first)."),
@@ -104,9 +105,9 @@ def complete_command(
         sharded_command(data, out, scheduler, dask_local, options, json_out, row_col, col_col, value_col, duplicates, encoding,
                         {"--pairs": pairs, "--top": top, "--test": test, "--compare": compare or None, "--interval": interval, "--cv": cv,
                          "--split": None if split == "random" else split, "--row-labels": row_labels, "--col-labels": col_labels,
-                         "--ensemble": ensemble if ensemble != 1 else None})
+                         "--ensemble": ensemble if ensemble != 1 else None, "--implicit": implicit or None})
         return
-    options["ensemble"] = ensemble
+    options["ensemble"], options["implicit"] = ensemble, implicit
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
     if split == "time":

@@ -79,6 +79,7 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
         clip=True,
         l2=0.0,
         ensemble=1,
+        implicit=False,
         refit=True,
         duplicates="mean",
         unknown="biases",
@@ -99,6 +100,7 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
         self.clip = clip
         self.l2 = l2
         self.ensemble = ensemble
+        self.implicit = implicit
         self.refit = refit
         self.duplicates = duplicates
         self.unknown = unknown
@@ -127,10 +129,12 @@ class LowRankCompleter(RegressorMixin, BaseEstimator):
 
             if self.ensemble != 1:
                 raise InputError(f"ensemble={self.ensemble!r} is not available with scheduler/dask_local (a sharded fit is one model)")
+            if self.implicit:
+                raise InputError("implicit=True is not available with scheduler/dask_local", "implicit")
             result = complete_sharded(table.rows, table.cols, table.values, table.shape, scheduler=self.scheduler,
                                       dask_local=self.dask_local, **options)
         else:
-            result = complete(table.rows, table.cols, table.values, table.shape, ensemble=self.ensemble, **options)
+            result = complete(table.rows, table.cols, table.values, table.shape, ensemble=self.ensemble, implicit=self.implicit, **options)
         self._set_model(from_result(result, table.row_map, table.col_map, (table.rows, table.cols), ("row_id", "col_id", "value")))
         self.n_iter_ = result.n_iter
         self.best_iter_ = result.best_iter
