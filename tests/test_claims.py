@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from asymsense.paper import (e1_convergence, e2_alpha, e3_balancing, e4_phases, e5_iterations, e6_samples, e7_noise, e8_lifted,
-                             e9_exponent, e10_noise_scaling, e11_kappa)
+                             e9_exponent, e10_noise_scaling, e11_kappa, e12_rank_scaling, e13_step_rule, e14_train_test)
 from asymsense.paper.fitting import loglog_slope_ci
 from asymsense.paper.registry import experiment_config
 
@@ -242,6 +242,63 @@ def test_e11_claims_fail_off_the_learning_law_out_of_order_or_without_recovery()
     assert failing(e11_kappa, bad, "e11") == {"E11.c"}
 
 
+# --------------------------------------------------------------------------- E12
+def e12_results(gamma=1.0, ranks=(1, 2, 3, 4), fill=0.66, step=1.25):
+    """Transitions m*/(n1 + n2) = 2·r^γ, each bracketed by one grid step below."""
+    return {"brackets": {r: (2 * r**gamma / step, 2 * r**gamma) for r in ranks}, "max_fill": fill}
+
+
+def test_e12_claims_fail_beyond_r_squared_an_injective_grid_or_a_rank_outside_the_grid():
+    assert all(verdicts(e12_rank_scaling.claims(e12_results(), cfg("e12"))).values())
+    assert failing(e12_rank_scaling, e12_results(gamma=3.0), "e12") == {"E12.b"}                  # m* ∝ r³
+    assert failing(e12_rank_scaling, e12_results(gamma=1.9, step=2.0), "e12") == {"E12.b"}        # within 2 only at the point, not the bracket
+    assert failing(e12_rank_scaling, e12_results(fill=1.2), "e12") == {"E12.a"}                   # A injective somewhere
+    outside = e12_results()
+    outside["brackets"][4] = (float("inf"), float("inf"))                                           # the largest rank never recovers
+    assert failing(e12_rank_scaling, outside, "e12") == {"E12.b"}
+
+
+def test_e12_gamma_interval_is_exact_over_the_brackets():
+    res = e12_results(gamma=1.0, step=1.5)
+    est = e12_rank_scaling.gamma(res["brackets"])
+    assert est.value == pytest.approx(1.0)
+    corners = []
+    for bits in range(16):                                   # every corner of the box of brackets
+        y = [np.log(res["brackets"][r][(bits >> i) & 1]) for i, r in enumerate((1, 2, 3, 4))]
+        corners.append(np.polyfit(np.log([1, 2, 3, 4]), y, 1)[0])
+    assert est.low == pytest.approx(min(corners)) and est.high == pytest.approx(max(corners))
+
+
+# --------------------------------------------------------------------------- E13
+def e13_results(deviation=1e-15, step_ratio=1.0, low_success=1.0, high_success=0.0):
+    cells = {(o, mu): {"success": low_success if mu <= 0.5 else (high_success if mu >= 1.25 else 0.5), "diverged": 0.0, "n": 5}
+             for o in (3.0, 10.0) for mu in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)}
+    return {"deviation": np.full(15, deviation), "factor_deviation": np.full(15, 1e-15), "step_ratio": np.full(15, step_ratio), "cells": cells}
+
+
+def test_e13_claims_fail_on_a_scale_dependent_rule_an_unstable_small_step_or_a_stable_large_one():
+    assert all(verdicts(e13_step_rule.claims(e13_results(), cfg("e13"))).values())
+    assert failing(e13_step_rule, e13_results(deviation=1e-3), "e13") == {"E13.a"}                # trajectory changes with c
+    assert failing(e13_step_rule, e13_results(step_ratio=1.01), "e13") == {"E13.a"}               # μ not scaled as 1/c
+    assert failing(e13_step_rule, e13_results(low_success=0.6), "e13") == {"E13.b"}               # unstable below the edge
+    assert failing(e13_step_rule, e13_results(high_success=0.2), "e13") == {"E13.c"}              # recovers beyond 2/L
+    assert failing(e13_step_rule, {**e13_results(), "cells": {}}, "e13") == {"E13.b", "E13.c"}    # no map: not measured
+
+
+# --------------------------------------------------------------------------- E14
+def e14_results(over=0.5, exact=1.0, test_ratio=1.3, tail=0.6):
+    return {"over_train": noisy([over] * 5, 0.02), "exact_train": noisy([exact] * 5, 0.01), "test_ratio": noisy([test_ratio] * 5, 0.03),
+            "train_ratio": np.full(5, 0.7), "tail_ratio": noisy([tail] * 25, 0.05)}
+
+
+def test_e14_claims_fail_without_interpolation_off_the_least_squares_level_with_improving_test_or_a_visible_tail():
+    assert all(verdicts(e14_train_test.claims(e14_results(), cfg("e14"))).values())
+    assert failing(e14_train_test, e14_results(over=1.0), "e14") == {"E14.a"}                     # stops at the least-squares level
+    assert failing(e14_train_test, e14_results(exact=0.7), "e14") == {"E14.b"}                    # rank r below its own LS level: a bug
+    assert failing(e14_train_test, e14_results(test_ratio=0.6), "e14") == {"E14.c"}               # test keeps improving with train
+    assert failing(e14_train_test, e14_results(tail=50.0), "e14") == {"E14.d"}                    # error carried by the visible blocks
+
+
 # --------------------------------------------------------------------------- every claim is covered
 def test_every_claim_id_of_the_shipped_experiments_has_a_failing_input_here():
     """The claim ids the tests above make fail cover every claim the analyses emit."""
@@ -255,7 +312,8 @@ def test_every_claim_id_of_the_shipped_experiments_has_a_failing_input_here():
     for module, res, name in [(e1_convergence, e1_good(), "e1"), (e3_balancing, e3_results(), "e3"), (e4_phases, e4_results(), "e4"),
                               (e5_iterations, e5_results(), "e5"), (e6_samples, e6_results(), "e6"), (e8_lifted, e8_results(), "e8"),
                               (e9_exponent, e9_results({3.0: 0.5, 11.0: 1.0}), "e9"), (e10_noise_scaling, e10_results(), "e10"),
-                              (e11_kappa, e11_results(), "e11")]:
+                              (e11_kappa, e11_results(), "e11"), (e12_rank_scaling, e12_results(), "e12"),
+                              (e13_step_rule, e13_results(), "e13"), (e14_train_test, e14_results(), "e14")]:
         emitted |= {c.id for c in module.claims(res, cfg(name))}
     emitted |= {"E2.a", "E2.b", "E7.a", "E7.b"}
     missing = {i for i in emitted if i not in tested}

@@ -348,7 +348,7 @@ def test_e8_note_blames_the_spectral_gap_only_when_it_separates_the_seeds():
 def test_every_report_figure_has_labelled_axes_and_titles(tiny_store, tmp_path, monkeypatch):
     """A reader must never meet an unlabelled axis: every panel has a title and
     an x label, and a y label unless it shares the y axis of a labelled panel."""
-    from asymsense.paper import figures
+    from asymsense.paper import plotting as figures
     from asymsense.paper.report import build_report
 
     seen = []
@@ -403,12 +403,14 @@ def test_write_text_is_atomic_and_leaves_no_temporary_file_on_failure(tmp_path):
 def test_reproduce_adds_up_the_seconds_of_resumed_runs(tmp_path, monkeypatch):
     from asymsense.paper import runner
 
-    times = iter([5.0, 0.25, 2.0])
+    times = iter([(5.0, 4.0), (0.25, 0.5), (2.0, 1.0)])  # (wall, CPU) seconds per run
     monkeypatch.setattr(runner, "run_experiment", lambda *args, **kwargs: next(times))
     runner.reproduce(tmp_path, "quick", experiments=["e4"], progress=False)
     manifest = runner.reproduce(tmp_path, "quick", experiments=["e4"], progress=False)
-    assert manifest["seconds"] == {"e4": 5.25}
-    assert runner.reproduce(tmp_path, "full", experiments=["e4"], progress=False)["seconds"] == {"e4": 2.0}
+    assert manifest["seconds"] == {"e4": 5.25} and manifest["cpu_seconds"] == {"e4": 4.5}
+    assert len(manifest["load"]["e4"]) == 2
+    full = runner.reproduce(tmp_path, "full", experiments=["e4"], progress=False)
+    assert full["seconds"] == {"e4": 2.0} and full["cpu_seconds"] == {"e4": 1.0}
 
 
 def test_missing_trials_fail_their_claims_with_a_message_that_says_so(tiny_store, tmp_path):

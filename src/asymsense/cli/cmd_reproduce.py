@@ -23,7 +23,7 @@ def reproduce(
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder: stored results (Parquet), figures, report.md, report.html, claims.json. Rerunning resumes."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes and few seeds (the default; under 15 minutes on 2 cores)."),
     full: bool = typer.Option(False, "--full", help="More seeds and larger sizes (hours)."),
-    experiment: Optional[List[str]] = typer.Option(None, "--experiment", "-e", help="Run only these experiments (e1 … e8); repeatable."),
+    experiment: Optional[List[str]] = typer.Option(None, "--experiment", "-e", help="Run only these experiments (e1 … e14); repeatable."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help=JOBS_HELP + " \\[default: the CPU count]"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Show a progress bar per sweep on stderr \\[default: only when stderr is a terminal]."),
 ):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from asymsense.metrics import as_truth, distance_to_truth
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import loglog_slope_ci, median_ci
@@ -70,8 +70,8 @@ def analyze(ctx) -> Section:
     sec = ctx.section()
     t = ctx.trials("noise")
     res = measure(t)
-    fig, axes = figures.new(ncols=2, width=4.6, height=3.6)
-    cols = figures.colors(len(res["by_oversampling"]))
+    fig, axes = plotting.new(ncols=2, width=4.6, height=3.6)
+    cols = plotting.colors(len(res["by_oversampling"]))
     sig = np.array(sorted(float(x) for x in t.unique("noise")))
     for (o, d), c in zip(res["by_oversampling"].items(), cols):
         for i, (s, e) in enumerate(d["groups"]):
@@ -81,14 +81,14 @@ def analyze(ctx) -> Section:
         axes[1].semilogx(rows.num("noise") * (1 + 0.05 * (o - 5)), rows.num("ratio"), "o", color=c, ms=4, alpha=0.7, label=f"m/dof = {o:g}")
         sec.regimes.append(regime(rows, label=f"m/dof = {o:g}", limit=4))
     fro = float(np.median(t.num("oracle") / t.num("noise")))
-    axes[0].loglog(sig, sig * fro, "k--", lw=1, label="oracle σ√dof/‖X*‖_F")
+    axes[0].loglog(sig, sig * fro, "k--", lw=1, label=r"oracle $\sigma\sqrt{\mathrm{dof}}/\|X^*\|_F$")
     axes[0].grid(alpha=0.3, which="both")
-    figures.finish(axes[0], xlabel="noise σ", ylabel="rel. test error (validation-stopped)", title="error vs noise", legend="upper left")
+    plotting.finish(axes[0], xlabel="noise σ", ylabel="rel. test error (validation-stopped)", title="error vs noise", legend="upper left")
     lo, hi = cfg["ratio_range"]
     axes[1].axhspan(lo, hi, color="0.9", zorder=0, label=f"claimed range [{lo:g}, {hi:g}]")
     axes[1].axhline(1, color="0.5", lw=0.8)
-    figures.finish(axes[1], xlabel="noise σ", ylabel="error / (σ√dof/‖X*‖_F)", title="ratio to the rank-r least-squares oracle", legend="upper right")
-    sec.figures.append((figures.save(fig, ctx.figure_path("noise_scaling")), "Left: validation-stopped test error vs σ per oversampling (one line per seed), dashed: the oracle "
+    plotting.finish(axes[1], xlabel="noise σ", ylabel=r"error / $(\sigma\sqrt{\mathrm{dof}}/\|X^*\|_F)$", title="ratio to the rank-r least-squares oracle", legend="upper right")
+    sec.figures.append((plotting.save(fig, ctx.figure_path("noise_scaling")), "Left: validation-stopped test error vs σ per oversampling (one line per seed), dashed: the oracle "
                         "σ√dof/‖X*‖_F; right: the ratio to the oracle per trial (the shaded band is the claimed range)."))
     sec.claims.extend(claims(res, cfg))
     med = [f"m/dof = {o:g}: median ratio {np.median(d['ratios']):.3g}, median stopping iteration {np.median(t.eq(oversampling=o).num('val_iter')):.0f}"

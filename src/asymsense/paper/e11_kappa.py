@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import bootstrap, fraction, linear_fit, pooled_points, worst
@@ -77,19 +77,19 @@ def analyze(ctx) -> Section:
     tables = {label: ctx.trials(label) for label in ("kappa", "staircase")}
     hist = {label: ctx.histories(label) for label in tables}
     res = measure(tables, hist)
-    fig, axes = figures.new(ncols=3, width=4.2, height=3.6)
+    fig, axes = plotting.new(ncols=3, width=4.2, height=3.6)
     st = tables["staircase"]
     if len(st):
         key = st.col("key")[0]
         h = hist["staircase"].get(key)
         sig = spectrum_values(int(st.num("rank")[0]), float(st.num("cond")[0]), str(st.col("spectrum")[0]))
         if h is not None:
-            for i, (s, c) in enumerate(zip(sig, figures.colors(len(sig))), start=1):
-                axes[0].semilogy(h.num("iteration"), h.num(f"sv_{i}"), color=c, lw=1.2, label=f"σ_{i}(UVᵀ)")
+            for i, (s, c) in enumerate(zip(sig, plotting.colors(len(sig))), start=1):
+                axes[0].semilogy(h.num("iteration"), h.num(f"sv_{i}"), color=c, lw=1.2, label=rf"$\sigma_{{{i}}}(UV^T)$")
                 axes[0].axhline(s, color=c, lw=0.8, ls=":")
-            axes[0].semilogy(h.num("iteration"), h.num(f"sv_{len(sig) + 1}"), color="0.5", lw=0.8, ls="--", label=f"σ_{len(sig) + 1}(UVᵀ)")
-        figures.finish(axes[0], xlabel="iteration", ylabel="singular value (dotted: σ_i(X*))", title="staircase (geometric spectrum, κ = 10)", legend="lower right")
-    for (x, y), c in zip(res["law"], figures.colors(len(res["law"]))):
+            axes[0].semilogy(h.num("iteration"), h.num(f"sv_{len(sig) + 1}"), color="0.5", lw=0.8, ls="--", label=rf"$\sigma_{{{len(sig) + 1}}}(UV^T)$")
+        plotting.finish(axes[0], xlabel="iteration", ylabel=r"singular value (dotted: $\sigma_i(X^*)$)", title="staircase (geometric spectrum, κ = 10)", legend="lower right")
+    for (x, y), c in zip(res["law"], plotting.colors(len(res["law"]))):
         axes[1].plot(x, y, "o", color=c, ms=3, alpha=0.7)
     if res["law"]:
         x, y = pooled_points(res["law"])
@@ -97,14 +97,14 @@ def analyze(ctx) -> Section:
         xs = np.linspace(np.nanmin(x), np.nanmax(x), 20)
         axes[1].plot(xs, fit.predict(xs), "k-", lw=1, label=f"fit: slope {fit.slope:.3g}, R² = {fit.r2:.3f}")
         axes[1].plot(xs, xs + (fit.intercept + (fit.slope - 1) * float(np.nanmean(x))), "C3--", lw=1, label="slope 1 (theory)")
-    figures.finish(axes[1], xlabel="log(1/α) / log(1 + μσ_i)", ylabel="t_i: first σ_i(UVᵀ) ≥ σ_i(X*)/2", title="learning time of each component", legend="upper left")
+    plotting.finish(axes[1], xlabel=r"$\log(1/\alpha) / \log(1 + \mu\sigma_i)$", ylabel=r"$t_i$: first $\sigma_i(UV^T) \geq \sigma_i(X^*)/2$", title="learning time of each component", legend="upper left")
     kap = list(res["finals"])
     for j, k in enumerate(kap):
         axes[2].semilogy(np.full(len(res["finals"][k]), j), res["finals"][k], "o", color="C0", ms=4, alpha=0.7)
     axes[2].axhline(cfg["success_tol"], color="0.5", lw=0.8, ls=":", label=f"success: error ≤ {cfg['success_tol']:g}")
     axes[2].set_xticks(range(len(kap)), [f"{k:g}" for k in kap])
-    figures.finish(axes[2], xlabel="κ", ylabel="final rel. test error", title="final error vs κ", legend="upper left")
-    sec.figures.append((figures.save(fig, ctx.figure_path("kappa")), "Left: the σ_i(UVᵀ) staircase of one seed (geometric spectrum, κ = 10); middle: each component's "
+    plotting.finish(axes[2], xlabel="κ", ylabel="final rel. test error", title="final error vs κ", legend="upper left")
+    sec.figures.append((plotting.save(fig, ctx.figure_path("kappa")), "Left: the σ_i(UVᵀ) staircase of one seed (geometric spectrum, κ = 10); middle: each component's "
                         "learning time against log(1/α)/log(1 + μσ_i) (all κ, i and seeds); right: final error per seed against κ (linear spectrum)."))
     sec.claims.extend(claims(res, cfg))
     for label, t in tables.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import worst
@@ -81,8 +81,8 @@ def analyze(ctx) -> Section:
     widths = [int(w) for w in t.unique("width")]
     alphas = sorted(float(a) for a in t.unique("alpha"))
     rank = int(t.num("rank")[0])
-    fig, axes = figures.new(ncols=len(widths), width=3.4, height=3.2)
-    cols = figures.colors(len(alphas))
+    fig, axes = plotting.new(ncols=len(widths), width=3.4, height=3.2, sharey=True)
+    cols = plotting.colors(len(alphas))
     for ax, k in zip(axes, widths):
         for a, c in zip(alphas, cols):
             rows = t.eq(width=k, alpha=a)
@@ -92,10 +92,10 @@ def analyze(ctx) -> Section:
                     ax.semilogy(h.num("iteration"), h.num("rel_error"), color=c, lw=1, label=f"α={a:.0e}" if i == 0 else None)
         ax.set_title(f"k = {k}" + (" (= r)" if k == rank else ""))
         ax.set_xlabel("iteration")
-        ax.set_ylabel("‖UVᵀ − X*‖_F / ‖X*‖_F")
         ax.grid(alpha=0.3)
+    axes[0].set_ylabel(r"$\|UV^T - X^*\|_F / \|X^*\|_F$")
     axes[0].legend(fontsize=7)
-    sec.figures.append((figures.save(fig, ctx.figure_path("convergence")), "Test error vs iteration, one panel per width k, colour = α."))
+    sec.figures.append((plotting.save(fig, ctx.figure_path("convergence")), "Test error vs iteration, one panel per width k, colour = α."))
 
     sec.regimes.append(regime(t, label="all widths"))
     res = measure(t, hist)

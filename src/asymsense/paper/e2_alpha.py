@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import loglog_fit, loglog_slope_ci
@@ -36,7 +36,7 @@ def analyze(ctx) -> Section:
     hist = ctx.histories("fgd")
     rules = [(f"budget {b} iterations", int(b)) for b in cfg["budgets"]]
     seeds = [int(s) for s in t.unique("seed")]
-    fig, axes = figures.new(ncols=len(rules), width=4.0, height=3.5)
+    fig, axes = plotting.new(ncols=len(rules), width=4.0, height=3.5)
     results = []
     for ax, (label, budget) in zip(axes, rules):
         groups = []
@@ -63,7 +63,7 @@ def analyze(ctx) -> Section:
         ax.set_ylabel("rel. test error")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6.5, loc="upper left")
-    sec.figures.append((figures.save(fig, ctx.figure_path("error_vs_alpha")), "Test error vs α at each stopping rule (dots: trials; line: least-squares fit in log–log; dashed: the symmetric theorem's slope 21/16, reference only)."))
+    sec.figures.append((plotting.save(fig, ctx.figure_path("error_vs_alpha")), "Test error vs α at each stopping rule (dots: trials; line: least-squares fit in log–log; dashed: the symmetric theorem's slope 21/16, reference only)."))
     sec.regimes.append(regime(t, label="k = n2"))
     sec.claims.extend(claims({"slopes": [(label, est) for label, _, est in results]}, cfg))
     sec.notes.append("Measured slopes: " + "; ".join(f"{label}: {est.format(3)}" for label, _, est in results if est is not None)

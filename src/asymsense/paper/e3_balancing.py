@@ -7,7 +7,7 @@ import numpy as np
 
 from asymsense.baselines import balanced_gd
 from asymsense.errors import InputError
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import bootstrap, median_ci, multi_loglog_fit, worst
@@ -93,8 +93,8 @@ def analyze(ctx):
     hist = ctx.histories("grid")
     alphas = sorted(float(a) for a in t.unique("alpha"))
     steps = sorted(float(s) for s in t.unique("step"))
-    fig, axes = figures.new(ncols=3, width=4.2, height=3.5)
-    cols = figures.colors(len(alphas))
+    fig, axes = plotting.new(ncols=3, width=4.2, height=3.5)
+    cols = plotting.colors(len(alphas))
     mid_step = steps[len(steps) // 2]
     for a, c in zip(alphas, cols):
         for i, key in enumerate(t.eq(alpha=a, step=mid_step).col("key")):
@@ -103,12 +103,14 @@ def analyze(ctx):
                 axes[0].semilogy(h.num("iteration"), h.num("rel_imbalance"), color=c, lw=1, label=f"α={a:.0e}" if i == 0 else None)
     axes[0].set_title(f"imbalance vs iteration (μ = {mid_step:g})")
     axes[0].set_xlabel("iteration")
-    axes[0].set_ylabel("‖UᵀU − VᵀV‖_F / ‖X*‖₂")
+    axes[0].set_ylabel(r"$\|U^TU - V^TV\|_F / \|X^*\|_2$")
     axes[0].legend(fontsize=7)
     imb = t.num("max_rel_imbalance")
     for a, c in zip(alphas, cols):
         rows = t.eq(alpha=a)
         axes[1].loglog(rows.num("step"), rows.num("max_rel_imbalance"), "o", color=c, ms=4, label=f"α={a:.0e}")
+    ref = float(np.median(imb / t.num("step")))
+    axes[1].loglog(steps, ref * np.asarray(steps, dtype=float), "k--", lw=1, label="slope 1 (theory: O(μ‖X*‖₂))")
     axes[1].set_xticks(steps, [f"{x:g}" for x in steps])
     from matplotlib.ticker import NullLocator
 
@@ -140,7 +142,7 @@ def analyze(ctx):
     axes[2].set_ylabel("rel. test error (solid), rel. imbalance (dotted)")
     axes[2].set_xlabel("iteration")
     axes[2].legend(fontsize=7)
-    sec.figures.append((figures.save(fig, ctx.figure_path("balancing")), "Left: relative imbalance vs iteration; middle: its maximum over the (α, μ) grid; right: plain FGD vs the explicit balancing term vs an unbalanced start (U₀ large, V₀ small)."))
+    sec.figures.append((plotting.save(fig, ctx.figure_path("balancing")), "Left: relative imbalance vs iteration; middle: its maximum over the (α, μ) grid; right: plain FGD vs the explicit balancing term vs an unbalanced start (U₀ large, V₀ small)."))
 
     sec.claims.extend(claims(res, cfg))
     sec.regimes += [regime(t, label="(α, μ) grid"), regime(c, label="comparison")]

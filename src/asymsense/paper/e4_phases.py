@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import fraction, loglog_slope_ci, worst
@@ -77,35 +77,36 @@ def analyze(ctx) -> Section:
             for k, p, z in zip(keys, detected, res["size_at_alignment"])]
     if keys:
         h, ph = hist[keys[0]], detected[0]
-        fig, axes = figures.new(ncols=3, width=4.4, height=3.6)
+        fig, axes = plotting.new(ncols=3, width=4.4, height=3.6)
         it = h.num("iteration")
         for i in range(1, min(rank + 3, 11)):
             name = f"sv_{i}"
             if name in h:
-                axes[0].semilogy(it, h.num(name), lw=1.2 if i <= rank else 0.8, ls="-" if i <= rank else "--", label=f"σ_{i}(UVᵀ)")
+                axes[0].semilogy(it, h.num(name), lw=1.2 if i <= rank else 0.8, ls="-" if i <= rank else "--", label=rf"$\sigma_{{{i}}}(UV^T)$")
         axes[0].set_title("singular values of UVᵀ")
         axes[0].set_ylabel("singular value")
         axes[0].legend(fontsize=6.5, loc="lower right")
-        for name, style in (("angle_u", "C0-"), ("angle_v", "C1-")):
-            axes[1].semilogy(it, h.num(name), style, lw=1, label=f"{name} (sin θ_max)")
+        for name, style, text in (("angle_u", "C0-", r"$\sin\theta_{\max}$(top-r left space, X*'s)"),
+                                  ("angle_v", "C1-", r"$\sin\theta_{\max}$(top-r right space, X*'s)")):
+            axes[1].semilogy(it, h.num(name), style, lw=1, label=text)
         axes[1].semilogy(it, h.num("rel_error"), "k-", lw=1, label="rel. error")
         axes[1].set_title("principal angles to X*, test error")
-        axes[1].set_ylabel("sin θ_max; rel. test error")
+        axes[1].set_ylabel(r"$\sin\theta_{\max}$; rel. test error")
         axes[1].legend(fontsize=6.5, loc="lower left")
-        for name, style in (("tail_u", "C2-"), ("tail_v", "C3-")):
-            axes[2].semilogy(it, h.num(name), style, lw=1, label=f"{name} = ‖(I − P*)·‖₂")
+        for name, style, text in (("tail_u", "C2-", r"$\|(I - P^*)U\|_2$"), ("tail_v", "C3-", r"$\|(I - Q^*)V\|_2$")):
+            axes[2].semilogy(it, h.num(name), style, lw=1, label=text)
         axes[2].set_title("tail norms")
-        axes[2].set_ylabel("‖(I − P*)U‖₂, ‖(I − P*)V‖₂")
+        axes[2].set_ylabel("tail norm (P*, Q*: X*'s left, right spaces)")
         axes[2].legend(fontsize=6.5, loc="lower right")
         for ax in axes:
-            figures.mark_phases(ax, ph)
+            plotting.mark_phases(ax, ph)
             ax.set_xlabel("iteration")
             ax.set_xlim(0, min(ph.stop, max(3 * ph.growth_end, 10)))
         first = axes[0].get_legend()
-        figures.mark_phases(axes[0], ph, legend=True)
+        plotting.mark_phases(axes[0], ph, legend=True)
         if first is not None:
             axes[0].add_artist(first)
-        sec.figures.append((figures.save(fig, ctx.figure_path("phases")), f"One trajectory (seed of key {keys[0][:8]}), phases detected automatically and shaded: {ph.method}."))
+        sec.figures.append((plotting.save(fig, ctx.figure_path("phases")), f"One trajectory (seed of key {keys[0][:8]}), phases detected automatically and shaded: {ph.method}."))
     sec.claims.extend(claims(res, cfg))
     sec.regimes.append(regime(t, label="k = n2"))
     sec.notes.append(f"Detected phase boundaries (iterations) at α = {res['alpha']:g}:\n\n| trial | alignment ends | growth ends | last | complete | σ₁(UVᵀ) at the end of alignment |\n|---|---|---|---|---|---|\n" + "\n".join(rows))

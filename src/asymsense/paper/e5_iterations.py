@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import bootstrap, linear_fit, median_ci, pooled_points, worst
@@ -35,7 +35,7 @@ def analyze(ctx) -> Section:
     t, hist = ctx.trials("fgd"), ctx.histories("fgd")
     seeds = [int(s) for s in t.unique("seed")]
     tols = [float(x) for x in cfg["tolerances"]]
-    fig, axes = figures.new(ncols=1, width=5.5, height=4.0)
+    fig, axes = plotting.new(ncols=1, width=5.5, height=4.0)
     ax = axes[0]
     notes = []
     floor_factor = float(cfg.get("floor_factor", 10.0))
@@ -78,7 +78,7 @@ def analyze(ctx) -> Section:
     ax.set_title("first iteration with rel. test error ≤ tol, per seed")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    sec.figures.append((figures.save(fig, ctx.figure_path("iterations")), "First iteration with test error ≤ tol vs log(1/α); lines are least-squares fits."))
+    sec.figures.append((plotting.save(fig, ctx.figure_path("iterations")), "First iteration with test error ≤ tol vs log(1/α); lines are least-squares fits."))
     sec.notes.append(" ".join(notes))
     sec.claims.extend(claims({"tolerances": measured}, cfg))
     sec.regimes.append(regime(t, label="k = n2"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import worst
@@ -82,26 +82,33 @@ def claims(res: dict, cfg: dict) -> list:
 def analyze(ctx) -> Section:
     cfg = ctx.analysis
     sec = ctx.section()
-    fig, axes = figures.new(ncols=3, width=4.0, height=3.2)
+    fig, axes = plotting.new(ncols=3, width=4.0, height=3.2)
     tables = {label: ctx.trials(label) for label, _ in METHODS}
     table = ["| method | " + "transition ratio per rank | min seeds per cell |", "|---|---|---|"]
     for ax, (label, title) in zip(axes, METHODS):
         t = tables[label]
         ranks, ratios, P, N = success_grid(t, cfg["success_tol"], cfg["max_fill"])
-        im = ax.imshow(P, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="magma")
-        ax.set_xticks(range(len(ratios)), [f"{o:g}" for o in ratios])
-        ax.set_yticks(range(len(ranks)), [str(r) for r in ranks])
-        for i in range(len(ranks)):
-            for j in range(len(ratios)):
-                if np.isfinite(P[i, j]):
-                    ax.text(j, i, f"{P[i, j]:.1f}", ha="center", va="center", fontsize=7, color="w" if P[i, j] < 0.5 else "k")
+        im = plotting.success_map(ax, P, ratios, ranks, contour=cfg["success_rate"])
+        n1, n2 = int(t.num("n1")[0]), int(t.num("n2")[0])
+        injective = [np.interp(n1 * n2 / (r * (n1 + n2 - r)), ratios, np.arange(len(ratios)), right=np.nan) for r in ranks]
+        slope = 1 / (ratios[-1] - ratios[-2]) if len(ratios) > 1 else 1.0
+        injective = [x if np.isfinite(x) else len(ratios) - 1 + (n1 * n2 / (r * (n1 + n2 - r)) - ratios[-1]) * slope for x, r in zip(injective, ranks)]
+        right = len(ratios) + 0.5  # two cells beyond the grid: the injective region shows where it starts, if that close
+        edge = {r: n1 * n2 / (r * (n1 + n2 - r)) for r in ranks}
+        for i, x in enumerate(injective):
+            if x < right:
+                ax.fill_betweenx([i - 0.5, i + 0.5], max(x, -0.5), right, facecolor="none", edgecolor="0.45", hatch="//", lw=0)
+        ax.fill_betweenx([], [], [], facecolor="none", edgecolor="0.45", hatch="//", lw=0,
+                         label="m ≥ n1·n2 (A injective): from m/dof = " + ", ".join(f"{edge[r]:.3g}" for r in ranks) + f" (r = {', '.join(map(str, ranks))})")
+        ax.set_xlim(-0.5, right)
+        ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
         ax.set_xlabel("m / (r(n1 + n2 − r))")
         ax.set_ylabel("rank r")
         ax.set_title(title, fontsize=9)
         trans = [transition(ratios, P[i], cfg["success_rate"]) for i in range(len(ranks))]
         table.append(f"| {title} | " + ", ".join(f"r={r}: {x:g}" for r, x in zip(ranks, trans)) + f" | {int(N[N > 0].min()) if (N > 0).any() else 0} |")
     fig.colorbar(im, ax=axes[-1], shrink=0.9, label="success probability")
-    sec.figures.append((figures.save(fig, ctx.figure_path("samples")), f"Fraction of seeds with final rel. error ≤ {cfg['success_tol']:g}."))
+    sec.figures.append((plotting.save(fig, ctx.figure_path("samples")), f"Fraction of seeds with final rel. error ≤ {cfg['success_tol']:g}."))
     sec.claims.extend(claims(measure(tables, cfg), cfg))
     for r in tables["over"].unique("rank"):
         sub = tables["over"].eq(rank=r)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from asymsense.metrics import as_truth, distance_to_truth
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import median_ci
@@ -75,15 +75,21 @@ def analyze(ctx):
     hist = ctx.histories("noise")
     rank = int(t.num("rank")[0])
     widths = [int(w) for w in t.unique("width")]
-    fig, axes = figures.new(ncols=2, width=5.0, height=3.6)
-    cols = figures.colors(len(widths))
+    fig, axes = plotting.new(ncols=2, width=5.0, height=3.6)
+    cols = plotting.colors(len(widths))
     rows = ["| k | best error (oracle) | best iteration | final error | final/best | validation-stopped error | val/oracle |", "|---|---|---|---|---|---|---|"]
     for pos, (k, c) in enumerate(zip(widths, cols)):
         sub = t.eq(width=k)
         for i, key in enumerate(sub.col("key")):
             if key in hist:
                 h = hist[key]
-                axes[0].loglog(np.maximum(h.num("iteration"), 1), h.num("rel_error"), color=c, lw=1, label=f"k = {k}" if i == 0 else None)
+                it, err = np.maximum(h.num("iteration"), 1), h.num("rel_error")
+                axes[0].loglog(it, err, color=c, lw=1, label=f"k = {k}" if i == 0 else None)
+                best = int(np.argmin(err))
+                stop = int(np.argmin(np.abs(it - max(1.0, float(sub.num("val_iter")[i])))))
+                first = pos == 0 and i == 0
+                axes[0].plot(it[best], err[best], "v", color=c, mec="k", mew=0.5, ms=6, label="oracle best iterate" if first else None)
+                axes[0].plot(it[stop], err[stop], "X", color=c, mec="k", mew=0.5, ms=6, label="validation stop (its iteration)" if first else None)
         axes[1].plot(np.full(len(sub), pos - 0.1), sub.num("overfit_ratio"), "o", color=c, ms=4)
         axes[1].plot(np.full(len(sub), pos + 0.1), sub.num("val_ratio"), "s", mfc="none", color=c, ms=5)
         med = {n: float(np.median(sub.num(n))) for n in ("best_error", "best_iter", "final_error", "overfit_ratio", "val_error", "val_ratio")}
@@ -98,7 +104,7 @@ def analyze(ctx):
     axes[1].set_xlabel("width k")
     axes[1].set_ylabel("test error ratio")
     axes[1].set_title("● final/best (overfitting), □ validation/oracle")
-    sec.figures.append((figures.save(fig, ctx.figure_path("noise")), "Left: test error along the path; right: per trial, final/best error (dots) and validation-stopped/oracle error (squares)."))
+    sec.figures.append((plotting.save(fig, ctx.figure_path("noise")), "Left: test error along the path; right: per trial, final/best error (dots) and validation-stopped/oracle error (squares)."))
     over = t.where(t.num("width") > rank)
     widest = t.where(t.num("width") == max(widths))
     # one number per seed (the independent unit): the worse of its k > r widths

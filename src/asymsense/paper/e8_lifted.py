@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from asymsense.metrics import as_truth, monitor
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import fraction, linear_fit, worst
@@ -163,15 +163,15 @@ def analyze(ctx):
     hist = ctx.histories("lifted")
     res = measure(t, hist, cfg)
     tol = float(cfg["align_tol"])
-    fig, axes = figures.new(ncols=2, width=5.0, height=3.6)
+    fig, axes = plotting.new(ncols=2, width=5.0, height=3.6)
     rows = ["| trial | top-rate / log(1+μλ) | bottom-rate / log(1−μλ) | closest sine to S(A*y) while ‖UVᵀ‖₂ ≤ "
             f"{cfg['max_aligned_size']:g} | σ_(r+1)/σ_r of A*(y) | final sine to [u;v]/√2 |", "|---|---|---|---|---|---|"]
     for i, key in enumerate(res["keys"]):
         h = hist[key]
         it = h.num("iteration")
         first = i == 0
-        axes[0].semilogy(it, h.num("c_top"), color="C0", lw=1, label="‖e_topᵀW‖ (λ = +σ₁(A*y))" if first else None)
-        axes[0].semilogy(it, h.num("c_bottom"), color="C3", lw=1, label="‖e_bottomᵀW‖ (λ = −σ₁(A*y))" if first else None)
+        axes[0].semilogy(it, h.num("c_top"), color="C0", lw=1, label=r"$\|e_{\mathrm{top}}^T W\|$ ($\lambda = +\sigma_1(A^*y)$)" if first else None)
+        axes[0].semilogy(it, h.num("c_bottom"), color="C3", lw=1, label=r"$\|e_{\mathrm{bottom}}^T W\|$ ($\lambda = -\sigma_1(A^*y)$)" if first else None)
         axes[0].semilogy(it, h.num("w_norm"), color="0.5", lw=0.8, ls="--", label="‖W‖₂" if first else None)
         axes[1].semilogy(it, h.num("align_sin_y"), color="C1", lw=1, label="sin ∠(W, top-r eigvecs of S(A*y))" if first else None)
         axes[1].semilogy(it, h.num("align_sin"), color="C2", lw=1, label="sin ∠(W, [uᵢ; vᵢ]/√2)" if first else None)
@@ -180,11 +180,11 @@ def analyze(ctx):
         rows.append(f"| {key[:8]} | {rt:.4f} | {rb:.4f} | {res['closest'][i]:.3g} | {res['gaps'][i]:.3g} | {res['final'][i]:.3g} |")
     axes[0].axhline(cfg["linear_window"], color="0.6", lw=0.8, ls=":", label=f"window ‖W‖₂ ≤ {cfg['linear_window']:g} (E8.a)")
     axes[0].set_xlim(0, 60)
-    figures.finish(axes[0], xlabel="iteration", ylabel="norm", title="power method: components of W", legend="lower right", fontsize=6.5)
+    plotting.finish(axes[0], xlabel="iteration", ylabel="norm", title="power method: components of W", legend="lower right", fontsize=6.5)
     axes[1].axhline(tol, color="0.6", lw=0.8, label=f"sine = {tol:g}")
     axes[1].axhline(cfg["max_aligned_size"], color="0.3", lw=0.8, ls=":", label=f"‖UVᵀ‖₂ = {cfg['max_aligned_size']:g}")
-    figures.finish(axes[1], xlabel="iteration", ylabel="sine of the largest principal angle; ‖UVᵀ‖₂", title="alignment of W", legend="lower left", fontsize=6.5)
-    sec.figures.append((figures.save(fig, ctx.figure_path("lifted")), "Left: W's components along the top and bottom eigenvectors of S(A*(y)) (one line per seed): "
+    plotting.finish(axes[1], xlabel="iteration", ylabel="sine of the largest principal angle; ‖UVᵀ‖₂", title="alignment of W", legend="lower left", fontsize=6.5)
+    sec.figures.append((plotting.save(fig, ctx.figure_path("lifted")), "Left: W's components along the top and bottom eigenvectors of S(A*(y)) (one line per seed): "
                         "geometric growth and decay at 1 ± μσ₁(A*(y)) while W is small; right: alignment of W = [U; V] with S(A*(y))'s and S(X*)'s top-r eigenvectors."))
     sec.claims.extend(claims(res, cfg))
     sec.regimes.append(regime(t, label="k = n2"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymsense.paper import figures
+from asymsense.paper import plotting
 from asymsense.paper.claims import claim
 from asymsense.paper.context import Section  # noqa: F401 (analyze returns one)
 from asymsense.paper.fitting import bootstrap, loglog_fit, loglog_slope_ci
@@ -55,8 +55,8 @@ def analyze(ctx) -> Section:
     res = measure(t)
     ratios = list(res["groups"])
     ref = float(cfg["reference_slope"])
-    fig, axes = figures.new(ncols=2, width=4.6, height=3.6)
-    cols = figures.colors(len(ratios))
+    fig, axes = plotting.new(ncols=2, width=4.6, height=3.6)
+    cols = plotting.colors(len(ratios))
     table = ["| m/dof | m/(n1·n2) | exponent s [CI] | per-seed range | reaches 21/16? |", "|---|---|---|---|---|"]
     estimates = []
     for o, c in zip(ratios, cols):
@@ -73,13 +73,13 @@ def analyze(ctx) -> Section:
                      f"{'yes' if est.low >= ref else ('within CI' if est.high >= ref else 'no')} |")
         sec.regimes.append(regime(t.eq(oversampling=o), label=f"m/dof = {o:g}", limit=5))
     axes[0].grid(alpha=0.3, which="both")
-    figures.finish(axes[0], xlabel="α (init scale)", ylabel=r"rel. test error $\|UV^T - X^*\|_F / \|X^*\|_F$ at the budget",
+    plotting.finish(axes[0], xlabel="α (init scale)", ylabel=r"rel. test error $\|UV^T - X^*\|_F / \|X^*\|_F$ at the budget",
                    title=f"error floor vs α (budget {int(t.num('max_iter')[0])} iterations)", legend="upper left")
     axes[1].axhline(ref, color="C3", ls="--", lw=1, label=f"symmetric theorem: 21/16 = {ref:g} (reference)")
     axes[1].grid(alpha=0.3)
-    figures.finish(axes[1], xlabel="oversampling m / dof", ylabel="exponent s (error ∝ α^s)", title="exponent vs m/dof (□: pooled fit, 95% CI)",
+    plotting.finish(axes[1], xlabel="oversampling m / dof", ylabel=r"exponent $s$ (error $\propto \alpha^s$)", title="exponent vs m/dof (□: pooled fit, 95% CI)",
                    legend="lower right")
-    sec.figures.append((figures.save(fig, ctx.figure_path("exponent")), "Left: final error vs α per oversampling (one line per seed); right: fitted exponent per seed (dots) "
+    sec.figures.append((plotting.save(fig, ctx.figure_path("exponent")), "Left: final error vs α per oversampling (one line per seed); right: fitted exponent per seed (dots) "
                         "and pooled with its bootstrap interval (squares); dashed: the symmetric theorem's 21/16, a reference only."))
     sec.claims.extend(claims(res, cfg))
     reached = [f"{o:g}" for o, e in zip(ratios, estimates) if e.low >= ref]

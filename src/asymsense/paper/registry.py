@@ -1,4 +1,4 @@
-"""The experiment list E1–E11 and their shipped configs.
+"""The experiment list E1–E14 and their shipped configs.
 
 Each experiment has one TOML file in `asymsense/configs/` (package data)::
 
@@ -30,7 +30,8 @@ from typing import Callable
 
 from asymsense.errors import InputError
 from asymsense.paper import (e1_convergence, e2_alpha, e3_balancing, e4_phases, e5_iterations, e6_samples, e7_noise,
-                             e8_lifted, e9_exponent, e10_noise_scaling, e11_kappa)
+                             e8_lifted, e9_exponent, e10_noise_scaling, e11_kappa, e12_rank_scaling, e13_step_rule,
+                             e14_train_test)
 
 MODES = ("quick", "full")
 
@@ -60,6 +61,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("e9", "e9_exponent.toml", e9_exponent),
         Experiment("e10", "e10_noise_scaling.toml", e10_noise_scaling),
         Experiment("e11", "e11_kappa.toml", e11_kappa),
+        Experiment("e12", "e12_rank_scaling.toml", e12_rank_scaling),
+        Experiment("e13", "e13_step_rule.toml", e13_step_rule),
+        Experiment("e14", "e14_train_test.toml", e14_train_test),
     ]
 }
 
@@ -68,6 +72,9 @@ TRIAL_METHODS: dict[str, Callable] = {
     "e7-noise": e7_noise.noise_trial,
     "e8-lifted": e8_lifted.lifted_trial,
     "e10-noise": e10_noise_scaling.noise_scaling_trial,
+    "e13-invariance": e13_step_rule.invariance_trial,
+    "e13-stability": e13_step_rule.stability_trial,
+    "e14-noise": e14_train_test.noise_fit_trial,
 }
 """The paper's own trial methods by the names its sweep configs use; passed to
 the sweep engine as `methods=` (module-level functions, so the workers get

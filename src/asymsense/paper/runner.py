@@ -15,6 +15,8 @@ also holds another mode's trials is read correctly.
 from __future__ import annotations
 
 import json
+import os
+import resource
 import time
 from pathlib import Path
 
@@ -47,20 +49,45 @@ def prepare_experiment(name: str, out_dir, mode: str) -> tuple[dict, Path]:
     return cfg, root
 
 
-def run_experiment(name: str, out_dir, mode: str, *, n_jobs=None, progress: bool = True) -> float:
-    """Run (or resume) every sweep of experiment `name`; returns seconds."""
-    started = time.perf_counter()
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its children: the reaped
+    ones (getrusage) plus the live ones (the reused joblib workers; psutil when
+    installed). A difference of two readings is the CPU an experiment cost,
+    whatever the machine's load — the number to compare across runs on a
+    shared machine, where wall time depends on the other jobs."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+    try:
+        import psutil
+
+        for child in psutil.Process(os.getpid()).children(recursive=True):
+            try:
+                t = child.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+    except ImportError:
+        pass
+    return total
+
+
+def run_experiment(name: str, out_dir, mode: str, *, n_jobs=None, progress: bool = True) -> tuple[float, float]:
+    """Run (or resume) every sweep of experiment `name`; returns (wall seconds, CPU seconds)."""
+    started, cpu = time.perf_counter(), cpu_seconds()
     cfg, root = prepare_experiment(name, out_dir, mode)
     for label, sc in sweep_configs(cfg):
         run_sweep(sc, root / label, methods=TRIAL_METHODS, n_jobs=n_jobs, progress=progress)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, max(0.0, cpu_seconds() - cpu)
 
 
 def reproduce(out_dir, mode: str = "quick", *, experiments=None, n_jobs=None, progress: bool = True, console=None) -> dict:
     """Run the chosen experiments (default all) and record their timings in
-    reproduce.json: per experiment, the seconds of every run in this mode
-    added up, so a resumed or repeated run does not replace the time the
-    stored results took by the seconds of skipping them."""
+    reproduce.json: per experiment, the wall seconds (`seconds`) and CPU
+    seconds (`cpu_seconds`) of every run in this mode added up, so a resumed
+    or repeated run does not replace the time the stored results took by the
+    seconds of skipping them; `load` is the 1-minute load average at the start
+    and end of each experiment's last run (the wall time means little without it)."""
     names = list(EXPERIMENTS) if not experiments else list(experiments)
     for n in names:
         if n not in EXPERIMENTS:
@@ -78,11 +105,17 @@ def reproduce(out_dir, mode: str = "quick", *, experiments=None, n_jobs=None, pr
     same_mode = manifest.get("mode") == mode
     manifest.update({"mode": mode, "experiments": sorted(set(manifest.get("experiments", [])) | set(names)) if same_mode else names})
     seconds = manifest.get("seconds", {}) if same_mode else {}
+    cpu = manifest.get("cpu_seconds", {}) if same_mode else {}
+    load = manifest.get("load", {}) if same_mode else {}
     for name in names:
         if console is not None:
             console.print(f"[bold]{name}[/bold] — {experiment_config(name, mode)['title']}")
-        seconds[name] = round(seconds.get(name, 0.0) + run_experiment(name, out, mode, n_jobs=n_jobs, progress=progress), 2)
-        manifest["seconds"] = seconds
+        load_before = os.getloadavg()[0]
+        wall, used = run_experiment(name, out, mode, n_jobs=n_jobs, progress=progress)
+        seconds[name] = round(seconds.get(name, 0.0) + wall, 2)
+        cpu[name] = round(cpu.get(name, 0.0) + used, 2)
+        load[name] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        manifest.update({"seconds": seconds, "cpu_seconds": cpu, "load": load})
         write_json(manifest_path, manifest, sort_keys=True)
     manifest["asymsense_version"] = __version__
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
