@@ -102,6 +102,33 @@ def test_test_set_overlap_and_unknown_ids_warn(tmp_path):
     assert s.predictions is None and not (tmp_path / "o" / "predictions.csv").exists()  # top=0: none
 
 
+def test_compare_shows_baseline_progress_on_a_terminal_only(tmp_path):
+    """stderr a terminal (a pty): the bar names the baselines; stderr a pipe: no bar frames."""
+    import os
+    import pty
+
+    data = write_table(tmp_path / "t.csv", density=0.5, rank=2, noise=0.1)
+    args = [sys.executable, "-m", "asymsense", "complete", str(data), "--compare", "--top", "0", "--max-iter", "40", "--seed", "0"]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "tty")], stdout=subprocess.PIPE, stderr=slave,
+                            env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the pty closes when the process exits
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait() == 0 and b"test RMSE on the same split" in proc.stdout.read()
+    os.close(master)
+    assert b"baselines" in seen and b"fitting" in seen, seen[-2000:]
+    piped = subprocess.run([*args, "--out", str(tmp_path / "pipe")], capture_output=True, text=True)
+    assert piped.returncode == 0 and "baselines" not in piped.stderr and "\x1b[" not in piped.stderr
+
+
 # --------------------------------------------------------------------------- default predictions
 def test_complete_writes_top_10_by_default_and_says_where(tmp_path):
     data = write_table(tmp_path / "t.csv", density=0.5, rank=2, noise=0.1)
@@ -216,7 +243,7 @@ def test_segments_z_statistic_and_size_limits():
 def movielens(tmp_path_factory):
     pytest.importorskip("recbole", reason="MovieLens-100k comes from the recbole wheel (pip install --no-deps recbole==1.2.1)")
     out = tmp_path_factory.mktemp("ml")
-    summary = run_complete("movielens-100k", out, fit_options={"seed": 0}, command="asymsense complete movielens-100k --out ml --seed 0")
+    summary = run_complete("movielens-100k", out, fit_options={"seed": 0}, features=True, command="asymsense complete movielens-100k --out ml --seed 0 --features")
     return out, summary
 
 
@@ -231,8 +258,10 @@ def test_movielens_report_has_titles_components_map_and_diagnostics(movielens):
     d = json.loads((out / "report.json").read_text())
     assert "Star Wars (1977)" in html or "Toy Story (1995)" in html
     assert all(c["description"].startswith("separates ") for c in d["components"]) and len(d["components"]) >= 2
-    assert d["segments_from"] == {"rows": "label tags", "columns": "label tags"} and "user " in html  # without --features: the labels' tags
-    assert any(c["row_segments"]["description"] for c in d["components"])  # user segments (age band, men/women, occupation)
+    assert d["segments_from"] == {"rows": "features (ml-100k.user)", "columns": "features (ml-100k.item)"} and "user " in html
+    first = d["components"][0]  # docs/completion.md: women against men among the users, Action/Adventure against Drama/Film-Noir
+    assert {s["segment"] for s in first["row_segments"]["positive"] + first["row_segments"]["negative"]} >= {"gender F", "gender M"}
+    assert first["description"] == "separates class Action/class Adventure (positive side) from class Drama/class Film-Noir (negative side)"
     assert any(g in d["components"][0]["description"] for g in ("Action", "Drama", "Romance", "Comedy", "Thriller", "Sci-Fi", "Horror"))
     for key in ("map", "calibration", "activity", "rmse", "singular_values", "imbalance"):
         assert f"alt='{key}'" in html
