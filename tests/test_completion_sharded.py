@@ -17,6 +17,7 @@ from asymsense.completion.model import complete
 from asymsense.completion.sharded import row_blocks
 from asymsense.errors import InputError
 from asymsense.jobs.predict import run_predict
+from asymsense.completion.sharded_workflow import run_complete_sharded
 
 distributed = pytest.importorskip("distributed")
 
@@ -142,9 +143,10 @@ def test_parquet_directory_fit_on_the_cluster_round_trips_through_predict(client
 
     folder, row_ids, col_ids, values = parquet_table(tmp_path / "data")
     out = tmp_path / "out"
-    run = run_cli("complete", folder, "--out", out, "--scheduler", client.scheduler.address, "--seed", 2, "--json", "--max-iter", 12)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
+    # what `asymsense complete DATA --out OUT --scheduler ADDRESS --seed 2 --max-iter 12` runs (in this process: no second start-up)
+    summary = run_complete_sharded(folder, out, scheduler=client.scheduler.address, fit_options={"seed": 2, "max_iter": 12})
+    assert sorted(p.name for p in out.iterdir()) == ["history.parquet", "model", "summary.json"]
+    assert json.loads((out / "summary.json").read_text())["iterations"] == summary["iterations"]
     assert summary["m"] == len(values) and summary["shape"] == [len(set(row_ids)), len(set(col_ids))]
     assert summary["config"]["sharded"]["workers"] == 2 and summary["config"]["validation"]["split"] == "hash"
     pairs = tmp_path / "pairs.csv"
