@@ -14,6 +14,12 @@ Every line carries the load average before and after it (2 shared cores:
 seconds are only comparable within one run).
 
     python benchmarks/bench_completion_accuracy.py [--configs default ensemble3 l2 l2_ensemble3 no_refit] [--seed 0] [--no-cv] [--json OUT]
+    python benchmarks/bench_completion_accuracy.py --timing-rounds 3 --configs default implicit ...
+
+--timing-rounds N: instead, the fixed-split fit of each configuration N times,
+interleaved (round 1: every configuration, round 2: …), and the median
+seconds and their ratio to the first configuration's (the load moves on a
+shared machine; interleaving exposes every configuration to the same moments).
 """
 
 from __future__ import annotations
@@ -50,9 +56,26 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cv", action="store_true")
     ap.add_argument("--json", default=None, help="write the results here (rewritten after every configuration)")
+    ap.add_argument("--timing-rounds", type=int, default=0, help="only time the fixed-split fits, interleaved (see above)")
     args = ap.parse_args(argv)
     t, tr, va, te, _, _ = fixed_split()
     train, val = (t.rows[tr], t.cols[tr], t.values[tr]), (t.rows[va], t.cols[va], t.values[va])
+    if args.timing_rounds:
+        seconds = {name: [] for name in args.configs}
+        loads = [os.getloadavg()[0]]
+        for _ in range(args.timing_rounds):
+            for name in args.configs:
+                started = time.perf_counter()
+                complete(*train, t.shape, validation=val, seed=args.seed, **CONFIGS[name])
+                seconds[name].append(time.perf_counter() - started)
+            loads.append(os.getloadavg()[0])
+        first = float(np.median(seconds[args.configs[0]]))
+        for name in args.configs:
+            med = float(np.median(seconds[name]))
+            print(f"{name}: median {med:.2f} s over {args.timing_rounds} interleaved rounds ({', '.join(f'{x:.2f}' for x in seconds[name])}), "
+                  f"{med / first:.2f}x {args.configs[0]}")
+        print(f"load average at the start and after each round: {', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} cores")
+        return
     out = {"seed": args.seed, "cores": os.cpu_count(), "configs": {}}
     for name in args.configs:
         kw = CONFIGS[name]

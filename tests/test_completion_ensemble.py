@@ -134,3 +134,16 @@ def test_implicit_term_follows_its_gradient_steps():
     np.testing.assert_allclose(res.V, V, rtol=1e-9, atol=1e-12)
     with pytest.raises(InputError, match="implicit"):
         complete(r, c, y, X.shape, implicit="yes", max_iter=1)
+
+
+def test_implicit_ensemble_members_are_the_single_implicit_fits():
+    X, r, c, y = low_rank_table(n1=30, n2=25, rank=2, frac=0.5, noise=0.3, seed=6)
+    val = np.arange(len(y)) % 5 == 0
+    opts = dict(width=4, validation=(r[val], c[val], y[val]), patience=10, max_iter=80, dtype="float64", step_size=0.05,
+                init_scale=1e-3, implicit=True, l2=0.01)
+    ens = complete(r[~val], c[~val], y[~val], X.shape, ensemble=2, seed=3, **opts)
+    rows, cols = np.nonzero(np.ones(X.shape, bool))
+    members = member_predictions(ens, rows, cols)
+    for b in range(2):
+        s = complete(r[~val], c[~val], y[~val], X.shape, seed=3 + b, **opts)
+        np.testing.assert_allclose(members[b], s.biases(rows, cols) + np.einsum("ik,ik->i", s.U[rows], s.V[cols]), rtol=1e-9, atol=1e-9)

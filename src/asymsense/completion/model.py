@@ -351,19 +351,22 @@ def _complete(
         raise InputError(f"implicit must be True or False, got {implicit!r}", "implicit")
     pattern = None
     if implicit:  # V carries W below it: the loop's second factor is [V; W], W from 0
-        weights = (1.0 / np.sqrt(counts_r[tr_rows, 0])).astype(dtype)
-        pattern = sp.csr_array((weights, (tr_rows, tr_cols)), shape=(n1, n2))
-        pattern_norm = adjoint_norm(op, weights, seed=seed)
+        pattern = (1.0 / np.sqrt(counts_r[tr_rows, 0])).astype(dtype)  # N = A*(pattern): its products reuse the operator's layout
+        pattern_norm = adjoint_norm(op, pattern, seed=seed)
         w_rate = IMPLICIT_STEP * mu / pattern_norm**2
         V = np.concatenate([V, np.zeros_like(V)], axis=-2)
 
+    cache = {}
+
     def effective(U, V):
-        """(U + N W, V) from the loop's (U, [V; W]); (U, V) without the implicit term."""
+        """(U + N W, V) from the loop's (U, [V; W]); (U, V) without the implicit term.
+        Computed once per iterate (residual, gradient and validation share it)."""
         if pattern is None:
             return U, V
-        if U.ndim == 2:
-            return U + pattern @ V[n2:], V[:n2]
-        return np.stack([U[b] + pattern @ V[b, n2:] for b in range(B)]), V[:, :n2]
+        if cache.get("of") is not U:
+            NW = op.adjoint_times(pattern, V[..., n2:, :])
+            cache.update({"of": U, "value": ((U + NW).astype(dtype, copy=False), V[..., :n2, :])})
+        return cache["value"]
     if val is not None:
         val_op = EntrySample(val[0], val[1], (n1, n2), dtype=dtype)
         val_base, val_y = bias(val[0], val[1]), val[2]
@@ -386,8 +389,7 @@ def _complete(
             MV, MtU = (np.stack(p) for p in zip(*(op.gradient_products(r[b], Ue[b], Ve[b]) for b in range(B))))
         MV, MtU = MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
         if pattern is not None:  # W's direction, scaled to its own step: (w_rate/μ)·Nᵀ A*(e)V
-            MW = [pattern.T @ m for m in (MV if B > 1 else [MV])]
-            MW = (np.stack(MW) if B > 1 else MW[0]).astype(dtype) * np.asarray(w_rate / mu, dtype)
+            MW = op.adjoint_t_times(pattern, MV).astype(dtype, copy=False) * np.asarray(w_rate / mu, dtype)
             MtU = np.concatenate([MtU, MW], axis=-2)
         return MV, MtU
 
