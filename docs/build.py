@@ -216,12 +216,19 @@ def render_compare(records: list[dict], noisy: list[dict]) -> dict[str, str]:
         "compare-table": table(["method", "test error", "rel. residual", "iterations", "stop"],
                                [(name(r), f"{r['rel_error']:.1e}", f"{r['rel_residual']:.1e}", r["iterations"], r["stop_reason"]) for r in records]),
         "compare-nuclear-error": power_of_ten(next(r["rel_error"] for r in records if r["method"] == "nuclear")),
+        "compare-balanced-digits": _digits_in_common(*(next(r["rel_error"] for r in records if r["method"] == m) for m in ("fgd", "balanced"))),
         "compare-noise": (f"the exact-rank methods reach {by['spectral']['rel_error']:.1e} (spectral) and {by['als']['rel_error']:.1e} (ALS), "
                           f"fgd {by['fgd']['rel_error']:.1e}, balanced {by['balanced']['rel_error']:.1e}, "
                           f"the nuclear norm {by['nuclear']['rel_error']:.1e} (its shrinkage bias at λ = 2‖A*(ε̃)‖₂), "
                           f"ScaledGD {by['scaled-gd']['rel_error']:.1e} (it fits the noise: relative residual "
                           f"{by['scaled-gd']['rel_residual']:.1e} against {by['fgd']['rel_residual']:.1e} for fgd)"),
     }
+
+
+def _digits_in_common(a: float, b: float) -> str:
+    """Significant digits two numbers share: ⌊−log₁₀(|a − b|/|a|)⌋ (written out for 1–6)."""
+    digits = int(np.floor(-np.log10(abs(a - b) / abs(a)))) if a != b else 16
+    return ["no", "one", "two", "three", "four", "five", "six"][digits] if digits <= 6 else str(digits)
 
 
 DATA = ROOT / "docs" / "data"
