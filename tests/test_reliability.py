@@ -365,7 +365,10 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "asymsense", "solve", "--n1", "60", "--n2", "50", "--rank", "3", "--max-iter", "1000000",
                              "--out", "d"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    psutil = pytest.importorskip("psutil")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum(psutil.Process(proc.pid).cpu_times()[:2]) < 2.5:  # imports take ~1 s of CPU: then it iterates
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     run = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -403,3 +406,268 @@ def test_sweep_workers_die_with_the_main_process(tmp_path):
                     child.kill()
                 except psutil.Error:
                     pass
+
+
+# --------------------------------------------------------------------------- empty paths, empty configs, long lines
+OUT_COMMANDS = [("demo",), ("report",), ("reproduce",), ("complete", "r.csv"), ("pilot", "r.csv"), ("predict", "model"),
+                ("solve",), ("compare",), ("sweep", "c.toml")]
+
+
+@pytest.mark.parametrize("command", OUT_COMMANDS, ids=lambda c: c[0])
+def test_an_empty_out_is_refused_by_every_command_before_any_work(tmp_path, command):
+    """`--out ''` (typer would read it as the current directory): exit 2, one
+    line, nothing written; in-process, `--out=` and `-o ''` too."""
+    from typer.testing import CliRunner
+
+    from asymsense.cli.app import app
+
+    run = cli(*command, "--out", "", cwd=tmp_path, timeout=60)
+    assert "--out must name a folder or file, not the current directory" in one_line_error(run)
+    for args in ((*command, "--out="), (*command, "--out", " "), (*command, "--out", ".")):
+        result = CliRunner().invoke(app, list(args))
+        assert result.exit_code == 2 and "not the current directory" in result.output, (args, result.output)
+    assert not list(tmp_path.iterdir())
+
+
+def test_check_out_path_refuses_empty_and_current_directory():
+    from asymsense.atomic import check_out_path
+
+    for bad in (None, "", "  ", ".", "./", Path(""), Path(".")):
+        with pytest.raises(InputError, match="not the current directory") as info:
+            check_out_path(bad, "out")
+        assert info.value.parameter == "out"
+    assert check_out_path("a/b") == Path("a/b")
+
+
+@pytest.mark.parametrize("text", ["", "# nothing set\n\n"])
+def test_an_empty_solve_config_is_refused_naming_the_file(tmp_path, text):
+    from asymsense.spec import load_solve_config
+
+    (tmp_path / "empty.toml").write_text(text)
+    assert "empty.toml: the config file sets no parameters" in one_line_error(cli("solve", "--config", "empty.toml", "--out", "d", cwd=tmp_path))
+    with pytest.raises(InputError, match="sets no parameters"):
+        load_solve_config(tmp_path / "empty.toml", {"n1": 10})
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_over_long_csv_line_is_refused_with_its_line_number(tmp_path, monkeypatch):
+    from asymsense.completion import io
+
+    data = tmp_path / "long.csv"
+    data.write_text("u,i,r\n1,1,3\n2,2,4\n3," + "x" * 5000 + ",5\n4,4,4\n")
+    monkeypatch.setattr(io, "CSV_BLOCK_BYTES", 1024)
+    with pytest.raises(InputError, match=r"long.csv: line 4: the line is longer than 1,024 bytes"):
+        io.read_table(data)
+    assert io.long_line(data, 1024)[0] == 4 and io.long_line(data, 10**6) == (None, 0)
+
+
+def test_an_over_long_csv_line_exits_2_from_the_command_line(tmp_path):
+    """A real 17 MB line (over the 16 MiB block): one line naming line 3, no traceback."""
+    data = tmp_path / "long.csv"
+    with open(data, "w") as fh:
+        fh.write("u,i,r\n1,1,3\n2," + "7" * (17 << 20) + ",5\n")
+    message = one_line_error(cli("inspect", data, timeout=60))
+    assert "long.csv: line 3: the line is longer than 16,777,216 bytes" in message
+
+
+# --------------------------------------------------------------------------- strict JSON from inspect
+def test_inspect_json_writes_non_finite_numbers_as_null(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from asymsense.cli import cmd_inspect
+    from asymsense.cli.app import app
+
+    data = tmp_path / "r.csv"
+    data.write_text("u,i,r\n1,1,3\n1,2,4\n2,1,5\n")
+    real = cmd_inspect.inspect_table
+    monkeypatch.setattr(cmd_inspect, "inspect_table", lambda t: {**real(t), "residual_spectral_norm": float("inf"), "values": {"std": float("nan")}})
+    result = CliRunner().invoke(app, ["inspect", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert info["residual_spectral_norm"] is None and info["values"]["std"] is None
+
+
+# --------------------------------------------------------------------------- sweep store: no leftovers, no probe race
+def test_a_sweep_that_cannot_reach_its_scheduler_leaves_nothing(tmp_path, monkeypatch):
+    from asymsense.sweep import run as sweep_run
+
+    def unreachable(chunks, **_):
+        raise InputError("scheduler='tcp://127.0.0.1:9': cannot connect to a Dask scheduler there")
+
+    monkeypatch.setattr(sweep_run, "dask_results", unreachable)
+    config = {"name": "x", "fixed": {"n1": 8, "n2": 6, "rank": 2, "max_iter": 5}}
+    with pytest.raises(InputError, match="cannot connect"):
+        sweep_run.run_sweep(config, tmp_path / "a" / "out", scheduler="tcp://127.0.0.1:9", progress=False)
+    assert not list(tmp_path.iterdir())  # no out/, no .lock, sweep.json or trials/, not even the parent it created
+    sweep_run.run_sweep(config, tmp_path / "kept", n_jobs=1, progress=False)
+    before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "kept").rglob("*"))
+    with pytest.raises(InputError, match="cannot connect"):  # a second seed is pending: the run connects, and fails
+        sweep_run.run_sweep({**config, "seeds": 2}, tmp_path / "kept", scheduler="tcp://127.0.0.1:9", progress=False)
+    assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "kept").rglob("*")) == before  # a store with results is untouched
+
+
+def test_two_writers_probing_one_folder_never_fail_on_each_others_probe(tmp_path):
+    import threading
+
+    from asymsense.sweep import store
+
+    errors, barrier = [], threading.Barrier(8)
+
+    def probe(i):
+        barrier.wait()
+        for _ in range(100):
+            try:
+                store.prepare(tmp_path / "out")
+            except Exception as exc:  # noqa: BLE001 - any failure is the bug
+                errors.append(exc)
+
+    threads = [threading.Thread(target=probe, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["history", "trials"]
+
+
+def test_available_memory_reads_psutil(monkeypatch):
+    psutil = pytest.importorskip("psutil")
+    from asymsense import validation
+
+    monkeypatch.delenv(validation.MEMORY_LIMIT_VARIABLE, raising=False)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("VM", (), {"available": 12345})())
+    assert validation.available_memory() == 12345  # a cgroup limit can only lower it
+
+
+# --------------------------------------------------------------------------- atomic output folders: complete, demo, report, pilot
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob(".*tmp-*")) + sorted(p.name for p in folder.rglob(".*.old-*"))
+
+
+def test_complete_outputs_appear_whole_or_not_at_all(tmp_path, ratings):
+    from asymsense.completion.workflow import run_complete
+    from asymsense.errors import DivergenceError
+
+    fast = {"max_iter": 30}
+    with pytest.raises(DivergenceError):
+        run_complete(ratings, tmp_path / "o", fit_options={**fast, "step_size": 1e9}, top=2)
+    assert not (tmp_path / "o").exists()
+    run_complete(ratings, tmp_path / "o", fit_options=fast, top=2)
+    summary = (tmp_path / "o" / "summary.json").read_bytes()
+    with pytest.raises(DivergenceError):
+        run_complete(ratings, tmp_path / "o", fit_options={**fast, "step_size": 1e9, "seed": 1}, top=2, overwrite=True)
+    assert (tmp_path / "o" / "summary.json").read_bytes() == summary  # the failed rerun left the old outputs whole
+    run_complete(ratings, tmp_path / "o", fit_options={**fast, "seed": 1}, top=2, overwrite=True)
+    assert (tmp_path / "o" / "summary.json").read_bytes() != summary
+    assert not _leftovers(tmp_path) and sorted(p.name for p in tmp_path.iterdir()) == ["o", "r.csv"]
+    started = time.perf_counter()
+    assert "another run's outputs; choose another --out or give --overwrite" in one_line_error(cli("complete", ratings, "--out", tmp_path / "o"))
+    assert time.perf_counter() - started < 30
+
+
+def test_complete_interrupted_while_writing_leaves_nothing(tmp_path, ratings, monkeypatch):
+    from asymsense.completion import workflow
+
+    real = workflow.write_text
+
+    def interrupted(path, text):
+        if Path(path).name == "report.html":  # predictions, factors, model and summary are already written
+            raise KeyboardInterrupt
+        return real(path, text)
+
+    monkeypatch.setattr(workflow, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workflow.run_complete(ratings, tmp_path / "o", fit_options={"max_iter": 20})
+    assert not (tmp_path / "o").exists() and not _leftovers(tmp_path)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "summary.json").write_text("{}")
+    from asymsense.completion.cv import run_cv, run_time_split
+
+    for run in (lambda: workflow.run_complete(ratings, tmp_path / "busy"), lambda: run_cv(ratings, tmp_path / "busy", 2),
+                lambda: run_time_split(ratings, tmp_path / "busy")):
+        with pytest.raises(InputError, match="holds another run's outputs; choose another out or give overwrite=True"):
+            run()
+
+
+def test_demo_outputs_appear_whole_or_not_at_all(tmp_path, monkeypatch):
+    from asymsense.jobs import demo
+
+    def one_figure(out, *args):  # the figures themselves are test_cli's; here only where they land
+        (out / "fig.png").write_bytes(b"png")
+        return [out / "fig.png"]
+
+    monkeypatch.setattr(demo, "draw_figures", one_figure)
+    outcome = demo.run_demo(tmp_path / "d", max_iter=4, record_every=2)
+    assert all(p.parent == tmp_path / "d" and p.exists() for p in outcome.files)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()}
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="holds another run's outputs"):
+        demo.run_demo(tmp_path / "d", max_iter=4)
+    assert time.perf_counter() - started < 1.0  # refused before any work
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(demo, "draw_figures", broken)
+    with pytest.raises(RuntimeError):
+        demo.run_demo(tmp_path / "d", max_iter=4, seed=1, overwrite=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "d").iterdir()} == before
+    with pytest.raises(RuntimeError):
+        demo.run_demo(tmp_path / "new", max_iter=4)
+    assert not (tmp_path / "new").exists() and not _leftovers(tmp_path)
+    assert "another run" in one_line_error(cli("demo", "--out", tmp_path / "d", "--max-iter", "4"))
+
+
+def test_report_outputs_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    from asymsense.paper import report
+    from asymsense.paper.registry import experiment_config
+
+    out = tmp_path / "out"
+    config = experiment_config("e1", "quick")
+    config["keys"] = {s["label"]: ["k0"] for s in config["sweeps"]}
+    _stored_experiment(out, config)
+    report.build_report(out)
+    assert "FAIL" in (out / "report.md").read_text() and (out / "claims.json").exists()
+    (out / "report.md").write_text("previous report")
+    (out / "figures" / "previous.png").write_bytes(b"png")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "render_html", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        report.build_report(out)
+    assert (out / "report.md").read_text() == "previous report" and (out / "figures" / "previous.png").exists()
+    assert not _leftovers(out)
+    monkeypatch.undo()
+    report.build_report(out)
+    assert "FAIL" in (out / "report.md").read_text() and not (out / "figures" / "previous.png").exists() and not _leftovers(out)
+
+
+def test_pilot_refuses_another_runs_folder_before_any_work(tmp_path, ratings):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "pilot.json").write_text("{}")
+    started = time.perf_counter()
+    assert "another run" in one_line_error(cli("pilot", ratings, "--out", tmp_path / "p"))
+    assert time.perf_counter() - started < 30 and (tmp_path / "p" / "pilot.json").read_text() == "{}"
+
+
+def test_predict_save_model_is_written_whole(tmp_path, ratings, monkeypatch):
+    from asymsense.completion import saved
+    from asymsense.completion.workflow import run_complete
+    from asymsense.jobs.predict import run_predict
+
+    run_complete(ratings, tmp_path / "fit", fit_options={"max_iter": 20}, top=0)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,item\n0,1\n1,2\n")
+
+    def broken(self, folder):
+        (Path(folder) / "rows.parquet").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(saved.SavedModel, "save", broken)
+    with pytest.raises(KeyboardInterrupt):
+        run_predict(tmp_path / "fit", tmp_path / "p.csv", pairs=pairs, save_model=tmp_path / "m2")
+    assert not (tmp_path / "m2").exists() and not _leftovers(tmp_path)
+    with pytest.raises(InputError, match="save_model must name"):
+        run_predict(tmp_path / "fit", tmp_path / "p.csv", pairs=pairs, save_model="")

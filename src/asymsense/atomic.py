@@ -48,10 +48,21 @@ def write_json(path, value, *, sort_keys: bool = False) -> Path:
     return write_text(path, dumps(value, sort_keys=sort_keys) + "\n")
 
 
-def prepare_out_dir(path) -> Path:
-    """Create `path` (with parents) and prove it writable with a probe file,
-    before any work is done; InputError naming the folder otherwise."""
-    out = Path(path)
+def check_out_path(path, name: str = "out") -> Path:
+    """`path` as a Path, unless it is empty or the current directory: None,
+    "", blanks and "." are refused (InputError naming `name`), because typer
+    reads `--out ''` as Path('.') and a command would scatter its outputs in
+    the current directory. Every command's --out passes here first."""
+    if path is None or str(path).strip() in ("", ".") or Path(str(path).strip()) == Path("."):
+        raise InputError(f"{name} must name a folder or file, not the current directory or an empty path (got {str(path)!r})", name.lstrip("-").replace("-", "_"))
+    return Path(path)
+
+
+def prepare_out_dir(path, name: str = "out") -> Path:
+    """Create `path` (with parents) and prove it writable with a probe file of
+    a unique name (two processes probing one folder never remove each other's
+    probe), before any work is done; InputError naming the folder otherwise."""
+    out = check_out_path(path, name)
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.")
@@ -78,21 +89,35 @@ def check_new_out_dir(path, *, overwrite: bool = False, flag: str = "--out") -> 
     empty path is refused; an existing `path` must be a writable folder that is
     empty (another run's outputs are never mixed with new ones) unless
     `overwrite`; a missing one needs a writable existing parent folder."""
-    if path is None or str(path).strip() in ("", "."):  # typer reads --out '' as Path('.')
-        raise InputError(f"{flag} must name a new or empty folder, not the current directory or an empty path", flag.lstrip("-").replace("-", "_"))
-    out = Path(path)
+    out = check_out_path(path, flag)
     if out.exists():
         if not out.is_dir():
             raise InputError(f"output directory {out} cannot be written: Not a directory")
         if not os.access(out, os.W_OK | os.X_OK):
             raise InputError(f"output directory {out} cannot be written: Permission denied")
         if not overwrite and any(not p.name.startswith(".") for p in out.iterdir()):
-            raise InputError(f"output directory {out} holds another run's outputs; choose another {flag} or give --overwrite to replace them")
+            replace = "--overwrite" if flag.startswith("--") else "overwrite=True"
+            raise InputError(f"output directory {out} holds another run's outputs; choose another {flag} or give {replace} to replace them")
         return out
     parent = next((p for p in out.absolute().parents if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"output directory {out} cannot be written: {'Not a directory' if parent is not None and not parent.is_dir() else 'Permission denied'}")
     return out
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Put `new` (a file or folder) at `target`: an existing `target` is moved
+    aside first and removed after, so `target` is always the old or the new
+    one, never a mix."""
+    import shutil
+
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+        os.replace(target, old / target.name)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextmanager
@@ -110,13 +135,29 @@ def output_dir(path):
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / out.name)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextmanager
+def output_entries(folder, names):
+    """`output_dir` for outputs that share a folder with other data (the
+    report's figures/, report.md, ... beside the stored results): yield a
+    temporary folder inside `folder`; when the block succeeds each of `names`
+    written there replaces its namesake in `folder` (a folder swapped whole);
+    when it fails or is interrupted nothing in `folder` has changed."""
+    import shutil
+
+    folder = Path(folder)
+    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".outputs.tmp-"))
+    try:
+        yield tmp
+        for name in names:
+            if (tmp / name).exists():
+                if (tmp / name).is_dir():
+                    os.chmod(tmp / name, 0o777 & ~_umask())
+                _swap_in(tmp / name, folder / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

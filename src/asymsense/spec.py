@@ -441,6 +441,8 @@ def load_solve_config(path=None, overrides: dict[str, Any] | None = None, flag_n
 
     `flag_names` maps a parameter to its flag (default `--max-iter` style)."""
     values, sources = read_config(path) if path is not None else ({}, {})
+    if path is not None and not values:  # an empty file is a mistake (the wrong file, a lost edit), not "all defaults"
+        raise InputError(f"{path}: the config file sets no parameters (known: {', '.join(SolveConfig.model_fields)})")
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value

@@ -372,9 +372,10 @@ def _parse_bytes(text: str) -> int:
 
 def available_memory() -> int | None:
     """Bytes a new allocation may use: $ASYMSENSE_MEMORY_LIMIT when set, else
-    the memory the system reports available (psutil, or MemAvailable of
-    /proc/meminfo), capped by a cgroup limit (memory.max) when there is one;
-    None when nothing can be read (no check then)."""
+    the memory the system reports available (psutil's
+    virtual_memory().available; MemAvailable of /proc/meminfo only when psutil
+    cannot be imported), capped by a cgroup limit (memory.max) when there is
+    one; None when nothing can be read (no check then)."""
     import os
 
     override = os.environ.get(MEMORY_LIMIT_VARIABLE)
@@ -386,9 +387,11 @@ def available_memory() -> int | None:
     limits = []
     try:
         import psutil
-
+    except ImportError:  # psutil is a dependency; /proc/meminfo only where it is missing
+        psutil = None
+    if psutil is not None:
         limits.append(int(psutil.virtual_memory().available))
-    except Exception:  # psutil missing or unable to read: fall back to /proc
+    else:
         try:
             with open("/proc/meminfo") as fh:
                 for line in fh:

@@ -43,6 +43,7 @@ class OneLineCommand(TyperCommand):
     instead of click's multi-line panel."""
 
     def parse_args(self, ctx, args):
+        self._check_out(args)
         try:
             return super().parse_args(ctx, args)
         except UsageError as exc:
@@ -52,6 +53,24 @@ class OneLineCommand(TyperCommand):
 
     def get_params(self, ctx):
         return _flags_without_type(super().get_params(ctx))
+
+    def _check_out(self, args) -> None:
+        """`--out ''` (or `-o ''`) refused before any work, on every command
+        that has --out (atomic.check_out_path): typer would read it as the
+        current directory."""
+        from asymsense.atomic import check_out_path
+
+        opts = {opt for p in self.params if "--out" in getattr(p, "opts", ()) for opt in p.opts}
+        for i, arg in enumerate(args):
+            if arg == "--":
+                return
+            value = args[i + 1] if arg in opts and i + 1 < len(args) else arg.split("=", 1)[1] if arg.startswith("--out=") and "--out" in opts else None
+            if value is not None:
+                try:
+                    check_out_path(value, "--out")
+                except InputError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 class _Typer(typer.Typer):

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, TextColumn
 from rich.table import Table
 
+from asymsense.atomic import check_new_out_dir
 from asymsense.cli.app import app, handle_errors, in_cli_terms
 from asymsense.cli.progress import progress_bar
 from asymsense.completion.cv import SPLITS, run_cv, run_time_split
@@ -94,6 +95,7 @@ def complete_command(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Fit on an existing Dask cluster (tcp://HOST:PORT), the rows spread over its workers; DATA may then be a directory or glob of Parquet files too large for one process. Writes model/, history.parquet and summary.json."),
     dask_local: Optional[int] = typer.Option(None, "--dask-local", help="The same on a local Dask cluster of N single-threaded worker processes."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV/TSV inputs (DATA, --pairs, --test), e.g. latin-1; a byte that is not valid in it is an error naming line and offset."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of another run in --out (otherwise a non-empty --out is refused)."),
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
     options = {
@@ -108,10 +110,11 @@ def complete_command(
                          "--ensemble": ensemble if ensemble != 1 else None, "--implicit": implicit or None})
         return
     options["ensemble"], options["implicit"] = ensemble, implicit
+    check_new_out_dir(out, overwrite=overwrite)  # written whole at the end (atomic.output_dir), never mixed with another run's
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}", "split")
     if split == "time":
-        summary = run_time_split(data, out, test_fraction=test_fraction, time_col=time_col, row=row_col, col=col_col, value=value_col,
+        summary = run_time_split(data, out, overwrite=overwrite, test_fraction=test_fraction, time_col=time_col, row=row_col, col=col_col, value=value_col,
                                  duplicates=duplicates, fit_options=options)
         if json_out:
             print(json.dumps(summary, indent=2, default=str))
@@ -121,7 +124,7 @@ def complete_command(
         return
     if cv is not None:
         options.pop("refit"), options.pop("validation_kind")
-        summary = run_cv(data, out, cv, row=row_col, col=col_col, value=value_col, duplicates=duplicates,
+        summary = run_cv(data, out, cv, overwrite=overwrite, row=row_col, col=col_col, value=value_col, duplicates=duplicates,
                          fit_options={**options, "refit": refit, "validation_kind": validation_kind})
         if json_out:
             print(json.dumps(summary, indent=2, default=str))
@@ -148,7 +151,7 @@ def complete_command(
             bar.update(baselines, completed=done, done=f"{done}/{total}" + (f" · fitting {method}" if done < total else ""))
 
         summary = run_complete(
-            data, out, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
+            data, out, overwrite=overwrite, pairs=pairs, top=top, test=test, compare=compare, test_fraction=test_fraction,
             row=row_col, col=col_col, value=value_col, duplicates=duplicates, fit_options=options, progress=progress, encoding=encoding,
             row_labels=row_labels, col_labels=col_labels, command=shlex.join(["asymsense", *sys.argv[1:]]), interval=interval,
             row_features=row_features, col_features=col_features, features=features, warning_terms=warning_in_cli_terms,

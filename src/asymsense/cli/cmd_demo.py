@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from asymsense.atomic import check_new_out_dir
 from asymsense.cli.app import app, console, handle_errors
 from asymsense.cli.options import THREADS_HELP
 from asymsense.jobs.demo import ALPHAS, run_demo
@@ -23,12 +24,14 @@ def demo(
     tol: float = typer.Option(1e-12, help="Stop a trial when ‖A(UVᵀ) − y‖/‖y‖ ≤ tol."),
     record_every: int = typer.Option(2, "--record-every", help="History cadence in iterations."),
     threads: int = typer.Option(1, help=THREADS_HELP + " 1 is robust on a shared machine."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of an earlier run in --out (otherwise a non-empty --out is refused)."),
 ):
     """fgd on a built-in planted problem: prints a table, writes PNG figures, history.parquet and summary.json.
 
     The problem: a 60×40 rank-3 matrix (κ = 3), 1455 Gaussian measurements; fgd with k = 60 and k = 3 over α = 1e-1 … 1e-6 (one batch per k).
 
     Exit codes: 0 success, 2 bad input, 3 divergence."""
+    check_new_out_dir(out, overwrite=overwrite)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                   disable=not console.is_terminal) as bar:
 
@@ -36,7 +39,7 @@ def demo(
             task = bar.add_task(f"k = {width:>2}, {len(ALPHAS)} α batched", total=total)
             return lambda done: bar.update(task, completed=done)
 
-        outcome = run_demo(out, max_iter=max_iter, seed=seed, record_every=record_every, tol=tol, threads=threads, progress=progress)
+        outcome = run_demo(out, overwrite=overwrite, max_iter=max_iter, seed=seed, record_every=record_every, tol=tol, threads=threads, progress=progress)
 
     stdout = Console()
     if not stdout.is_terminal:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
@@ -10,6 +9,7 @@ import typer
 from asymsense.cli.app import app, handle_errors
 from asymsense.completion.diagnostics import format_report, inspect_table
 from asymsense.completion.workflow import load_data
+from asymsense.serialize import dumps
 
 
 @app.command("inspect")
@@ -20,10 +20,10 @@ def inspect_command(
     row_col: Optional[str] = typer.Option(None, "--row-col", help="Name of the row-id column (default: the first)."),
     col_col: Optional[str] = typer.Option(None, "--col-col", help="Name of the column-id column (default: the second)."),
     value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the findings as JSON on stdout."),
+    json_out: bool = typer.Option(False, "--json", help="Print the findings as strict JSON on stdout (a number that is undefined for this table, NaN or infinite, is written as null)."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/TSV DATA file, e.g. latin-1."),
 ):
     """Shape, density, observations per row and column, sparse rows/columns, whether |Ω| supports a low-rank fit, and the settings `complete` would use."""
     table, _ = load_data(data, row=row_col, col=col_col, value=value_col, duplicates=duplicates, encoding=encoding)
     info = inspect_table(table)
-    print(json.dumps(info, indent=2, default=str) if json_out else format_report(info))
+    print(dumps(info, nonfinite="null", other="str") if json_out else format_report(info))

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from asymsense.cli.app import app, handle_errors, in_cli_terms
+from asymsense.atomic import check_new_out_dir
 from asymsense.jobs.pilot import run_pilot, verdict_words
 
 
@@ -29,9 +30,11 @@ def pilot_command(
     value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
     duplicates: str = typer.Option("error", "--duplicates", help="Repeated (row, column) pairs: mean, last or error."),
     json_out: bool = typer.Option(False, "--json", help="Print pilot.json on stdout."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of another run in --out (otherwise a non-empty --out is refused)."),
 ):
     """Is it worth it on our data? Improvement over the biases, time and memory per fit (and projected), recommended settings, risks."""
-    pilot = run_pilot(data, out, folds=folds, seed=seed, sample=sample, max_iter=max_iter, row=row_col, col=col_col, value=value_col,
+    check_new_out_dir(out, overwrite=overwrite)
+    pilot = run_pilot(data, out, overwrite=overwrite, folds=folds, seed=seed, sample=sample, max_iter=max_iter, row=row_col, col=col_col, value=value_col,
                       duplicates=duplicates, command=shlex.join(["asymsense", *sys.argv[1:]]))
     if json_out:
         print(json.dumps(pilot, indent=2, default=str))

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from asymsense.errors import InputError
 from asymsense.completion.model import complete, predict_indices
-from asymsense.atomic import write_json
+from asymsense.atomic import output_dir, write_json
 from asymsense.completion.io import read_arrow, read_columns
 from asymsense.completion.workflow import check_out_dir, load_data
 from asymsense.datasets import MOVIELENS_NAMES, movielens_100k_path
@@ -64,12 +64,13 @@ def cross_validate(rows, cols, values, shape, k: int = 5, *, seed=None, progress
             "test_rmse_sd": float(scores.std(ddof=1)), "seconds_mean": float(np.mean([f["seconds"] for f in folds]))}
 
 
-def run_cv(data, out, k: int, *, row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None) -> dict:
+def run_cv(data, out, k: int, *, row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None,
+           overwrite: bool = False) -> dict:
     """`asymsense complete DATA --cv K --out DIR`: K-fold CV over all entries of
     DATA (the built-in MovieLens split is not used: every entry is tested
     once); writes DIR/summary.json and returns it."""
     fit_options = dict(fit_options or {})
-    out = check_out_dir(out)
+    out = check_out_dir(out, overwrite)
     table, _ = load_data(data, row=row, col=col, value=value, duplicates=duplicates)
     seed = fit_options.pop("seed", None)
     started = time.perf_counter()
@@ -77,8 +78,8 @@ def run_cv(data, out, k: int, *, row=None, col=None, value=None, duplicates="err
     summary = {"source": table.source, "shape": list(table.shape), "m": table.m, "duplicates_merged": table.n_duplicates,
                "cv": cv, "config": {**{key: v for key, v in fit_options.items()}, "seed": cv["seed"], "cv": cv["k"]},
                "seconds_total": time.perf_counter() - started}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "summary.json", summary)
+    with output_dir(out) as tmp:
+        write_json(tmp / "summary.json", summary)
     return summary
 
 
@@ -136,13 +137,13 @@ def _entry_times(data, table, *, time_col=None, row=None, col=None) -> np.ndarra
 
 
 def run_time_split(data, out, *, test_fraction: float = 0.1, time_col=None, row=None, col=None, value=None, duplicates="error",
-                   fit_options: dict | None = None) -> dict:
+                   fit_options: dict | None = None, overwrite: bool = False) -> dict:
     """`asymsense complete DATA --split time --out DIR`: hold out each row's
     latest `test_fraction` of entries (`time_split`), fit the default model on
     the rest (its own validation split and refit), and report the test RMSE
     next to the bias-only model's on the same split; writes DIR/summary.json."""
     fit_options = dict(fit_options or {})
-    out = check_out_dir(out)
+    out = check_out_dir(out, overwrite)
     table, _ = load_data(data, row=row, col=col, value=value, duplicates=duplicates)
     times = _entry_times(data, table, time_col=time_col, row=row, col=col)
     rest, test = time_split(table.rows, times, test_fraction)
@@ -156,6 +157,6 @@ def run_time_split(data, out, *, test_fraction: float = 0.1, time_col=None, row=
                          "time_col": time_col},
                "test_rmse": rmse(pred, table.values[test]), "test_rmse_biases": rmse(result.clipped(base), table.values[test]),
                "val_rmse": result.val_rmse, "best_iter": result.best_iter, "seconds": seconds, "config": result.config}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "summary.json", summary)
+    with output_dir(out) as tmp:
+        write_json(tmp / "summary.json", summary)
     return summary

@@ -11,7 +11,6 @@ history.parquet, summary.json, report.html.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from asymsense.completion.baselines import als_wr, bias_only, soft_impute
 from asymsense.completion.io import read_pairs, read_table, table_from_ids
 from asymsense.completion.model import complete, predict_indices, top_n
 from asymsense.solvers.stopping import split_entries
-from asymsense.atomic import write_text
+from asymsense.atomic import check_new_out_dir, output_dir, write_text
 from asymsense.metrics import rmse
 from asymsense.serialize import dumps
 from asymsense.completion.guardrails import fit_guardrails
@@ -61,17 +60,12 @@ def load_data(data: str, *, row=None, col=None, value=None, duplicates="error", 
     return read_table(data, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding), None
 
 
-def check_out_dir(out) -> Path:
-    """Refuse an output path that is a file or cannot be created/written, before any work."""
-    if out is None or str(out).strip() in ("", "."):  # typer reads --out '' as Path('.')
-        raise InputError("out must name a folder, not the current directory or an empty path", "out")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"out {out}: exists and is not a directory", "out")
-    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"out {out}: cannot write to {probe}", "out")
-    return out
+def check_out_dir(out, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output folder that cannot be created or
+    written, or that holds another run's outputs (unless `overwrite`):
+    `atomic.check_new_out_dir`. The outputs are then written into a temporary
+    folder that replaces `out` at the end (`atomic.output_dir`)."""
+    return check_new_out_dir(out, overwrite=overwrite, flag="out")
 
 
 def _factor_table(ids, bias, F) -> pa.Table:
@@ -92,7 +86,7 @@ def _read_features(path, parameter: str):
 def run_complete(
     data, out, *, pairs=None, top=None, test=None, compare=False, test_fraction: float = 0.1,
     row=None, col=None, value=None, duplicates="error", fit_options: dict | None = None, progress=None, encoding="utf-8",
-    row_labels=None, col_labels=None, command: str | None = None, interval: float | None = None,
+    row_labels=None, col_labels=None, command: str | None = None, interval: float | None = None, overwrite: bool = False,
     row_features=None, col_features=None, features: bool = False, warning_terms=None, compare_progress=None,
 ) -> dict:
     """Run the whole command; returns the summary dict (also written to summary.json).
@@ -114,7 +108,7 @@ def run_complete(
         top = None
     check_validation_share(fit_options.get("validation", 0.1) if not isinstance(fit_options.get("validation"), (tuple, list)) else None)
     interval = check_level(interval) if interval is not None else None
-    out = check_out_dir(out)
+    out = check_out_dir(out, overwrite)
     table, fixed = load_data(data, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding)
     pair_cols = read_pairs(pairs, row=row, col=col, encoding=encoding) if pairs is not None else None
     test_table = read_table(test, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding) if test is not None else None
@@ -212,26 +206,25 @@ def run_complete(
                        row_features=row_features, col_features=col_features)
     report_html = render(data, result.history, result)
 
-    out.mkdir(parents=True, exist_ok=True)
-    if predictions is not None:
-        write_table(predictions, out / "predictions.csv")
     b = result.biases
-    write_table(_factor_table(table.row_map.ids, b.rows, result.U), out / "row_factors.parquet")
-    write_table(_factor_table(table.col_map.ids, b.cols, result.V), out / "col_factors.parquet")
-    write_table(result.history.to_arrow(), out / "history.parquet")
-    from_result(result, table.row_map, table.col_map, fitted_on, table.names, {"source": table.source}).save(out / "model")
     summary["global_mean"] = b.mean
-    write_text(out / "summary.json", dumps(summary, nonfinite="keep", other="str"))
-    write_text(out / "report.html", report_html)
-    write_text(out / "warnings.json", dumps([w.as_dict() for w in warnings], nonfinite="keep", other="str"))
-    write_text(out / "report.json", dumps(data, nonfinite="keep", other="str"))
-    files = []
-    for path in out.iterdir():
-        if path.name in OUTPUT_FILES:
-            path.chmod(0o644)
-            files.append(str(path))
+    with output_dir(out) as tmp:  # the folder appears whole when every file is written, or not at all
+        if predictions is not None:
+            write_table(predictions, tmp / "predictions.csv")
+        write_table(_factor_table(table.row_map.ids, b.rows, result.U), tmp / "row_factors.parquet")
+        write_table(_factor_table(table.col_map.ids, b.cols, result.V), tmp / "col_factors.parquet")
+        write_table(result.history.to_arrow(), tmp / "history.parquet")
+        from_result(result, table.row_map, table.col_map, fitted_on, table.names, {"source": table.source}).save(tmp / "model")
+        write_text(tmp / "summary.json", dumps(summary, nonfinite="keep", other="str"))
+        write_text(tmp / "report.html", report_html)
+        write_text(tmp / "warnings.json", dumps([w.as_dict() for w in warnings], nonfinite="keep", other="str"))
+        write_text(tmp / "report.json", dumps(data, nonfinite="keep", other="str"))
+        for path in tmp.iterdir():
+            if path.name in OUTPUT_FILES:
+                path.chmod(0o644)
+    files = sorted(str(out / path.name) for path in out.iterdir() if path.name in OUTPUT_FILES)
     summary = CompleteSummary(summary)
-    summary.warnings, summary.predictions, summary.files = warnings, predictions_info, sorted(files)
+    summary.warnings, summary.predictions, summary.files = warnings, predictions_info, files
     return summary
 
 

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from asymsense.atomic import prepare_out_dir, write_json
+from asymsense.atomic import check_new_out_dir, output_dir, write_json
 from asymsense.backend import quiet_overflow
 from asymsense.history import concat_histories, write_table
 from asymsense.paper.fitting import loglog_fit
@@ -87,12 +87,14 @@ def demo_config(*, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, tol=TOL
 
 
 def run_demo(out_dir, *, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, tol=TOL, threads=1,
-             progress: Callable[[int, int], Callable[[int], None]] | None = None) -> DemoOutcome:
+             progress: Callable[[int, int], Callable[[int], None]] | None = None, overwrite: bool = False) -> DemoOutcome:
     """Run the demo and write its figures, history.parquet and summary.json
-    into `out_dir`. `progress(width, max_iter)` may return a per-iteration
-    callback for the run of that width."""
+    into `out_dir`: a new or empty folder (another run's outputs are replaced
+    only with `overwrite`), written whole at the end (`atomic.output_dir`).
+    `progress(width, max_iter)` may return a per-iteration callback for the
+    run of that width."""
     config = demo_config(max_iter=max_iter, seed=seed, record_every=record_every, tol=tol, threads=threads)
-    out = prepare_out_dir(out_dir)
+    out = check_new_out_dir(out_dir, overwrite=overwrite, flag="out")
     started = time.perf_counter()
     results = {}
     with threadpool_limits(config["threads"]), quiet_overflow():
@@ -120,22 +122,23 @@ def run_demo(out_dir, *, max_iter=MAX_ITER, seed=0, record_every=RECORD_EVERY, t
             histories.append(result.history)
     fits = fit_slopes(rows)
 
-    files = [out / HISTORY_FILE]
-    write_table(concat_histories(histories, width=[t["width"] for t in trials], trial=[t["trial"] for t in trials],
-                                 init_scale=[t["init_scale"] for t in trials], seed=[t["seed"] for t in trials]), files[0])
-    files += draw_figures(out, results, truth, rows, fits, config)
-    main_fit = fits.get(str(WIDTHS[0]))
-    summary = {
-        "config": config,
-        "trials": trials,
-        "fits": fits,
-        "fitted_slope": None if main_fit is None else main_fit["slope"],
-        "run_seconds": run_seconds,
-        "seconds": time.perf_counter() - started,
-        "files": [p.name for p in files] + [SUMMARY_FILE],
-    }
-    files.append(write_json(out / SUMMARY_FILE, summary))
-    return DemoOutcome(rows, fits, summary, files)
+    with output_dir(out) as tmp:  # the folder appears whole at the end of the block, or not at all
+        files = [tmp / HISTORY_FILE]
+        write_table(concat_histories(histories, width=[t["width"] for t in trials], trial=[t["trial"] for t in trials],
+                                     init_scale=[t["init_scale"] for t in trials], seed=[t["seed"] for t in trials]), files[0])
+        files += draw_figures(tmp, results, truth, rows, fits, config)
+        main_fit = fits.get(str(WIDTHS[0]))
+        summary = {
+            "config": config,
+            "trials": trials,
+            "fits": fits,
+            "fitted_slope": None if main_fit is None else main_fit["slope"],
+            "run_seconds": run_seconds,
+            "seconds": time.perf_counter() - started,
+            "files": [p.name for p in files] + [SUMMARY_FILE],
+        }
+        files.append(write_json(tmp / SUMMARY_FILE, summary))
+    return DemoOutcome(rows, fits, summary, [out / p.name for p in files])
 
 
 def fit_slopes(rows: list[dict]) -> dict:

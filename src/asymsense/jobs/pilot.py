@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asymsense.atomic import write_text
+from asymsense.atomic import output_dir, write_text
 from asymsense.completion.biases import fit_biases
 from asymsense.completion.cv import kfold_indices
 from asymsense.completion.diagnostics import inspect_table
@@ -81,13 +81,13 @@ def _sample_rows(table, share: float, seed: int):
 
 
 def run_pilot(data, out, *, folds: int = 3, seed=0, sample: float = 1.0, max_iter: int = 2000, row=None, col=None, value=None,
-              duplicates="error", encoding="utf-8", progress=None, command: str | None = None) -> dict:
+              duplicates="error", encoding="utf-8", progress=None, command: str | None = None, overwrite: bool = False) -> dict:
     """Run the pilot; returns the pilot dict (also DIR/pilot.json) with DIR/pilot.html written."""
     started = time.perf_counter()
     folds = check_int("folds", folds, minimum=2, maximum=10)
     sample = check_real("sample", sample, minimum=0.0, open_minimum=True, maximum=1.0)
     seed = resolve_seed(seed)
-    out = check_out_dir(out)
+    out = check_out_dir(out, overwrite)
     table, _ = load_data(data, row=row, col=col, value=value, duplicates=duplicates, encoding=encoding)
     info = inspect_table(table)
     rows, cols, values = (table.rows, table.cols, table.values) if sample >= 1 else _sample_rows(table, sample, seed)
@@ -151,9 +151,9 @@ def run_pilot(data, out, *, folds: int = 3, seed=0, sample: float = 1.0, max_ite
         "risks": [{**w.as_dict(), "setting": name} for (name, _), w in risks.items()],
         "seconds_total": time.perf_counter() - started, "command": command,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "pilot.json", dumps(pilot, nonfinite="keep", other="str"))
-    write_text(out / "pilot.html", render_pilot(pilot))
+    with output_dir(out) as tmp:  # both files appear at once, or neither
+        write_text(tmp / "pilot.json", dumps(pilot, nonfinite="keep", other="str"))
+        write_text(tmp / "pilot.html", render_pilot(pilot))
     return pilot
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from asymsense.atomic import check_out_path, output_dir
 from asymsense.completion.foldin import DEFAULT_RIDGE
 from asymsense.completion.features import read_features
 from asymsense.completion.intervals import check_level
@@ -27,7 +28,7 @@ from asymsense.validation import check_int
 
 
 def _check_out_file(out) -> Path:
-    out = Path(out)
+    out = check_out_path(out, "out")
     if out.is_dir():
         raise InputError(f"out {out}: is a directory; give a file name such as {out / 'predictions.csv'}", "out")
     parent = out.parent if str(out.parent) else Path(".")
@@ -64,6 +65,8 @@ def run_predict(model_dir, out, *, pairs=None, top=None, rows=None, fold_in=None
     if top is not None:
         top = check_int("top", top, minimum=1)
     out = _check_out_file(out)
+    if save_model is not None:
+        save_model = check_out_path(save_model, "save_model")
     model = load_model(model_dir)
     if interval is not None and model.calibration is None:
         raise InputError(f"interval: the model in {model_dir} has no calibration (fitted without validation entries)", "interval")
@@ -101,7 +104,8 @@ def run_predict(model_dir, out, *, pairs=None, top=None, rows=None, fold_in=None
     table = pa.table(columns)
     write_table(table, out, fmt="csv")
     if save_model is not None:
-        model.save(save_model)
+        with output_dir(save_model) as tmp:  # the model folder appears whole, or the old one stays
+            model.save(tmp)
         summary["saved_model"] = str(save_model)
     summary["out"] = str(out)
     summary["seconds"] = time.perf_counter() - started

@@ -27,7 +27,10 @@ class Context:
     config: dict
 
     @classmethod
-    def load(cls, out_dir, name: str) -> "Context":
+    def load(cls, out_dir, name: str, figures=None) -> "Context":
+        """The stored experiment `name` of `out_dir`; its figures go to
+        `figures` (default out_dir/figures; `report` passes a staging folder
+        that replaces it when the whole report is written)."""
         root = Path(out_dir) / "data" / name
         path = root / EXPERIMENT_FILE
         if not path.is_file():
@@ -43,7 +46,7 @@ class Context:
                              f"got {type(config).__name__}{f' named {stored!r}' if stored is not None else ''}); "
                              f"rerun `asymsense reproduce -e {name} --out {out_dir}`")
         single_component(name, f"{path}: name")
-        figures = Path(out_dir) / "figures"
+        figures = Path(figures) if figures is not None else Path(out_dir) / "figures"
         figures.mkdir(parents=True, exist_ok=True)
         return cls(root, figures, config)
 

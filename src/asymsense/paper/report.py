@@ -15,7 +15,7 @@ from pathlib import Path
 from asymsense.errors import InputError
 from asymsense.paper.claims import Claim, claim, claims_json, claims_markdown
 from asymsense.paper.context import EXPERIMENT_FILE, Context, Section
-from asymsense.atomic import write_text
+from asymsense.atomic import output_entries, write_text
 from asymsense.paper.registry import EXPERIMENTS
 from asymsense.paper.runner import MANIFEST
 
@@ -37,12 +37,13 @@ def stored_experiments(out_dir) -> list[str]:
     return [name for name in EXPERIMENTS if (root / name / EXPERIMENT_FILE).is_file()]
 
 
-def analyze_all(out_dir, *, console=None) -> list[Section]:
-    """Run every stored experiment's analysis; a failing analysis becomes a
-    section with its error (its claims then appear as not measured)."""
+def analyze_all(out_dir, *, console=None, figures=None) -> list[Section]:
+    """Run every stored experiment's analysis (figures into `figures`, default
+    out_dir/figures); a failing analysis becomes a section with its error (its
+    claims then appear as not measured)."""
     sections = []
     for name in stored_experiments(out_dir):
-        ctx = Context.load(out_dir, name)
+        ctx = Context.load(out_dir, name, figures)
         try:
             sec = EXPERIMENTS[name].analyze(ctx)
         except Exception as exc:  # report honestly instead of crashing the report
@@ -209,17 +210,25 @@ def render_html(out_dir, sections: list[Section]) -> str:
     return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>asymsense reproduction report</title><style>{CSS}</style></head><body>\n' + "\n".join(body) + "\n</body></html>\n"
 
 
+REPORT_OUTPUTS = ("figures", "report.md", "report.html", "claims.json")
+"""What `build_report` writes into the results folder (each replaced whole)."""
+
+
 def build_report(out_dir, *, console=None) -> tuple[list[Claim], list[Section]]:
-    """Analyze every stored experiment and write report.md, report.html, claims.json."""
+    """Analyze every stored experiment and write figures/, report.md,
+    report.html and claims.json: staged in a temporary folder inside
+    `out_dir` and swapped in when all are written (`atomic.output_entries`),
+    so a failed or interrupted report leaves the previous one whole."""
     out = Path(out_dir)
     if not out.is_dir():
         raise InputError(f"{out} is not a folder with stored results")
     if not stored_experiments(out):
         raise InputError(f"{out} holds no stored experiment results (expected {out}/data/<experiment>/{EXPERIMENT_FILE}; run `asymsense reproduce --out {out}`)")
     _mode_line(out)  # a malformed reproduce.json is bad input before any analysis
-    sections = analyze_all(out, console=console)
-    claims = [c for s in sections for c in s.claims]
-    write_text(out / "report.md", render_markdown(out, sections))
-    write_text(out / "report.html", render_html(out, sections))
-    write_text(out / "claims.json", claims_json(claims))
+    with output_entries(out, REPORT_OUTPUTS) as stage:
+        sections = analyze_all(out, console=console, figures=stage / "figures")
+        claims = [c for s in sections for c in s.claims]
+        write_text(stage / "report.md", render_markdown(out, sections))
+        write_text(stage / "report.html", render_html(out, sections))
+        write_text(stage / "claims.json", claims_json(claims))
     return claims, sections

@@ -340,8 +340,7 @@ def run_sweep(config, out_dir, *, methods: Mapping[str, Callable] | None = None,
     if n_jobs is not None:
         n_jobs = check_int("n_jobs", n_jobs, minimum=1)
     trials = expand(config, methods)
-    out = store.prepare(out_dir)
-    with store.exclusive(out):
+    with store.session(out_dir) as out:
         existing = store.finished(out)
         todo = {t.key for t in trials if t.key not in existing or (retry_failed and existing[t.key] == "failed")}
         chunks = pack_chunks(config, pending_units(config, trials, todo, methods), methods)

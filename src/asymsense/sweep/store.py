@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from asymsense.atomic import write_text
+from asymsense.atomic import prepare_out_dir, write_text
 from asymsense.errors import InputError
 from asymsense.history import write_table
 
@@ -104,13 +104,10 @@ def concat_tables(tables: list[pa.Table]) -> pa.Table:
 # --------------------------------------------------------------------------- writing
 def prepare(out_dir) -> Path:
     """Create the folder layout (an unwritable folder raises InputError)."""
-    out = Path(out_dir)
+    out = prepare_out_dir(out_dir)
     try:
         (out / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
         (out / HISTORY_DIR).mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
     except OSError as exc:
         raise InputError(f"output directory {out} cannot be written: {exc.strerror or exc}") from None
     return out
@@ -133,6 +130,27 @@ def exclusive(out_dir):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def session(out_dir):
+    """The store of one sweep run: `prepare`d and held `exclusive`ly for the
+    block. When the block fails (an unreachable Dask scheduler, Ctrl-C, a
+    bug) before any chunk was committed, the folders this call created are
+    removed again, so a failed first run leaves nothing behind (no .lock,
+    sweep.json or trials/); a store holding results is never touched."""
+    import shutil
+
+    out = Path(out_dir)
+    created = next((p for p in reversed([out, *out.absolute().parents]) if not p.exists()), None)
+    prepare(out)
+    with exclusive(out):
+        try:
+            yield out
+        except BaseException:
+            if created is not None and not _files(out, TRIALS_DIR):
+                shutil.rmtree(created, ignore_errors=True)
+            raise
 
 
 def write_chunk(out_dir, chunk_id: str, rows: list[dict], history: pa.Table | None) -> None:
