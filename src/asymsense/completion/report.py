@@ -390,11 +390,22 @@ def interval_words(interval: dict) -> str:
 
 
 # --------------------------------------------------------------------------- figures
+FIGURE_MARGINS = {"left": 0.14, "right": 0.97, "bottom": 0.16, "top": 0.9}
+"""Fractions of the figure left around the axes (room for tick labels, axis labels and the title)."""
+
+
+def _subplots(plt, *args, bottom: float | None = None, left: float | None = None, **kwargs):
+    """plt.subplots with the report's fixed margins (FIGURE_MARGINS; `bottom`/`left` for rotated or long labels)."""
+    fig, axes = plt.subplots(*args, **kwargs)
+    fig.subplots_adjust(**{**FIGURE_MARGINS, **({"bottom": bottom} if bottom else {}), **({"left": left} if left else {})})
+    return fig, axes
+
+
 def _figure_png(fig) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=80)  # fixed margins (FIGURE_MARGINS): a tight bounding box would draw every figure twice
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -411,7 +422,7 @@ def figures(data: dict, history, result=None) -> dict[str, str]:
     it = np.asarray(h["iteration"])
     best = data["facts"]["best_iter"]
     figs = {}
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = _subplots(plt, figsize=(6, 3.4))
     tr = np.isfinite(np.asarray(h["train_rmse"], np.float64))
     ax.plot(it[tr], np.asarray(h["train_rmse"])[tr], label="train")
     if "val_rmse" in h:
@@ -423,7 +434,7 @@ def figures(data: dict, history, result=None) -> dict[str, str]:
     sv_cols = sorted((c for c in h.names if c.startswith("sv_")), key=lambda c: int(c[3:]))
     if sv_cols:
         mask = np.isfinite(np.asarray(h[sv_cols[0]], np.float64))
-        fig, ax = plt.subplots(figsize=(6, 3.4))
+        fig, ax = _subplots(plt, figsize=(6, 3.4))
         for c in sv_cols:
             ax.semilogy(it[mask], np.maximum(np.asarray(h[c])[mask], 1e-300), lw=1.2, label=c.replace("sv_", "σ"))
         ax.axvline(best, color="gray", ls="--", lw=1)
@@ -431,14 +442,14 @@ def figures(data: dict, history, result=None) -> dict[str, str]:
         ax.legend(ncol=5, fontsize=7)
         figs["singular_values"] = _figure_png(fig)
         if "rel_imbalance" in h:
-            fig, ax = plt.subplots(figsize=(6, 3.4))
+            fig, ax = _subplots(plt, figsize=(6, 3.4), left=0.16)
             ax.semilogy(it[mask], np.maximum(np.asarray(h["rel_imbalance"])[mask], 1e-300))
             ax.axvline(best, color="gray", ls="--", lw=1)
             ax.set_xlabel("iteration"), ax.set_ylabel("‖UᵀU − VᵀV‖_F / ‖UVᵀ‖₂"), ax.set_title("Relative imbalance")
             figs["imbalance"] = _figure_png(fig)
 
     cal = data["calibration"]
-    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    fig, ax = _subplots(plt, figsize=(4.2, 3.6), left=0.18, bottom=0.14)
     obs = [c["observed"] for c in cal]
     ax.plot(obs, [c["mean_prediction"] for c in cal], "o-", label="model")
     lo, hi = min(obs), max(obs)
@@ -446,7 +457,7 @@ def figures(data: dict, history, result=None) -> dict[str, str]:
     ax.set_xlabel(f"observed {data['names']['value']}"), ax.set_ylabel("mean prediction"), ax.legend(), ax.set_title("Predicted vs observed")
     figs["calibration"] = _figure_png(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
+    fig, axes = _subplots(plt, 1, 2, figsize=(8, 3.2), sharey=True, bottom=0.3, left=0.09)
     for ax, key, who in ((axes[0], "activity_rows", "rows"), (axes[1], "activity_columns", "columns")):
         tab = data[key]
         x = np.arange(len(tab))
@@ -459,7 +470,7 @@ def figures(data: dict, history, result=None) -> dict[str, str]:
 
     mp = _map_coordinates(result) if result is not None else None
     if mp is not None:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), gridspec_kw={"wspace": 0.3})
+        fig, axes = _subplots(plt, 1, 2, figsize=(9, 4.2), gridspec_kw={"wspace": 0.3}, left=0.09)
         axes[0].scatter(mp[1][:, 0], mp[1][:, 1], s=4, alpha=0.4)
         for label, x, y in data.get("map_labels") or []:
             axes[0].annotate(label[:28], (x, y), fontsize=7, ha="right" if x > 0 else "left")
@@ -470,7 +481,7 @@ def figures(data: dict, history, result=None) -> dict[str, str]:
 
     s = result.singular_values() if result is not None else None
     if s is not None and len(s):
-        fig, ax = plt.subplots(figsize=(6, 2.8))
+        fig, ax = _subplots(plt, figsize=(6, 2.8), bottom=0.18)
         ax.bar(np.arange(1, len(s) + 1), s)
         ax.set_yscale("log"), ax.set_xlabel("index"), ax.set_ylabel("σ of the returned UVᵀ"), ax.set_title("Final spectrum")
         figs["spectrum"] = _figure_png(fig)
