@@ -102,31 +102,57 @@ def test_test_set_overlap_and_unknown_ids_warn(tmp_path):
     assert s.predictions is None and not (tmp_path / "o" / "predictions.csv").exists()  # top=0: none
 
 
-def test_compare_shows_baseline_progress_on_a_terminal_only(tmp_path):
-    """stderr a terminal (a pty): the bar names the baselines; stderr a pipe: no bar frames."""
-    import os
-    import pty
+def test_compare_reports_each_baseline_to_its_progress_callback():
+    from asymsense.completion.model import complete
+    from asymsense.completion.workflow import compare_methods
 
-    data = write_table(tmp_path / "t.csv", density=0.5, rank=2, noise=0.1)
-    args = [sys.executable, "-m", "asymsense", "complete", str(data), "--compare", "--top", "0", "--max-iter", "40", "--seed", "0"]
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([*args, "--out", str(tmp_path / "tty")], stdout=subprocess.PIPE, stderr=slave,
-                            env={**os.environ, "TERM": "xterm", "COLUMNS": "120"})
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the pty closes when the process exits
-            break
-        if not chunk:
-            break
-        seen += chunk
-    assert proc.wait() == 0 and b"test RMSE on the same split" in proc.stdout.read()
-    os.close(master)
-    assert b"baselines" in seen and b"fitting" in seen, seen[-2000:]
-    piped = subprocess.run([*args, "--out", str(tmp_path / "pipe")], capture_output=True, text=True)
-    assert piped.returncode == 0 and "baselines" not in piped.stderr and "\x1b[" not in piped.stderr
+    rng = np.random.default_rng(0)
+    rows, cols = np.nonzero(rng.random((30, 20)) < 0.6)
+    y = 3 + rng.standard_normal(len(rows))
+    part = np.arange(len(rows)) % 5
+    split = [(rows[part == k], cols[part == k], y[part == k]) for k in (0, 1)]
+    train = (rows[part >= 2], cols[part >= 2], y[part >= 2])
+    result = complete(*train, (30, 20), validation=split[0], max_iter=20, seed=0)
+    table = type("T", (), {"shape": (30, 20)})()
+    calls = []
+    rows_out = compare_methods(train, split[0], split[1], table, result, {"test_rmse": 1.0}, progress=lambda *a: calls.append(a))
+    assert calls == [("bias_only", 0, 3), ("soft_impute", 1, 3), ("als_wr", 2, 3), ("done", 3, 3)] and len(rows_out) == 4
+
+
+def test_cli_compare_bar_names_the_baselines_on_a_terminal(tmp_path, monkeypatch):
+    """The command's bar (stderr forced to be a terminal, written to a buffer) follows the fit, then the baselines."""
+    import io
+    import time
+
+    from typer.testing import CliRunner
+
+    import asymsense.cli.cmd_complete as cmd
+    from asymsense.cli.app import app, console
+
+    def fake_run_complete(data, out, **kw):
+        kw["progress"](5, 0.9)
+        for k, name in enumerate(("bias_only", "soft_impute", "als_wr")):
+            kw["compare_progress"](name, k, 3)
+        for _ in range(100):  # the bar redraws from its own thread (10 per second)
+            if "als_wr" in buf.getvalue():
+                break
+            time.sleep(0.05)
+        raise InputError("stopped here by the test")
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cmd, "run_complete", fake_run_complete)
+    monkeypatch.setattr(console, "file", buf)
+    monkeypatch.setattr(console, "_force_terminal", True)
+    monkeypatch.setattr(console, "is_interactive", True)
+    got = CliRunner().invoke(app, ["complete", str(write_table(tmp_path / "t.csv")), "--out", str(tmp_path / "o"), "--compare"])
+    assert got.exit_code == 2 and "fitting" in buf.getvalue() and "baselines" in buf.getvalue() and "als_wr" in buf.getvalue()
+
+
+def test_progress_bars_show_only_on_a_terminal():
+    """Here stderr is pytest's capture, not a terminal: the one home of the bars disables them unless asked."""
+    from asymsense.cli.progress import progress_bar
+
+    assert progress_bar().disable and not progress_bar(enabled=True).disable
 
 
 # --------------------------------------------------------------------------- default predictions
