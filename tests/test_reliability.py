@@ -671,3 +671,45 @@ def test_predict_save_model_is_written_whole(tmp_path, ratings, monkeypatch):
     assert not (tmp_path / "m2").exists() and not _leftovers(tmp_path)
     with pytest.raises(InputError, match="save_model must name"):
         run_predict(tmp_path / "fit", tmp_path / "p.csv", pairs=pairs, save_model="")
+
+
+# --------------------------------------------------------------------------- honest test RMSE: unknown ids apart
+def _held_out(ratings: Path, n: int) -> list[str]:
+    """n (user, item, rating) lines whose pair is not in `ratings` (both ids are)."""
+    seen = {tuple(line.split(",")[:2]) for line in ratings.read_text().splitlines()[1:]}
+    free = [(u, i) for u in range(30) for i in range(20) if (str(u), str(i)) not in seen]
+    return [f"{u},{i},{(u + i) % 5 + 1}" for u, i in free[:n]]
+
+
+def test_test_entries_with_unknown_ids_are_counted_and_scored_apart(tmp_path, ratings, monkeypatch):
+    from asymsense.completion import workflow
+    from asymsense.completion.workflow import run_complete
+
+    monkeypatch.setattr(workflow, "render", lambda *args: "")  # the report's figures are test_completion_report's
+    fast = {"max_iter": 30, "seed": 0}
+    (tmp_path / "alien.csv").write_text("user,item,rating\n" + "".join(f"{100 + u},{500 + u},3\n" for u in range(10)))
+    s = run_complete(ratings, tmp_path / "a", test=tmp_path / "alien.csv", fit_options=fast, top=0)
+    assert s["test_rmse"] is None and s["test_unknown_ids"] == 10 == s["test_m"] and np.isfinite(s["test_rmse_unknown_ids"])
+    (warning,) = [w for w in s.warnings if w.code == "test_set"]
+    assert "10 of 10 test entries have a row or column id the fit never saw" in warning.message and "no test RMSE" in warning.message
+
+    known = _held_out(ratings, 40)
+    (tmp_path / "known.csv").write_text("user,item,rating\n" + "\n".join(known) + "\n")
+    (tmp_path / "mixed.csv").write_text("user,item,rating\n" + "\n".join(known) + "\n999,1,5\n")  # 1 of 41 unknown: under 5%
+    only = run_complete(ratings, tmp_path / "k", test=tmp_path / "known.csv", fit_options=fast, top=0)
+    mixed = run_complete(ratings, tmp_path / "m", test=tmp_path / "mixed.csv", fit_options=fast, top=0)
+    assert mixed["test_rmse"] == pytest.approx(only["test_rmse"], rel=1e-12)  # the RMSE is of the known pairs only
+    assert mixed["test_unknown_ids"] == 1 and mixed["test_m"] == 41 and np.isfinite(mixed["test_rmse_unknown_ids"])
+    assert not [w for w in mixed.warnings if w.code == "test_set"]  # 1 of 41 unknown and no overlap: no warning
+    (tmp_path / "many.csv").write_text("user,item,rating\n" + "\n".join(known[:10]) + "\n999,1,5\n")  # 1 of 11: over 5%
+    many = run_complete(ratings, tmp_path / "n", test=tmp_path / "many.csv", fit_options=fast, top=0)
+    assert [w.values["unknown_ids"] for w in many.warnings if w.code == "test_set"] == [1]
+
+
+def test_complete_with_no_known_test_id_prints_no_test_rmse_and_warns(tmp_path, ratings):
+    (tmp_path / "alien.csv").write_text("user,item,rating\n" + "".join(f"{100 + u},{500 + u},3\n" for u in range(10)))
+    run = cli("complete", ratings, "--out", tmp_path / "o", "--test", tmp_path / "alien.csv", "--max-iter", "30", "--top", "0")
+    assert run.returncode == 0, run.stderr
+    assert "no test RMSE (10 with ids not in the data" in run.stdout and "test RMSE 0" not in run.stdout
+    assert "warning: 10 of 10 test entries have a row or column id the fit never saw" in run.stderr
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["test_rmse"] is None

@@ -171,11 +171,17 @@ def complete_command(
                           f"{row['seconds']:.2f}", f"{row['tuning_seconds']:.2f}")
         Console(file=sys.stdout).print(table)
     test_part = f", test RMSE {summary['test_rmse']:.4f}" if summary.get("test_rmse") is not None else ""
+    if summary.get("test_unknown_ids"):  # counted and shown apart: the RMSE above is of the pairs the model knows
+        unknown, m_test = summary["test_unknown_ids"], summary["test_m"]
+        test_part = (f"{test_part} on {m_test - unknown} of {m_test} test entries" if test_part else ", no test RMSE") + \
+            f" ({unknown} with ids not in the data: RMSE {summary['test_rmse_unknown_ids']:.4f} from the biases alone)"
     print(f"{summary['source']}: {summary['shape'][0]}×{summary['shape'][1]}, train RMSE {summary['train_rmse']:.4f}, "
           f"validation RMSE {summary['val_rmse']:.4f}{test_part}; {summary['iterations']} iterations ({summary['stop_reason']}, best {summary['best_iter']}), "
           f"effective rank {summary['eff_rank']:.1f}, {summary['seconds']:.2f} s → {out}")
     if summary.predictions:
         p = summary.predictions
         what = f"top {p['n']} unobserved columns per row" if p["kind"] == "top" else "the requested pairs"
-        print(f"predictions ({what}, {p['rows']} lines): {p['path']}" + (" (--top 0 to skip)" if p.get("default") else ""))
+        unknown = summary.get("predictions", {}).get("unknown_ids_biases_only") if p["kind"] == "pairs" else 0
+        print(f"predictions ({what}, {p['rows']} lines): {p['path']}" + (" (--top 0 to skip)" if p.get("default") else "")
+              + (f"; {unknown} pairs with an id not in the data are predicted from the biases alone" if unknown else ""))
     print(f"report: {out / 'report.html'}" + (f"; {len(summary.warnings)} warning(s) in {out / 'warnings.json'}" if summary.warnings else ""))

@@ -43,4 +43,6 @@ def predict_command(
         return
     folded = summary.get("fold_in")
     fold_part = f"; folded in {folded['new_rows']} rows and {folded['new_cols']} columns in {folded['seconds']:.3f} s" if folded else ""
-    print(f"{summary['predictions']['n']} {'pairs' if summary['predictions']['kind'] == 'pairs' else 'per row'} predicted{fold_part} → {out}")
+    unknown = summary["predictions"].get("unknown_ids_biases_only")
+    unknown_part = f" ({unknown} pairs with an id the model does not know: biases alone)" if unknown else ""
+    print(f"{summary['predictions']['n']} {'pairs' if summary['predictions']['kind'] == 'pairs' else 'per row'} predicted{unknown_part}{fold_part} → {out}")

@@ -256,8 +256,8 @@ def report_data(result, summary: dict, table, train, val, test=None, *, warnings
         row_labels = row_labels or {str(k): v for k, v in movielens_100k_users().items()}
     n1, n2 = table.shape
     refit = isinstance(result.config.get("refit"), dict)
-    if test is not None and len(test[2]):
-        known = (test[0] >= 0) & (test[1] >= 0)
+    known = (np.asarray(test[0]) >= 0) & (np.asarray(test[1]) >= 0) if test is not None else None
+    if known is not None and known.any():  # no test pair with known ids: measured on the validation entries, as without test
         e_rows, e_cols, e_y = test[0][known], test[1][known], np.asarray(test[2], np.float64)[known]
         eval_on = "test"
     else:

@@ -159,11 +159,13 @@ def run_complete(
     elif test_idx is not None:
         test_sets = (table.rows[test_idx], table.cols[test_idx], table.values[test_idx])
     summary["test_rmse"] = None
-    if test_sets is not None:
+    if test_sets is not None:  # the test RMSE of the pairs whose ids the fit knows; pairs with an unknown id apart (biases only)
+        known = (test_sets[0] >= 0) & (test_sets[1] >= 0)
         pred = predict_indices(result, test_sets[0], test_sets[1], "biases")
-        summary["test_rmse"] = rmse(pred, test_sets[2])
+        summary["test_rmse"] = rmse(pred[known], test_sets[2][known]) if known.any() else None
         summary["test_m"] = int(len(test_sets[2]))
-        summary["test_unknown_ids"] = int(np.sum((test_sets[0] < 0) | (test_sets[1] < 0)))
+        summary["test_unknown_ids"] = int((~known).sum())
+        summary["test_rmse_unknown_ids"] = rmse(pred[~known], test_sets[2][~known]) if not known.all() else None
 
     comparison = None
     if compare:
@@ -234,20 +236,16 @@ def compare_methods(train, val, test_sets, table, result, summary, progress=None
     if test_sets is None:
         raise InputError("compare needs a test set: pass test (a file), or let it hold out test_fraction of the data")
     rows = []
-    known = (test_sets[0] >= 0) & (test_sets[1] >= 0)
+    known = (test_sets[0] >= 0) & (test_sets[1] >= 0)  # every method is scored on the pairs whose ids the fit knows
+    if not known.any():
+        raise InputError(f"compare needs test entries whose row and column ids are in the data; none of the {len(known):,} is", "test")
     methods = (bias_only, soft_impute, als_wr)
     for done, fn in enumerate(methods):
         if progress is not None:
             progress(fn.__name__, done, len(methods))
         fit = fn(*train, table.shape, validation=val)
-        pred = np.empty(len(known))
-        pred[known] = fit.predict(test_sets[0][known], test_sets[1][known])
-        if not known.all():
-            b = fit.biases
-            r = np.where(test_sets[0] >= 0, b.rows[np.maximum(test_sets[0], 0)], 0.0)
-            c = np.where(test_sets[1] >= 0, b.cols[np.maximum(test_sets[1], 0)], 0.0)
-            pred[~known] = np.clip(b.mean + r + c, *fit.clip)[~known] if fit.clip else (b.mean + r + c)[~known]
-        rows.append({"method": fit.method, "test_rmse": rmse(pred, test_sets[2]), "val_rmse": fit.val_rmse, "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.config})
+        pred = fit.predict(test_sets[0][known], test_sets[1][known])
+        rows.append({"method": fit.method, "test_rmse": rmse(pred, test_sets[2][known]), "val_rmse": fit.val_rmse, "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.config})
     if progress is not None:
         progress("done", len(methods), len(methods))
     rows.append({"method": "asymsense (fgd)", "test_rmse": summary["test_rmse"], "val_rmse": result.val_rmse, "seconds": result.seconds, "tuning_seconds": result.seconds,
