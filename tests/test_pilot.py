@@ -47,11 +47,13 @@ def test_pilot_verdict_follows_the_numbers():
     assert "Answer: not worth it" in render_pilot(p)
 
 
-def test_pilot_cli_exit_codes(tmp_path):
-    data = write_table(tmp_path / "t.csv", n1=30, n2=20)
+def test_pilot_cli_exit_codes_and_risks_in_flags(tmp_path):
+    data = write_table(tmp_path / "t.csv", n1=30, n2=20, density=0.25)  # about 5 entries per row: most rows sparse in every fold
     proc = subprocess.run([sys.executable, "-m", "asymsense", "pilot", str(data), "--out", str(tmp_path / "o"), "--folds", "2"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "Answer:" in proc.stdout and str(tmp_path / "o" / "pilot.html") in proc.stdout
+    page = (tmp_path / "o" / "pilot.html").read_text()
+    assert "risk (" in proc.stderr and "--validation-kind rows" in page and "validation_kind=" not in page  # the page speaks the CLI's terms
     proc = subprocess.run([sys.executable, "-m", "asymsense", "pilot", str(data), "--out", str(tmp_path / "x"), "--folds", "1"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--folds" in proc.stderr and "Traceback" not in proc.stderr and not (tmp_path / "x").exists()
     with pytest.raises(InputError):

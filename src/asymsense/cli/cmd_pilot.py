@@ -11,7 +11,8 @@ from typing import Optional
 
 import typer
 
-from asymsense.cli.app import app, handle_errors, in_cli_terms
+from asymsense.cli.app import app, handle_errors
+from asymsense.cli.cmd_complete import warning_in_cli_terms
 from asymsense.atomic import check_new_out_dir
 from asymsense.jobs.pilot import run_pilot, verdict_words
 
@@ -35,12 +36,12 @@ def pilot_command(
     """Is it worth it on our data? Improvement over the biases, time and memory per fit (and projected), recommended settings, risks."""
     check_new_out_dir(out, overwrite=overwrite)
     pilot = run_pilot(data, out, overwrite=overwrite, folds=folds, seed=seed, sample=sample, max_iter=max_iter, row=row_col, col=col_col, value=value_col,
-                      duplicates=duplicates, command=shlex.join(["asymsense", *sys.argv[1:]]))
+                      duplicates=duplicates, command=shlex.join(["asymsense", *sys.argv[1:]]), warning_terms=warning_in_cli_terms)
     if json_out:
         print(json.dumps(pilot, indent=2, default=str))
         return
     for line in verdict_words(pilot):
         print(line)
     for risk in pilot["risks"]:
-        print(f"risk ({risk['setting']}): {in_cli_terms(risk['message'])}", file=sys.stderr)
+        print(f"risk ({risk['setting']}): {risk['message']}", file=sys.stderr)
     print(f"page: {out / 'pilot.html'}")

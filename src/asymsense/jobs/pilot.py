@@ -81,8 +81,11 @@ def _sample_rows(table, share: float, seed: int):
 
 
 def run_pilot(data, out, *, folds: int = 3, seed=0, sample: float = 1.0, max_iter: int = 2000, row=None, col=None, value=None,
-              duplicates="error", encoding="utf-8", progress=None, command: str | None = None, overwrite: bool = False) -> dict:
-    """Run the pilot; returns the pilot dict (also DIR/pilot.json) with DIR/pilot.html written."""
+              duplicates="error", encoding="utf-8", progress=None, command: str | None = None, overwrite: bool = False,
+              warning_terms=None) -> dict:
+    """Run the pilot; returns the pilot dict (also DIR/pilot.json) with DIR/pilot.html written.
+    `warning_terms`: Guardrail → Guardrail, the risks restated in the caller's
+    terms (the command line's flags), as `completion.workflow.run_complete` takes it."""
     started = time.perf_counter()
     folds = check_int("folds", folds, minimum=2, maximum=10)
     sample = check_real("sample", sample, minimum=0.0, open_minimum=True, maximum=1.0)
@@ -119,7 +122,7 @@ def run_pilot(data, out, *, folds: int = 3, seed=0, sample: float = 1.0, max_ite
             fits[s["name"]].append({"fold": f, "best_iter": result.best_iter, "eff_rank": result.effective_rank,
                                     "train_rmse": result.train_rmse, "val_rmse": result.val_rmse, "seconds": seconds})
             for w in fit_guardrails(shape=shape, train_rows=tr, eff_rank=result.effective_rank, train_rmse=result.train_rmse, val_rmse=result.val_rmse):
-                risks.setdefault((s["name"], w.code), w)
+                risks.setdefault((s["name"], w.code), warning_terms(w) if warning_terms is not None else w)
             if progress is not None:
                 progress(f, s["name"])
     memory_peak = peak_memory_bytes()
