@@ -233,7 +233,7 @@ def test_row_features_name_the_segment_that_loads_on_component_1(tmp_path):
     assert not any(s["segment"].startswith("age") for s in named)  # age does not load
     html = (tmp_path / "o" / "report.html").read_text()
     part = html[html.index("<h3>Component 1"):html.index("<h3>Component 2")]
-    assert "region north" in part and "customers segments that load on it (from features (f.csv)" in part.lower()
+    assert "region north" in part and "customer segments that load on it (from features (f.csv)" in part.lower()
 
 
 def test_features_files_are_checked_before_fitting(tmp_path):

@@ -514,14 +514,15 @@ def _figure(figs, caps, key) -> str:
             f"<figcaption>{html.escape(caps.get(key, ''))}</figcaption></figure>")
 
 
-def _segments_html(seg: dict | None, noun: str, source: str | None) -> str:
-    """The segments of one side of a component (`completion.segments`) as a sentence and a small table."""
+def _segments_html(seg: dict | None, noun: str, source: str | None, one: str = "") -> str:
+    """The segments of one side of a component (`completion.segments`) as a sentence and a small table
+    (`noun`: the ids in plural, `one`: in singular)."""
     if not seg:
         return ""
     if not seg["description"]:
         return (f"<p>{html.escape(noun.capitalize())} by segment (from {html.escape(source or 'their attributes')}): no segment's mean score is "
                 f"{SEGMENT_Z:g} standard errors from the average.</p>")
-    text = (f"<p>{html.escape(noun.capitalize())} segments that load on it (from {html.escape(source or 'their attributes')}; "
+    text = (f"<p>{html.escape((one or noun).capitalize())} segments that load on it (from {html.escape(source or 'their attributes')}; "
             f"mean score {SEGMENT_Z:g}+ standard errors from the average): {html.escape(seg['description'])}.</p>")
     rows = [(x["segment"], side, f"{x['size']:,}", f"{x['mean_score']:+.4f}", f"{x['z']:+.1f}")
             for side in ("positive", "negative") for x in seg[side]]
@@ -575,9 +576,8 @@ def render(data: dict, history, result=None) -> str:
     parts.append(_figure(figs, caps, "map"))
     for c in data["components"]:
         parts.append(f"<h3>Component {c['component']} ({100 * c['share']:.0f}% of the interaction): {html.escape(c['description'])}</h3>")
-        for key, noun, source in (("row_segments", _noun(rows_n), data.get("segments_from", {}).get("rows")),
-                                  ("col_segments", _noun(cols_n), data.get("segments_from", {}).get("columns"))):
-            parts.append(_segments_html(c.get(key), noun, source))
+        for key, names, side in (("row_segments", rows_n, "rows"), ("col_segments", cols_n, "columns")):
+            parts.append(_segments_html(c.get(key), _noun(names), data.get("segments_from", {}).get(side), _noun(names, False)))
         parts.append("<div class='comp'>" + _table([f"{_noun(cols_n)}, positive side", "score"], [(n, f"{v:+.3f}") for n, v in c["top_columns"]]) + "</div>")
         parts.append("<div class='comp'>" + _table([f"{_noun(cols_n)}, negative side", "score"], [(n, f"{v:+.3f}") for n, v in c["bottom_columns"]]) + "</div>")
         parts.append("<div class='comp'>" + _table([f"{_noun(rows_n)}, positive side", "score"], [(n, f"{v:+.3f}") for n, v in c["top_rows"]]) + "</div>")
