@@ -713,3 +713,38 @@ def test_complete_with_no_known_test_id_prints_no_test_rmse_and_warns(tmp_path, 
     assert "no test RMSE (10 with ids not in the data" in run.stdout and "test RMSE 0" not in run.stdout
     assert "warning: 10 of 10 test entries have a row or column id the fit never saw" in run.stderr
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["test_rmse"] is None
+
+
+# --------------------------------------------------------------------------- truncated Parquet
+def _truncated_parquet(path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"user": list(range(40)), "item": [i % 7 for i in range(40)], "rating": [1.0 + i % 5 for i in range(40)]}), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_a_truncated_parquet_input_exits_2_naming_the_file(tmp_path, ratings):
+    bad = _truncated_parquet(tmp_path / "cut.parquet")
+    for args in (("complete", bad, "--out", tmp_path / "o"), ("complete", ratings, "--out", tmp_path / "o", "--test", bad)):
+        message = one_line_error(cli(*args))
+        assert "cut.parquet: not a readable Parquet file" in message
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_on_a_truncated_result_file_exits_2_naming_it(tmp_path):
+    from asymsense.paper.registry import experiment_config
+
+    out = tmp_path / "out"
+    config = experiment_config("e1", "quick")
+    config["keys"] = {s["label"]: ["k0"] for s in config["sweeps"]}
+    _stored_experiment(out, config)
+    trials = out / "data" / "e1" / config["sweeps"][0]["label"] / "trials"
+    trials.mkdir(parents=True)
+    _truncated_parquet(trials / "c1.parquet")
+    run = cli("report", out)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the stored results of e1 could not be analyzed") and "c1.parquet" in last
