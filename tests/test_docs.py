@@ -20,6 +20,7 @@ long commands run reduced, by the flags in QUICK appended to the command
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -50,7 +51,13 @@ PENDING: dict[str, str] = {}
 """Documents not run yet, with the reason (none: docs/completion.md writes its own example files in its first block)."""
 
 
+@functools.lru_cache(maxsize=None)
 def _has_cuda() -> bool:
+    """Whether a CUDA device is there, asked once per session. Without an
+    NVIDIA driver (no /proc/driver/nvidia, no nvidia-smi) there is none, and
+    torch, which takes seconds of CPU to import, is not imported."""
+    if not Path("/proc/driver/nvidia").exists() and shutil.which("nvidia-smi") is None:
+        return False
     try:
         import torch
     except ImportError:
