@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -76,7 +77,11 @@ def main(argv=None):
                   f"{med / first:.2f}x {args.configs[0]}")
         print(f"load average at the start and after each round: {', '.join(f'{x:.1f}' for x in loads)} on {os.cpu_count()} cores")
         return
-    out = {"seed": args.seed, "cores": os.cpu_count(), "configs": {}}
+    started_at = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    out = {"seed": args.seed, "cores": os.cpu_count(), "configs": {},
+           "recorded": {"command": "python benchmarks/bench_completion_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                        "date": started_at + " UTC", "cores": os.cpu_count(), "load_average": [os.getloadavg()[0]] * 2,
+                        "note": "1-minute load average at the start → at the end"}}
     for name in args.configs:
         kw = CONFIGS[name]
         load0 = os.getloadavg()[0]
@@ -96,6 +101,8 @@ def main(argv=None):
             print(f"{name}: 5-fold CV {cv['test_rmse_mean']:.4f} ± {cv['test_rmse_sd']:.4f} (folds {scores}); fit s per fold {seconds}; "
                   f"load {load0:.1f}->{os.getloadavg()[0]:.1f}", flush=True)
         out["configs"][name] = row
+        out["recorded"]["date"] = f"{started_at}–{time.strftime('%H:%M', time.gmtime())} UTC"
+        out["recorded"]["load_average"][1] = os.getloadavg()[0]
         if args.json:
             with open(args.json, "w") as fh:
                 json.dump(out, fh, indent=1, default=float)

@@ -255,6 +255,7 @@ def render_recorded() -> dict[str, str]:
         "timings-guide": f"{_load_line(guide_run['recorded'])}; milliseconds per iteration of the width table ({guide_run['width']['budget']} iterations each): " + ", ".join(ms),
         "timings-iteration": "\n\n" + header + " " + load_line + ".\n\n" + first_table + "\n\n" + batched + "\n\n",
         "timings-movielens": _movielens(movielens),
+        "completion-accuracy": _completion_accuracy(json.loads((DATA / "completion_accuracy.json").read_text())),
     }
 
 
@@ -264,7 +265,31 @@ def _movielens(record: dict) -> str:
             + table(["target", "measured", "met"], [(t["target"], t["measured"], "yes" if t["met"] else "no") for t in record["targets"]]))
 
 
-DOCUMENTS = ["README.md", "docs/cli.md", "docs/baselines.md"]
+def _completion_accuracy(record: dict) -> str:
+    """docs/completion.md's table of the accuracy levers (benchmarks/bench_completion_accuracy.py and
+    bench_completion_surprise.py runs: fixed-split and 5-fold CV test RMSE, seconds, and each run's command, date and load)."""
+    rows = []
+    for i, run in enumerate(record["runs"], 1):
+        for name, c in run["configs"].items():
+            cv = c.get("cv")
+            rows.append((name, json.dumps(c["options"]) if c["options"] else "—", f"{c['fixed']['test_rmse']:.4f}",
+                         f"{cv['test_rmse_mean']:.4f} ± {cv['test_rmse_sd']:.4f}" if cv else "—", f"{c['fixed']['seconds']:.1f}",
+                         f"{cv['seconds_mean']:.1f}" if cv else "—", str(i)))
+    surprise = record["surprise"]
+    for name, folds in surprise["runs"].items():
+        s = np.array([f["test_rmse"] for f in folds])
+        rows.append((f"Surprise {name} (defaults, run here)", "—", "—", f"{s.mean():.4f} ± {s.std(ddof=1):.4f}", "—",
+                     f"{np.mean([f['seconds'] for f in folds]):.1f}", "S"))
+    def line(name, r):
+        load = r["load_average"]
+        return f"- run {name}: `{r['command']}`, {r['date']}, 1-minute load average {load[0]:g} → {load[-1]:g} on {r['cores']} cores ({r['note']})\n"
+
+    return (table(["configuration", "options", "fixed split: test RMSE", "5-fold CV: test RMSE (mean ± sd)", "fixed split: fit s",
+                   "CV: s per fold", "run"], rows) + "".join(line(i, run["recorded"]) for i, run in enumerate(record["runs"], 1))
+            + line("S", surprise["recorded"]))
+
+
+DOCUMENTS = ["README.md", "docs/cli.md", "docs/baselines.md", "docs/completion.md"]
 
 
 def fill(text: str, rendered: dict[str, str]) -> str:
