@@ -48,6 +48,7 @@ CONFIGS = {
     "implicit": {"implicit": True},
     "implicit_l2": {"implicit": True, "l2": 0.05},
     "implicit_l2_ensemble3": {"implicit": True, "l2": 0.05, "ensemble": 3},
+    "implicit_l2_0.1": {"implicit": True, "l2": 0.1},
 }
 
 

@@ -5,7 +5,9 @@ the default fit of each seed; the single-bin variant (one set of quantiles for
 all pairs) for comparison; and the test RMSE of the mean of the seeds' fits
 against each single fit.
 
-    python benchmarks/bench_completion_intervals.py [--seeds 0 1 2] [--ensemble 5]
+    python benchmarks/bench_completion_intervals.py [--seeds 0 1 2] [--ensemble 5] [--implicit] [--l2 0.05]
+
+--implicit / --l2 λ: the same measurements for the fit with these options.
 
 With --ensemble B: one seed ensemble (`complete(ensemble=B)`, B members as one
 batch): the test RMSE of its mean against each member's, and the coverage of
@@ -38,16 +40,19 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--ensemble", type=int, default=0, help="also measure one seed ensemble of this many members (seed: the first)")
     ap.add_argument("--level", type=float, default=0.8)
+    ap.add_argument("--implicit", action="store_true")
+    ap.add_argument("--l2", type=float, default=0.0)
     args = ap.parse_args()
+    options = {"implicit": args.implicit, "l2": args.l2}
     t, tr, va, te, observed, test_ids = fixed_split()
     val = (t.rows[va], t.cols[va], t.values[va])
     y = t.values[te]
-    print(f"MovieLens-100k fixed split, test entries {len(te)}; load average {os.getloadavg()[0]:.1f}")
+    print(f"MovieLens-100k fixed split, test entries {len(te)}, options {options}; load average {os.getloadavg()[0]:.1f}")
     if args.ensemble > 1:
-        ensemble(t, tr, va, te, observed, args.seeds[0], args.ensemble, args.level)
+        ensemble(t, tr, va, te, observed, args.seeds[0], args.ensemble, args.level, options)
     preds = []
     for seed in args.seeds:
-        res = complete(t.rows[tr], t.cols[tr], t.values[tr], t.shape, validation=val, seed=seed)
+        res = complete(t.rows[tr], t.cols[tr], t.values[tr], t.shape, validation=val, seed=seed, **options)
         model = from_result(res, t.row_map, t.col_map, observed)
         e_val = res.validation_residuals[2]
         line = [f"seed {seed}: test RMSE {rmse(model.predict(*test_ids), y):.4f}"]
@@ -71,11 +76,11 @@ def _covered(y, lower, upper) -> float:
     return float(np.mean((y >= lower) & (y <= upper)))
 
 
-def ensemble(t, tr, va, te, observed, seed: int, B: int, level: float):
+def ensemble(t, tr, va, te, observed, seed: int, B: int, level: float, options: dict):
     """The --ensemble measurements (module docstring)."""
     val = (t.rows[va], t.cols[va], t.values[va])
     y = t.values[te]
-    res = complete(t.rows[tr], t.cols[tr], t.values[tr], t.shape, validation=val, seed=seed, ensemble=B)
+    res = complete(t.rows[tr], t.cols[tr], t.values[tr], t.shape, validation=val, seed=seed, ensemble=B, **options)
     model = from_result(res, t.row_map, t.col_map, observed)
     pred = res.predict(t.rows[te], t.cols[te])
     members = np.clip(member_predictions(res, t.rows[te], t.cols[te]), *res.clip)
