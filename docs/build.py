@@ -255,8 +255,44 @@ def render_recorded() -> dict[str, str]:
         "timings-guide": f"{_load_line(guide_run['recorded'])}; milliseconds per iteration of the width table ({guide_run['width']['budget']} iterations each): " + ", ".join(ms),
         "timings-iteration": "\n\n" + header + " " + load_line + ".\n\n" + first_table + "\n\n" + batched + "\n\n",
         "timings-movielens": _movielens(movielens),
+        "timings-ratios": _ratios(json.loads(RATIOS.read_text())),
         "completion-accuracy": _completion_accuracy(json.loads((DATA / "completion_accuracy.json").read_text())),
     }
+
+
+RATIOS = ROOT / "benchmarks" / "results" / "bench_ratios.json"
+RATIO_LABELS = {
+    "dense_64_step_over_two_gemvs_1t": "dense f64 step / two bare GEMVs, 1 BLAS thread",
+    "dense_64_step_over_two_gemvs_2t": "dense f64 step / two bare GEMVs, 2 BLAS threads",
+    "dense_32_step_over_two_gemvs_1t": "dense f32 step / two bare GEMVs, 1 BLAS thread",
+    "dense_32_step_over_two_gemvs_2t": "dense f32 step / two bare GEMVs, 2 BLAS threads",
+    "batched_f32_b64_per_trial_over_gemm_bound_1t": "batched f32 B = 64, per trial / GEMM bound, 1 thread",
+    "batched_f32_b64_per_trial_over_gemm_bound_2t": "batched f32 B = 64, per trial / GEMM bound, 2 threads",
+    "demo_sweep_plain_over_fgd_1t": "demo α-sweep, plain loop / batched fgd, 1 thread",
+    "demo_sweep_plain_over_fgd_jax_1t": "demo α-sweep, plain loop / batched fgd with the XLA kernel, 1 thread",
+    "demo_sweep_loaded_plain_over_fgd_default": "demo α-sweep under two busy processes, defaults",
+    "stream_f64_step_over_dense_1t": "matrix-free f64 step / dense f64 step, 1 thread",
+    "stream_f64_step_over_dense_2t": "matrix-free f64 step / dense f64 step, 2 threads",
+}
+
+
+def _ratios(record: dict) -> str:
+    """README's table of benchmarks/bench_ratios.py's figures (a committed JSON of one run): median
+    ratio, each round's ratio and the 1-minute load average of each round; seconds where a figure is a time."""
+    meta = record["meta"]
+    rows = []
+    for key, f in record["figures"].items():
+        loads = "; ".join(f"{round[0]:g}" for round in f["load"])
+        if "ratio" in f:
+            rows.append((RATIO_LABELS.get(key, key), f"{f['ratio']:.2f}×", ", ".join(f"{r:g}" for r in f["ratios"]), loads))
+        else:
+            rows.append((RATIO_LABELS.get(key, key.replace("_", " ")), f"{f['seconds']:.2f} s", "—", loads))
+    end = ", ".join(f"{x:g}" for x in meta["load_at_end"])
+    jax = "PYTHONPATH=<a folder with jax> " if any("jax" in key for key in record["figures"]) else ""
+    return (f"\n`{jax}python benchmarks/bench_ratios.py --rounds {meta['rounds']} --out {RATIOS.relative_to(ROOT)}`, started "
+            f"{meta['started_utc'].replace('T', ' ').replace('Z', ' UTC')}, {meta['machine']}, numpy {meta['numpy']}, "
+            f"BLAS {meta['blas'][0]}; load average at the end {end} (1, 5, 15 min):"
+            + table(["figure", "median", "per round", "1-min load per round"], rows))
 
 
 def _movielens(record: dict) -> str:

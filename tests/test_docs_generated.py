@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_transcripts_show_no_timing():
 @pytest.mark.parametrize("record", sorted(p.name for p in (ROOT / "docs" / "data").glob("*.json")))
 def test_recorded_timings_say_how_they_were_measured(record):
     """Each record of a run (the file's `recorded`, and that of every run it
-    collects) names the benchmark command, the date (UTC) and the load."""
+    collects) names the command that measured, the date (UTC) and the machine's load."""
     def recorded(node):
         if isinstance(node, dict):
             yield from ([node["recorded"]] if "recorded" in node else [])
@@ -84,6 +85,6 @@ def test_recorded_timings_say_how_they_were_measured(record):
     found = list(recorded(json.loads((ROOT / "docs" / "data" / record).read_text())))
     assert found, f"{record} has no 'recorded' block"
     for r in found:
-        assert "python benchmarks/" in r["command"], r
-        assert r["date"][:4].isdigit() and "UTC" in r["date"], r
-        assert r["load_average"] and all(x >= 0 for x in r["load_average"]) and r["cores"] >= 1, r
+        assert re.search(r"\b(python [\w/.-]+\.py|python -m asymsense|asymsense \w+)", r["command"]), r
+        assert r["date"][:4].isdigit() and ("UTC" in r["date"] or r["date"].endswith("Z")), r
+        assert r["cores"] >= 1 and any(key.startswith("load") and r[key] for key in r), r
