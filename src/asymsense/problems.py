@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from asymsense.errors import InputError
-from asymsense.validation import PARAMETER_RULES, SPECTRA, check_choice, check_positive, check_rank, resolve_seed
+from asymsense.validation import PARAMETER_RULES, SPECTRA, check_choice, check_memory, check_positive, check_rank, resolve_seed
 from asymsense.backend import asarray, is_numpy, to_backend, to_numpy, xp_dtype
 from asymsense.operators import make_operator
 
@@ -57,6 +57,8 @@ def planted(n1, n2, rank, *, cond=1.0, spectrum="linear", seed=None) -> PlantedP
     rank = check_rank(PARAMETER_RULES["rank"].check("rank", rank), n1, n2)
     cond = PARAMETER_RULES["cond"].check("cond", cond)
     seed = resolve_seed(seed)
+    # the Gaussian draws, their QR factors and LAPACK's copies: about three (n1 + n2)·rank float64 arrays
+    check_memory(3 * 8 * (n1 + n2) * rank, f"a planted {n1}×{n2} rank-{rank} problem", "use smaller n1, n2 or rank", "rank")
     rng = np.random.default_rng(seed)
     left = np.linalg.qr(rng.standard_normal((n1, rank)))[0]
     right = np.linalg.qr(rng.standard_normal((n2, rank)))[0]

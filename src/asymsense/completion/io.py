@@ -352,6 +352,10 @@ def read_columns(source, *, row=None, col=None, value=None, values: bool = True,
     must be present; values must be present, numeric and finite.
     """
     table, display, line_offset = read_arrow(source, name=name, encoding=encoding)
+    repeated = sorted({str(n) for n in table.column_names if table.column_names.count(n) > 1})
+    if repeated:
+        raise InputError(f"{display}: {'line 1: ' if line_offset is not None else ''}column name {repeated[0]!r} appears "
+                         f"{table.column_names.count(repeated[0])} times; column names must be unique")
     names = [_pick(table, display, row, 0, "row id"), _pick(table, display, col, 1, "column id")]
     if values:
         names.append(_pick(table, display, value, 2, "value"))

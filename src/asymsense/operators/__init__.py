@@ -26,15 +26,15 @@ def operator_memory(kind: str, n1: int, n2: int, m: int, dtype="float64", *, dra
     """Peak bytes of building an operator of family `kind` (its arrays plus the
     temporaries of drawing them; float32 arrays are drawn in float64 first):
     m·n1·n2 numbers for the dense Gaussian, m·(n1 + n2) for rank-one, a few
-    chunks for the streamed Gaussian, O(n1·n2 + m) for the structured and
-    entry-sampling operators. With `drawing=False`: what the operator keeps once
+    chunks for the streamed Gaussian, O(n1·n2 + m) for the structured
+    operator and O(n1 + n2 + m) for entry sampling. With `drawing=False`: what the operator keeps once
     built (no drawing temporaries). Measured against tracemalloc in
     tests/test_reliability.py."""
     item = np.dtype(check_dtype(dtype)).itemsize
     drawn = item + (8 if item < 8 and drawing else 0)
     n1, n2, m = int(n1), int(n2), int(m)
     sizes = {"gaussian": m * n1 * n2 * drawn, "rank-one": m * (n1 + n2) * drawn, "gaussian-stream": 2 * CHUNK_ENTRIES * 8 + 16 * m,
-             "structured": 4 * n1 * n2 * 8 + 16 * m, "entries": 100 * m}
+             "structured": 4 * n1 * n2 * 8 + 16 * m, "entries": 100 * m + 16 * (n1 + n2 + 2)}  # entries: + the row and column CSR offsets
     return sizes.get(kind, m * n1 * n2 * drawn)
 
 
@@ -73,7 +73,7 @@ def make_operator(kind: str, n1: int, n2: int, m: int, *, seed=None, dtype="floa
     """
     if kind not in OPERATOR_KINDS:
         raise InputError(f"operator must be one of {', '.join(OPERATOR_KINDS)}, got {kind!r}")
-    check_shape(n1, n2, m)
+    n1, n2, m = check_shape(n1, n2, m)  # integral floats (2.0) become ints before any constructor sees them
     check_memory(operator_memory(kind, n1, n2, m, dtype), f"the {kind} operator for {n1}×{n2} matrices and m = {m}",
                  "use operator='gaussian-stream' (memory of one chunk) or fewer measurements m" if kind in ("gaussian", "rank-one")
                  else "use fewer measurements m", "m")
