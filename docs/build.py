@@ -318,7 +318,7 @@ def _completion_accuracy(record: dict) -> str:
                      f"{np.mean([f['seconds'] for f in folds]):.1f}", "S"))
     def line(name, r):
         load = r["load_average"]
-        return f"- run {name}: `{r['command']}`, {r['date']}, 1-minute load average {load[0]:g} → {load[-1]:g} on {r['cores']} cores ({r['note']})\n"
+        return f"- run {name}: `{r['command']}`, {r['date']}, 1-minute load average {load[0]:.1f} → {load[-1]:.1f} on {r['cores']} cores ({r['note']})\n"
 
     return (table(["configuration", "options", "fixed split: test RMSE", "5-fold CV: test RMSE (mean ± sd)", "fixed split: fit s",
                    "CV: s per fold", "run"], rows) + "".join(line(i, run["recorded"]) for i, run in enumerate(record["runs"], 1))
