@@ -68,10 +68,15 @@ def table_columns(table) -> Columns:
 
 
 def trials(sweep_dir, *, ok_only: bool = True) -> Columns:
-    """One row per stored trial of a sweep folder (only status "ok" by default)."""
+    """One row per stored trial of a sweep folder (only status "ok" by default), sorted by trial key: the
+    store's row order is the order in which chunks finished (it depends on --jobs and the machine), and a
+    bootstrap over seeds must not depend on it (the same resample indices would pick other seeds)."""
     if not Path(sweep_dir).is_dir():
         raise InputError(f"no stored results in {sweep_dir}")
     cols = table_columns(store.results(sweep_dir))
+    if len(cols):
+        order = np.argsort(cols.col("key").astype(str), kind="stable")
+        cols = Columns({k: v[order] for k, v in cols.items()})
     if ok_only and len(cols):
         cols = cols.where(cols.col("status") == "ok")
     return cols
