@@ -126,3 +126,31 @@ def test_blocks_cover_every_segment_once():
     assert cuts[0] == 0 and cuts[-1] == 1000 and np.all(np.diff(cuts) > 0)
     sizes = indptr[cuts[1:]] - indptr[cuts[:-1]]
     assert sizes.sum() == indptr[-1] and sizes[:-1].max() <= 300 + 50
+
+
+def test_outputs_are_reused_only_once_nobody_holds_them():
+    """The numba paths hand an output array out again only after the caller
+    dropped it: held results (and views of them) are never overwritten."""
+    import pickle
+
+    rng = np.random.default_rng(6)
+    n1, n2, k, m = 700, 300, 4, entries_module.FUSED_ENTRIES + 5
+    op = EntrySample(rng.integers(0, n1, m), rng.integers(0, n2, m), (n1, n2), dtype="float32")
+    U, V = rng.standard_normal((n1, k)).astype(np.float32), rng.standard_normal((n2, k)).astype(np.float32)
+    y = rng.standard_normal(m).astype(np.float32)
+    first = op.residual_gradient(U, V, y, np.float32)
+    kept = [a.copy() for a in first]
+    view = first[1][:10]
+    second = op.residual_gradient(U + 1, V, y, np.float32)
+    assert all(a is not b for a, b in zip(first, second))
+    for a, b in zip(first, kept):
+        np.testing.assert_array_equal(a, b)  # held results untouched
+    np.testing.assert_array_equal(view, kept[1][:10])
+    address = first[2].ctypes.data
+    del first, view, second, a, b  # (a, b: the loop's last pair)
+    again = op.residual_gradient(U, V, y, np.float32)
+    assert again[2].ctypes.data == address  # a dropped output serves again
+    for a, b in zip(again, kept):
+        np.testing.assert_array_equal(a, b)
+    clone = pickle.loads(pickle.dumps(op))
+    assert clone._outputs.pool == []

@@ -11,6 +11,8 @@ of the pattern (A*(z)ᵀU through its transpose). Cost O(|Ω|·k) per step.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -52,6 +54,40 @@ def _run(work, items, threads: int) -> list:
         with ThreadPoolExecutor(min(threads, len(items))) as pool:
             return list(pool.map(work, items))
     return [work(item) for item in items]
+
+
+class _Recycler:
+    """Output arrays of the numba paths, handed out again once nobody else
+    holds them. A fresh (n1, k) output costs page faults on every step
+    (0.08 s for 256 MB with huge pages at hand, 2.5 s when the kernel has to
+    compact memory for them, at 10⁶ × 64 float32); in a descent loop the
+    previous step's output is dropped one step later (it became the iterate),
+    so its memory serves the next output instead. Only arrays whose sole
+    owner is this pool are reused (reference count; a view keeps its base
+    referenced), at most `keep` per shape and dtype; a copy (pickle) starts empty."""
+
+    def __init__(self, keep: int = 2):
+        self.keep = keep
+        self.pool: list[np.ndarray] = []
+        self.lock = threading.Lock()
+
+    def __getstate__(self):
+        return {"keep": self.keep}
+
+    def __setstate__(self, state):
+        self.__init__(state["keep"])
+
+    def empty(self, shape, dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        with self.lock:  # the returned array is referenced by the caller before the lock opens
+            for i in range(len(self.pool)):
+                # references: the list, and getrefcount's argument
+                if self.pool[i].shape == shape and self.pool[i].dtype == dtype and sys.getrefcount(self.pool[i]) == 2:
+                    return self.pool[i]
+            out = np.empty(shape, dtype)
+            if sum(a.shape == shape and a.dtype == dtype for a in self.pool) < self.keep:
+                self.pool.append(out)
+            return out
 
 
 def _blocks(indptr, per_block: int = BLOCK_ENTRIES):
@@ -102,6 +138,7 @@ class EntrySample(Operator):
         if self._fused:
             self._part_rows = np.array([a for a, _ in self._row_ranges] + [n1], dtype=np.int64)
             self._row_blocks, self._col_blocks = _blocks(self._by_row[1]), _blocks(self._by_col[1])
+        self._outputs = _Recycler()
 
     backend_arrays = ("rows", "cols")
 
@@ -206,8 +243,9 @@ class EntrySample(Operator):
             z, U, V = np.asarray(z), np.asarray(U), np.asarray(V)
             if self._fused_ok(U, V, z):
                 z, U, V = np.ascontiguousarray(z), np.ascontiguousarray(U), np.ascontiguousarray(V)
-                return (entry_kernels.segment_products(z, V, self._by_row, self._row_blocks, np.empty_like(U)),
-                        entry_kernels.segment_products(z, U, self._by_col, self._col_blocks, np.empty_like(V)))
+                out = self._outputs.empty
+                return (entry_kernels.segment_products(z, V, self._by_row, self._row_blocks, out(U.shape, U.dtype)),
+                        entry_kernels.segment_products(z, U, self._by_col, self._col_blocks, out(V.shape, V.dtype)))
         return self.adjoint_times(z, V), self.adjoint_t_times(z, U)
 
     def residual_gradient(self, U, V, y, dtype):
@@ -223,8 +261,10 @@ class EntrySample(Operator):
             return None
         U, V, y = np.asarray(U), np.asarray(V), np.asarray(y)
         if self._fused_ok(U, V, y) and np.dtype(dtype) == U.dtype:
+            out = self._outputs.empty
             return entry_kernels.residual_gradient(np.ascontiguousarray(U), np.ascontiguousarray(V), np.ascontiguousarray(y),
-                                                   self._by_row, self._by_col, self._row_blocks, self._col_blocks)
+                                                   self._by_row, self._by_col, self._row_blocks, self._col_blocks,
+                                                   out=(out((self.m,), U.dtype), out(U.shape, U.dtype), out(V.shape, V.dtype)))
         r = self.forward_factors(U, V).astype(dtype, copy=False) - y
         MV, MtU = self.gradient_products(r, U, V)
         return r, MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)

@@ -174,14 +174,14 @@ def segment_products(z, F, pattern, blocks, out):
     return out
 
 
-def residual_gradient(U, V, y, by_row, by_col, row_blocks, col_blocks):
+def residual_gradient(U, V, y, by_row, by_col, row_blocks, col_blocks, out=None):
     """r = A(UVᵀ) − y and (A*(r)V, A*(r)ᵀU): one pass over the rows for r and
     A*(r)V (each row's V rows gathered once, used for its residuals and, still
-    in L1, for its gradient row), one pass over the columns for A*(r)ᵀU."""
+    in L1, for its gradient row), one pass over the columns for A*(r)ᵀU.
+    `out` = (r, MV, MtU) arrays to write into (every element is written)."""
     kernels = _kernels()
     order, indptr, indices = by_row
-    r = np.empty(order.shape[0], dtype=U.dtype)
-    MV = np.empty_like(U)
+    r, MV, MtU = out if out is not None else (np.empty(order.shape[0], dtype=U.dtype), np.empty_like(U), np.empty_like(V))
     kernels["residual_rows"](U, V, y, indptr, indices, order, row_blocks, r, MV)
-    MtU = segment_products(r, U, by_col, col_blocks, np.empty_like(V))
+    segment_products(r, U, by_col, col_blocks, MtU)
     return r, MV, MtU
