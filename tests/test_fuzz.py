@@ -300,3 +300,26 @@ def test_low_rank_completer_fits_and_predicts_finite_or_raises_input_error(param
     except (InputError, DivergenceError):
         return
     assert np.isfinite(pred).all() and len(pred) == len(X)
+
+
+@FUZZ
+@given(header=st.lists(st.sampled_from(["u", "i", "r", "u", ""]), min_size=1, max_size=4),
+       rows=st.lists(st.lists(CELLS, min_size=0, max_size=4), min_size=0, max_size=6), delimiter=DELIMITERS)
+def test_inspect_exits_0_with_strict_json_or_2_with_one_line(header, rows, delimiter):
+    """The command line over the same reader: exit 0 and strict JSON, or exit 2 and one `error:` line."""
+    from typer.testing import CliRunner
+
+    from asymsense.cli.app import app
+
+    path = _tmpfile(".csv", ("\n".join([delimiter.join(header)] + [delimiter.join(r) for r in rows]) + "\n").encode("utf-8", "surrogatepass"))
+    try:
+        result = CliRunner().invoke(app, ["inspect", str(path), "--json"])
+    finally:
+        path.unlink()
+    assert result.exit_code in (0, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    if result.exit_code == 2:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    else:
+        json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
