@@ -194,6 +194,11 @@ def trial_key(method: str, params: dict) -> str:
     return hashlib.sha256(canonical_json({"method": method, "params": params}).encode()).hexdigest()[:20]
 
 
+MAX_TRIALS = 1_000_000
+"""The most trials one sweep config may define (grid points × seeds): each
+is a row and a key kept in memory while planning."""
+
+
 def expand(config, methods: Mapping[str, Callable] | None = None) -> list[Trial]:
     """The trials of a sweep: Cartesian product of the grid lists (in the
     config's order, the last list varying fastest) × seeds (fastest), each
@@ -208,6 +213,12 @@ def expand(config, methods: Mapping[str, Callable] | None = None) -> list[Trial]
     reserved = (set(config.fixed) | set(config.grid)) & RESERVED
     if reserved:
         raise InputError(f"{where}: {', '.join(sorted(reserved))} is a reserved column name, not a parameter")
+    n_seeds = 1 if "seed" in config.fixed or "seed" in config.grid else config.seeds if isinstance(config.seeds, int) else len(config.seeds)
+    count = n_seeds
+    for values in config.grid.values():
+        count *= len(values)
+    if count > MAX_TRIALS:  # checked before expanding: seeds = 10**12 would never finish
+        raise InputError(f"{where}: the grid and seeds make {count:,} trials, more than the {MAX_TRIALS:,} a sweep may have; split it into several sweeps")
     seeds = config.seed_list()
     if seeds is None and "seeds" in config.model_fields_set:
         raise InputError(f"{where}: seed is set in fixed/grid, so seeds must not be given too")
