@@ -748,3 +748,36 @@ def test_report_on_a_truncated_result_file_exits_2_naming_it(tmp_path):
     assert run.returncode == 2 and "Traceback" not in run.stderr
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the stored results of e1 could not be analyzed") and "c1.parquet" in last
+
+
+@pytest.mark.slow  # starts a Dask LocalCluster (~10 s on 2 cores): the only way to see its workers outlive a killed sweep or not
+def test_dask_local_workers_die_with_the_main_process(tmp_path):
+    import os
+    import signal
+
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("distributed")
+    (tmp_path / "slow.toml").write_text('name = "slow"\nseeds = 20\nchunk_size = 1\n[fixed]\nn1 = 60\nn2 = 50\nrank = 3\nmax_iter = 20000\n'
+                                        'record_every = 1000\nstep = 0.01\n')
+    proc = subprocess.Popen([sys.executable, "-m", "asymsense", "sweep", "slow.toml", "--out", "out", "--dask-local", "2", "--no-progress"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        workers = []
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            workers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
+            if len(workers) == 2 and all(w.cpu_times().user > 1.0 for w in workers):  # both started and running trials
+                break
+        assert len(workers) == 2, "the Dask workers did not start"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        gone, alive = psutil.wait_procs(workers, timeout=5)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        for child in psutil.Process().children(recursive=True):
+            if child.pid != os.getpid():
+                try:
+                    child.kill()
+                except psutil.Error:
+                    pass
