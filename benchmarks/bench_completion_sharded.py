@@ -140,6 +140,7 @@ def main(argv=None) -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--one", type=float, default=None, help="entries of the 1-worker run (default: a tenth of --entries)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="which runs: 1 (--one entries), 2 (--entries)")
     args = parser.parse_args(argv)
     stamp = {"command": "python3 benchmarks/bench_completion_sharded.py " + " ".join(sys.argv[1:]),
              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count()}
@@ -148,6 +149,8 @@ def main(argv=None) -> None:
     if args.entries:
         m = int(args.entries)
         for workers, entries in ((1, int(args.one or m // 10)), (2, m)):
+            if workers not in args.workers:
+                continue
             before = load()
             out = fit(entries, workers, per_row=args.per_row, n2=args.n2, width=args.width, iters=args.iters)
             print(json.dumps({**stamp, "load_before": before, **out, "load_after": load()}), flush=True)
