@@ -56,9 +56,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asymsense.errors import InputError
-from asymsense.validation import check_dtype, check_finite_array, check_int, check_positive, resolve_seed
+from asymsense.validation import check_dtype, check_int, check_positive, resolve_seed
 from asymsense.completion.biases import BIAS_CHOICES, BIAS_DAMPING, BIAS_SWEEPS, Biases
-from asymsense.completion.model import (CompletionResult, _gram, _record_every, _validation_split, _width, monitors_from_grams,
+from asymsense.completion.model import (CompletionResult, _gram, checked_entries, _record_every, _validation_split, _width, monitors_from_grams,
                                         refitted, step_and_scale)
 from asymsense.completion.shard import Shard
 from asymsense.history import History
@@ -444,14 +444,7 @@ def complete_sharded(rows, cols, values, shape, *, scheduler: str | None = None,
     result equals `complete`'s up to the summation order of the sums over rows."""
     from asymsense.cluster import dask_client
 
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    y = np.asarray(values, dtype=np.float64)
-    n1, n2 = check_int("shape[0]", shape[0], minimum=1), check_int("shape[1]", shape[1], minimum=1)
-    if not rows.shape == cols.shape == y.shape or rows.ndim != 1:
-        raise InputError(f"rows, cols and values must be 1-d arrays of equal length, got shapes {rows.shape}, {cols.shape}, {y.shape}")
-    if len(y) < 2:
-        raise InputError(f"need at least 2 observed entries, got {len(y)}")
-    check_finite_array("values", y)
+    rows, cols, y, (n1, n2) = checked_entries(rows, cols, values, shape)
     seed = resolve_seed(seed)
     train, val, desc = _validation_split(validation, validation_kind, rows.astype(np.int64), cols.astype(np.int64), y, n1, seed)
     if client is None:
