@@ -98,6 +98,18 @@ def _build():
     prefetch = _prefetch_intrinsic()
     ahead = PREFETCH_AHEAD
 
+    @njit(inline="always", fastmath={"reassoc", "contract"})
+    def gathered_dot(U, i, V, indices, e, k, m):  # pragma: no cover - compiled
+        """⟨U[i], V[indices[e]]⟩, prefetching the row gathered `ahead` entries later."""
+        if e + ahead < m:
+            for c in range(0, k, 16):
+                prefetch(V, indices[e + ahead], c)
+        j = indices[e]
+        acc = U[i, 0] * V[j, 0]
+        for c in range(1, k):
+            acc += U[i, c] * V[j, c]
+        return acc
+
     @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
     def forward(U, V, indptr, indices, order, part_rows, out):  # pragma: no cover - compiled
         n_parts = part_rows.shape[0] - 1
@@ -106,14 +118,7 @@ def _build():
         for p in prange(n_parts):
             for i in range(part_rows[p], part_rows[p + 1]):
                 for e in range(indptr[i], indptr[i + 1]):
-                    if e + ahead < m:
-                        for c in range(0, k, 16):
-                            prefetch(V, indices[e + ahead], c)
-                    j = indices[e]
-                    acc = U[i, 0] * V[j, 0]
-                    for c in range(1, k):
-                        acc += U[i, c] * V[j, c]
-                    out[order[e]] = acc
+                    out[order[e]] = gathered_dot(U, i, V, indices, e, k, m)
 
     @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
     def residual_rows(U, V, y, indptr, indices, order, blocks, r, MV):  # pragma: no cover - compiled
@@ -123,14 +128,7 @@ def _build():
             for i in range(blocks[b], blocks[b + 1]):
                 a0, a1 = indptr[i], indptr[i + 1]
                 for e in range(a0, a1):
-                    if e + ahead < m:
-                        for c in range(0, k, 16):
-                            prefetch(V, indices[e + ahead], c)
-                    j = indices[e]
-                    acc = U[i, 0] * V[j, 0]
-                    for c in range(1, k):
-                        acc += U[i, c] * V[j, c]
-                    r[order[e]] = acc - y[order[e]]
+                    r[order[e]] = gathered_dot(U, i, V, indices, e, k, m) - y[order[e]]
                 row = MV[i]
                 row[:] = 0
                 for e in range(a0, a1):
