@@ -174,6 +174,22 @@ def _record_every(record_every, n1, n2, k, m) -> int:
     return check_int("record_every", record_every, minimum=1)
 
 
+def checked_fit_parameters(width, max_iter, patience, l2, dtype, n_singular, clip, n1, n2):
+    """(k, max_iter, patience, l2, dtype, n_singular) of a fit, each checked
+    (`clip` only checked): the one place the in-process and the sharded fit
+    read their common parameters."""
+    k = _width(width, n1, n2)
+    max_iter = check_int("max_iter", max_iter, minimum=0)
+    if patience is not None:
+        patience = check_int("patience", patience, minimum=1)
+    l2 = check_positive("l2", l2, allow_zero=True)
+    dtype = check_dtype(dtype)
+    n_singular = check_int("n_singular", n_singular, minimum=1)
+    if not isinstance(clip, (bool, np.bool_)):
+        raise InputError(f"clip must be True or False, got {clip!r}")
+    return k, max_iter, patience, l2, dtype, n_singular
+
+
 def checked_entries(rows, cols, values, shape):
     """(rows, cols, values as float64, (n1, n2)), refused unless 1-d, of equal
     length, at least 2 and finite."""
@@ -316,19 +332,11 @@ def _complete(
     started = time.perf_counter()
     rows, cols, y, (n1, n2) = checked_entries(rows, cols, values, shape)
     seed = resolve_seed(seed)
-    k = _width(width, n1, n2)
-    max_iter = check_int("max_iter", max_iter, minimum=0)
-    if patience is not None:
-        patience = check_int("patience", patience, minimum=1)
-    l2 = check_positive("l2", l2, allow_zero=True)
-    dtype = check_dtype(dtype)
-    n_singular = check_int("n_singular", n_singular, minimum=1)
+    k, max_iter, patience, l2, dtype, n_singular = checked_fit_parameters(width, max_iter, patience, l2, dtype, n_singular, clip, n1, n2)
     B = check_int("ensemble", ensemble, minimum=1)
     # factors, gradients, best iterate and the refit's copies in float64, the entries' index arrays and gather blocks
     check_memory(6 * B * (n1 + n2) * k * 8 + 64 * len(y) * (1 + (B > 1)) + 2**23,
                  f"completion of a {n1}×{n2} table with {len(y)} entries at width {k}", "use a smaller width", "width")
-    if not isinstance(clip, (bool, np.bool_)):
-        raise InputError(f"clip must be True or False, got {clip!r}")
 
     train, val, val_desc = _validation_split(validation, validation_kind, rows.astype(np.int64), cols.astype(np.int64), y, n1, seed)
     train = train[np.lexsort((cols[train], rows[train]))]  # row-major order: U rows are read as a stream

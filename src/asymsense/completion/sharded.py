@@ -56,9 +56,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from asymsense.errors import InputError
-from asymsense.validation import check_dtype, check_int, check_positive, resolve_seed
+from asymsense.validation import resolve_seed
 from asymsense.completion.biases import BIAS_CHOICES, BIAS_DAMPING, BIAS_SWEEPS, Biases
-from asymsense.completion.model import (CompletionResult, _gram, checked_entries, _record_every, _validation_split, _width, monitors_from_grams,
+from asymsense.completion.model import (CompletionResult, _gram, checked_entries, checked_fit_parameters, _record_every, _validation_split, monitors_from_grams,
                                         refitted, step_and_scale)
 from asymsense.completion.shard import Shard
 from asymsense.history import History
@@ -350,15 +350,7 @@ def _fit(shards: ShardSet, *, width=None, init_scale="auto", step_size="auto", s
     started = time.perf_counter()
     n1, n2 = shards.shape
     seed = resolve_seed(seed)
-    k = _width(width, n1, n2)
-    max_iter = check_int("max_iter", max_iter, minimum=0)
-    if patience is not None:
-        patience = check_int("patience", patience, minimum=1)
-    l2 = check_positive("l2", l2, allow_zero=True)
-    dtype = check_dtype(dtype)
-    n_singular = check_int("n_singular", n_singular, minimum=1)
-    if not isinstance(clip, (bool, np.bool_)):
-        raise InputError(f"clip must be True or False, got {clip!r}")
+    k, max_iter, patience, l2, dtype, n_singular = checked_fit_parameters(width, max_iter, patience, l2, dtype, n_singular, clip, n1, n2)
     facts = shards.call("summary", what="reading the shards")
     m = sum(f["m"] for f in facts)
     m_val = sum(f["m_val"] for f in facts)
