@@ -15,6 +15,7 @@ try:  # typer >= 0.25 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer on top of click
     from click.exceptions import UsageError
 
+from asymsense.cli.options import OPTIONS, with_options
 from asymsense.errors import DivergenceError, InputError
 
 EXIT_BAD_INPUT = 2
@@ -156,6 +157,19 @@ def handle_errors(func):
             fail("interrupted: outputs are written only when a run finishes, so nothing partial was kept; rerun the command", EXIT_INTERRUPTED)
 
     return wrapper
+
+
+def command(name: str, *, options: tuple = (), table: dict | None = None):
+    """Register a command the one way: typer's `app.command(name)`, its errors
+    as one line (`handle_errors`) and its options declared in cli/options
+    (`with_options`: the shared `options`, and own parameters without a default from `table`)."""
+
+    def register(function):
+        declared = with_options(options, OPTIONS if table is None else table, command=name)(function)
+        app.command(name)(handle_errors(declared))
+        return function
+
+    return register
 
 
 def main() -> None:

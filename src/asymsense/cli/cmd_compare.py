@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asymsense.atomic import prepare_out_dir, write_json
-from asymsense.cli.app import EXIT_DIVERGED, app, console, handle_errors
-from asymsense.cli.options import PROBLEM_RUN, with_options
+from asymsense.cli.app import EXIT_DIVERGED, command, console
+from asymsense.cli.options import PROBLEM_RUN
 from asymsense.jobs.compare import run_compare
 
 RECORDS_FILE = "compare.json"
@@ -37,9 +37,7 @@ def _table(records):
     return table
 
 
-@app.command("compare")
-@handle_errors
-@with_options(PROBLEM_RUN)
+@command("compare", options=PROBLEM_RUN)
 def compare(
     out: Optional[Path] = typer.Option(None, "--out", help=f"Folder for {RECORDS_FILE} (the --json records; created, written atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list (one record per method) on stdout instead of the table."),

@@ -6,8 +6,6 @@ import dataclasses
 import json
 import shlex
 import sys
-from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -15,7 +13,8 @@ from rich.progress import BarColumn, TextColumn
 from rich.table import Table
 
 from asymsense.atomic import check_new_out_dir
-from asymsense.cli.app import app, handle_errors, in_cli_terms
+from asymsense.cli.options import COMPLETION
+from asymsense.cli.app import command, in_cli_terms
 from asymsense.cli.progress import progress_bar
 from asymsense.completion.cv import SPLITS, run_cv, run_time_split
 from asymsense.errors import InputError
@@ -53,49 +52,13 @@ def sharded_command(data, out, scheduler, dask_local, options, json_out, row_col
           f"(predictions: asymsense predict {out} --top N)")
 
 
-@app.command("complete")
-@handle_errors
+@command("complete", table=COMPLETION)
 def complete_command(
     data: str = typer.Argument(..., help="CSV/TSV/Parquet file of (row id, column id, value) triples, or 'movielens-100k' (fixed seeded 80/10/10 split)."),
-    out: Path = typer.Option(..., "--out", help="Output directory (created if needed)."),
-    pairs: Optional[Path] = typer.Option(None, "--pairs", help="File of (row id, column id) pairs to predict."),
-    top: Optional[int] = typer.Option(None, "--top", help="Predict the top N unobserved columns of every row (default without --pairs: 10; 0: no predictions)."),
-    row_labels: Optional[Path] = typer.Option(None, "--row-labels", help="CSV/TSV of (row id, display label[, tags]) shown in the report."),
-    col_labels: Optional[Path] = typer.Option(None, "--col-labels", help="CSV/TSV of (column id, display label[, tags such as genres]) shown in the report (MovieLens: titles and genres built in)."),
-    row_features: Optional[Path] = typer.Option(None, "--row-features", help="Table of row id + attributes (categories, numbers, token lists): the report names the row segments that load on each component."),
-    col_features: Optional[Path] = typer.Option(None, "--col-features", help="Table of column id + attributes: the report names the column segments that load on each component."),
-    features: bool = typer.Option(False, "--features", help="movielens-100k only: its user and item files (age, gender, occupation; genres, year) as --row-features/--col-features."),
-    test: Optional[Path] = typer.Option(None, "--test", help="Held-out (row id, column id, value) file: its RMSE goes into summary.json."),
-    compare: bool = typer.Option(False, "--compare", help="Also fit the bias-only model, SoftImpute and ALS on the same split and print test RMSE and seconds."),
-    json_out: bool = typer.Option(False, "--json", help="Print summary.json on stdout."),
-    interval: Optional[float] = typer.Option(None, "--interval", help="Add lower/upper bounds of this nominal coverage (e.g. 0.8) to the predictions, and their coverage on validation/test entries to summary.json."),
-    split: str = typer.Option("random", "--split", help="'time': hold out each row's latest --test-fraction of entries by timestamp (the table's time column, or --time-col) and report the test RMSE; writes only summary.json."),
-    time_col: Optional[str] = typer.Option(None, "--time-col", help="With --split time: name of the timestamp column (default: the first whose name contains 'time' or 'date')."),
-    cv: Optional[int] = typer.Option(None, "--cv", help="K-fold cross-validation over all entries (seeded): mean ± sd of the test RMSE and seconds per fold; writes only summary.json."),
-    width: Optional[int] = typer.Option(None, "--width", help="k, columns of U and V (default min(n1, n2, 100))."),
-    alpha: Optional[float] = typer.Option(None, "--alpha", help="Init scale α (default 1e-3·sqrt(‖A*(z)‖₂))."),
-    step: Optional[float] = typer.Option(None, "--step", help="Step size μ (default 0.5/‖A*(z)‖₂)."),
-    max_iter: int = typer.Option(2000, "--max-iter", help="Iteration budget."),
-    patience: int = typer.Option(50, "--patience", help="Stop after this many iterations without a better validation RMSE."),
-    validation: float = typer.Option(0.1, "--validation", help="Share of the entries held out for validation."),
-    validation_kind: str = typer.Option("entries", "--validation-kind", help="'entries' (random entries) or 'rows' (that share of each row's entries)."),
-    biases: str = typer.Option("both", "--biases", help="both, rows, columns, global or none."),
-    clip: bool = typer.Option(True, "--clip/--no-clip", help="Clip predictions to the observed range."),
-    l2: float = typer.Option(0.0, "--l2", help="Optional count-weighted L2 weight (0 = the paper's algorithm)."),
-    refit: bool = typer.Option(True, "--refit/--no-refit", help="After early stopping, refit on training + validation entries for the chosen number of iterations."),
-    ensemble: int = typer.Option(1, "--ensemble", help="Optional: B initialization seeds fitted as one batch, the model their mean (costs about B fits; 1 = one fit)."),
-    implicit: bool = typer.Option(False, "--implicit/--no-implicit", help="Optional, not the paper's algorithm: each row's rating pattern as known features (SVD++'s implicit term)."),
-    duplicates: str = typer.Option("error", "--duplicates", help="Repeated (row, column) pairs: mean, last or error."),
-    test_fraction: float = typer.Option(0.1, "--test-fraction", help="With --compare and no --test: share of DATA held out as the test set."),
-    row_col: Optional[str] = typer.Option(None, "--row-col", help="Name of the row-id column (default: the first)."),
-    col_col: Optional[str] = typer.Option(None, "--col-col", help="Name of the column-id column (default: the second)."),
-    value_col: Optional[str] = typer.Option(None, "--value-col", help="Name of the value column (default: the third)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the split and the initialization (fixed, so the same command prints the same numbers; recorded in summary.json)."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64 factors."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Fit on an existing Dask cluster (tcp://HOST:PORT), the rows spread over its workers; DATA may then be a directory or glob of Parquet files too large for one process. Writes model/, history.parquet and summary.json."),
-    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="The same on a local Dask cluster of N single-threaded worker processes."),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV/TSV inputs (DATA, --pairs, --test), e.g. latin-1; a byte that is not valid in it is an error naming line and offset."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the outputs of another run in --out (otherwise a non-empty --out is refused)."),
+    *,
+    out, pairs, top, row_labels, col_labels, row_features, col_features, features, test, compare, json_out, interval, split,
+    time_col, cv, width, alpha, step, max_iter, patience, validation, validation_kind, biases, clip, l2, refit, ensemble,
+    implicit, duplicates, test_fraction, row_col, col_col, value_col, seed, dtype, scheduler, dask_local, encoding, overwrite,
 ):
     """Complete a partially observed table: predictions, factors, summary.json and an HTML report."""
     options = {

@@ -10,13 +10,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from asymsense.atomic import check_new_out_dir
-from asymsense.cli.app import app, console, handle_errors
+from asymsense.cli.app import command, console
 from asymsense.cli.options import THREADS_HELP
 from asymsense.jobs.demo import ALPHAS, run_demo
 
 
-@app.command("demo")
-@handle_errors
+@command("demo")
 def demo(
     out: Path = typer.Option(Path("asymsense-demo"), "--out", help="Folder for the figures, history.parquet and summary.json."),
     max_iter: int = typer.Option(1000, "--max-iter", help="Iteration budget per trial (trials also stop at rel. residual ≤ --tol)."),

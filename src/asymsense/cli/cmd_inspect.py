@@ -6,14 +6,13 @@ from typing import Optional
 
 import typer
 
-from asymsense.cli.app import app, handle_errors
+from asymsense.cli.app import command
 from asymsense.completion.diagnostics import format_report, inspect_table
 from asymsense.completion.workflow import load_data
 from asymsense.serialize import dumps
 
 
-@app.command("inspect")
-@handle_errors
+@command("inspect")
 def inspect_command(
     data: str = typer.Argument(..., help="CSV/TSV/Parquet file of (row id, column id, value) triples, or 'movielens-100k'."),
     duplicates: str = typer.Option("error", "--duplicates", help="Repeated (row, column) pairs: mean, last or error."),

@@ -7,13 +7,12 @@ from typing import Optional
 
 import typer
 
-from asymsense.cli.app import app, console, fail, handle_errors
+from asymsense.cli.app import command, console, fail
 from asymsense.paper.claims import claims_json
 from asymsense.paper.report import build_report
 
 
-@app.command("report")
-@handle_errors
+@command("report")
 def report(
     folder: Optional[Path] = typer.Argument(None, metavar="[OUT]", help="A folder written by `asymsense reproduce` (or give it as --out)."),
     out_option: Optional[Path] = typer.Option(None, "--out", help="The same folder, as every other command names its output folder."),

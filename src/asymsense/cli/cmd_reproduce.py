@@ -11,14 +11,13 @@ import typer
 from asymsense.errors import InputError
 from asymsense.validation import check_int
 from asymsense.cli.options import JOBS_HELP
-from asymsense.cli.app import app, console, fail, handle_errors
+from asymsense.cli.app import command, console, fail
 from asymsense.paper.report import build_report
 from asymsense.paper.runner import reproduce as run_all
 from asymsense.sweep.run import SweepAborted
 
 
-@app.command("reproduce")
-@handle_errors
+@command("reproduce")
 def reproduce(
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder: stored results (Parquet), figures, report.md, report.html, claims.json. Rerunning resumes."),
     quick: bool = typer.Option(False, "--quick", help="Small sizes and few seeds (the default; under 15 minutes on 2 cores)."),

@@ -12,16 +12,14 @@ from rich.table import Table
 
 from asymsense.atomic import check_new_out_dir, output_dir
 from asymsense.backend import quiet_overflow
-from asymsense.cli.app import app, console, handle_errors
-from asymsense.cli.options import PROBLEM_RUN, THREADS_HELP, choices as _choices, help_text as _help, with_options
+from asymsense.cli.app import command, console
+from asymsense.cli.options import PROBLEM_RUN, THREADS_HELP, choices as _choices, help_text as _help
 from asymsense.jobs.solve import enough_memory, run_solve, write_outputs
 from asymsense.serialize import dumps
 from asymsense.spec import DEFAULTS, load_solve_config
 
 
-@app.command("solve")
-@handle_errors
-@with_options(PROBLEM_RUN)
+@command("solve", options=PROBLEM_RUN)
 def solve(
     step: Optional[str] = typer.Option(None, help=_help("step", f"Step size μ > 0, or 'auto' for μ = {DEFAULTS['step_constant']:g}/‖A*(y)‖₂.")),
     step_constant: Optional[float] = typer.Option(None, "--step-constant", help=_help("step_constant", "c in the auto step μ = c/‖A*(y)‖₂.")),

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asymsense.cli.options import JOBS_HELP
-from asymsense.cli.app import app, console, fail, handle_errors
+from asymsense.cli.app import command, console, fail
 from asymsense.paper.registry import TRIAL_METHODS
 from asymsense.sweep import store
 from asymsense.sweep.run import SweepAborted, expand, load_sweep_config, run_sweep
@@ -47,8 +47,7 @@ def _status(config, out: Path, csv: bool) -> None:
         print(f"failed {key}: {(error or '').splitlines()[0] if error else error}")
 
 
-@app.command("sweep")
-@handle_errors
+@command("sweep")
 def sweep(
     config: Path = typer.Argument(..., metavar="CONFIG", help="Sweep config (TOML): name, method, seeds, chunk_size and the tables fixed and grid (see docs/sweeps.md)."),
     out: Path = typer.Option(..., "--out", "-o", help="Results folder (Parquet chunks); rerunning resumes."),

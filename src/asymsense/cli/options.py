@@ -6,6 +6,7 @@ attached to a command by `with_options`), and the one-sentence help of
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -63,19 +64,51 @@ OPTIONS = dict(
 """The planted problem and fgd run's flags shared by `solve` and `compare`: parameter name → (type, typer option)."""
 
 
-def with_options(names: Iterable[str], table: dict = OPTIONS) -> Callable:
-    """Give a command the shared options `names` from `table` as keyword parameters.
+FLAG_TYPES = {"path": Path, "int": int, "float": float, "str": str, "bool": bool}
 
-    The command declares only its own options and collects the shared ones in
-    ``**shared``; its signature (which typer reads through ``inspect.signature``)
-    is the shared parameters followed by its own, so each shared flag is
-    declared once, here, whichever commands take it."""
+
+def flag_table(path: Path) -> dict:
+    """Options declared as data: one tab-separated line per option
+    (key, flags, type, default, help), "#" lines are comments. Flags are
+    "--name", or "--x/--no-x" for a boolean; a type ending in "?" is
+    Optional; the default is JSON, or "required". Returns key → (type, typer option)."""
+    table = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, flags, kind, default, text = line.split("\t")
+        annotation = FLAG_TYPES[kind.rstrip("?")]
+        table[key] = (Optional[annotation] if kind.endswith("?") else annotation,
+                      typer.Option(... if default == "required" else json.loads(default), flags, help=text))
+    return table
+
+
+COMPLETION = flag_table(Path(__file__).with_name("completion_flags.tsv"))
+"""The flags of `complete`, `predict` and `pilot` (cli/completion_flags.tsv)."""
+
+
+def with_options(names: Iterable[str] = (), table: dict = OPTIONS, *, command: str | None = None) -> Callable:
+    """Declare a command's options from `table`, so a flag that several
+    commands take is declared once, here.
+
+    `names`: shared options added before the command's own parameters (the
+    command collects them in ``**shared``). Own parameters without a default
+    take theirs from `table` ("command.name" first, then "name"). The
+    resulting signature is what typer reads (``inspect.signature``)."""
     names = tuple(names)
 
-    def decorate(command: Callable) -> Callable:
-        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    def decorate(function: Callable) -> Callable:
+        positional, keyword = [], []
+        for parameter in inspect.signature(function, eval_str=True).parameters.values():
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                continue
+            if parameter.default is inspect.Parameter.empty:
+                key = f"{command}.{parameter.name}" if f"{command}.{parameter.name}" in table else parameter.name
+                annotation, option = table[key]
+                parameter = parameter.replace(annotation=annotation, default=option)
+            (keyword if parameter.kind is inspect.Parameter.KEYWORD_ONLY else positional).append(parameter)
         shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=table[name][0], default=table[name][1]) for name in names]
-        command.__signature__ = inspect.Signature(shared + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own])
-        return command
+        function.__signature__ = inspect.Signature(positional + shared + keyword)
+        return function
 
     return decorate
