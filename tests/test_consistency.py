@@ -148,6 +148,22 @@ def test_divergence_hint_in_python_names_the_parameter():
     assert "--step" not in str(info.value)
 
 
+def test_fgd_divergence_hint_suggests_a_step_that_converges():
+    """The library's own hint (fgd, not only the solve job): the suggested step_size itself converges."""
+    from asymsense import fgd, make_operator, measure, planted
+    from asymsense.errors import DivergenceError
+
+    truth = planted(30, 20, 2, seed=0)
+    op = make_operator("gaussian", 30, 20, 400, seed=1)
+    y = measure(truth, op)
+    with pytest.raises(DivergenceError) as info:
+        fgd(op, y, width=20, init_scale=1e-3, step_size=50.0, max_iter=100)
+    match = re.search(r"e\.g\. step_size=([0-9.e+-]+) \(the auto rule's value", str(info.value))
+    assert match, str(info.value)
+    result = fgd(op, y, width=20, init_scale=1e-3, step_size=float(match.group(1)), max_iter=300, truth=truth)
+    assert result.history["rel_error"][-1] < 0.1
+
+
 # ----------------------------------------------------------------- complete: a fixed default seed
 def test_complete_without_seed_uses_the_documented_default_and_records_it(tmp_path):
     rng = np.random.default_rng(0)

@@ -16,11 +16,10 @@ from typing import Callable
 from threadpoolctl import threadpool_limits
 
 from asymsense.atomic import prepare_out_dir, write_json
-from asymsense.errors import DivergenceError, InputError
+from asymsense.errors import InputError
 from asymsense.operators import operator_memory, step_memory
 from asymsense.solvers.fgd import fgd
-from asymsense.solvers.stepsize import auto_step_size
-from asymsense.spec import DEFAULTS, SolveConfig
+from asymsense.spec import SolveConfig
 from asymsense.sweep.methods import build_problem
 from asymsense.validation import check_memory
 
@@ -45,23 +44,6 @@ def enough_memory(config: SolveConfig):
         raise InputError(f"not enough memory for {config.n1}×{config.n2} with the {config.operator} operator, m = {config.m}, k = {config.width} "
                          f"(a dense Gaussian operator holds m·n1·n2 numbers, the factors (n1 + n2)·k; try operator='gaussian-stream', "
                          f"a smaller m or a smaller width)") from None
-
-
-def with_working_step(exc: DivergenceError, op, y, config: SolveConfig) -> DivergenceError:
-    """The divergence error of a fixed step whose hint suggests a step that
-    works: the auto rule's value μ = c/‖A*(y)‖₂ (c = 0.5: stable in the
-    reference runs, see solvers.stepsize) when it is smaller than the
-    generic hint (a quarter of the failed step), which a step far above the
-    stable range diverges with too. The message names parameters
-    (step_size=...); the CLI shows them as flags."""
-    if exc.step_size is None or config.step == "auto":
-        return exc
-    auto = auto_step_size(op, y, constant=DEFAULTS["step_constant"], seed=config.seed)
-    if not auto < exc.step_size / 4:
-        return exc
-    head = str(exc).split("; try a smaller", 1)[0]
-    return DivergenceError(f"{head}; try a smaller step_size, e.g. step_size={auto:.3g} (the auto rule's value "
-                           f"{DEFAULTS['step_constant']:g}/‖A*(y)‖₂; or step_size='auto')", step_size=exc.step_size, iteration=exc.iteration)
 
 
 def memory_estimate(config: SolveConfig) -> int:
@@ -92,14 +74,11 @@ def run_solve(config: SolveConfig, *, progress: Callable[[int], None] | None = N
     check_solve_memory(config)
     with threadpool_limits(config.threads):
         truth, op, y = build(config)
-        try:
-            result = fgd(
-                op, y, width=config.width, init_scale=config.alpha, step_size=config.step, max_iter=config.max_iter, seed=config.seed,
-                truth=truth, record_every=config.record_every, validation=config.validation, patience=config.patience, tol=config.tol,
-                dtype=config.dtype, step_constant=config.step_constant, progress=progress, threads=config.threads,
-            )
-        except DivergenceError as exc:
-            raise with_working_step(exc, op, y, config) from None
+        result = fgd(
+            op, y, width=config.width, init_scale=config.alpha, step_size=config.step, max_iter=config.max_iter, seed=config.seed,
+            truth=truth, record_every=config.record_every, validation=config.validation, patience=config.patience, tol=config.tol,
+            dtype=config.dtype, step_constant=config.step_constant, progress=progress, threads=config.threads,
+        )
     summary = result.summary()
     summary["config"] = config.record()
     summary["solver"] = result.config

@@ -21,12 +21,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from asymsense import backend as bk
-from asymsense.errors import InputError
+from asymsense.errors import DivergenceError, InputError
 from asymsense.operators import operator_kind, step_memory
 from asymsense.validation import check_dtype, check_int, check_memory, check_patience_needs_validation, check_positive, resolve_seed
 from asymsense.history import History
 from asymsense.metrics import as_truth, monitor
-from asymsense.solvers.stepsize import STEP_CONSTANT, checked_adjoint_norm, resolve_step
+from asymsense.solvers.stepsize import STEP_CONSTANT, checked_adjoint_norm, resolve_step, with_working_step
 from asymsense.solvers.loop import DescentLoop, Objective, Validation
 from asymsense.solvers.result import BatchResult, FGDResult
 from asymsense.solvers.stopping import split_measurements
@@ -162,8 +162,10 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
         raise InputError(f"y must be a vector of m = {operator.m} measurements, got shape {y.shape}")
 
     train_op, y_train, val_op, y_val, validation_desc = split_measurements(operator, y, validation, seed=seeds[0])
-    mu, step_rule = resolve_step(step_size, constant=step_constant,
-                                 curvature=lambda: checked_adjoint_norm(train_op, train_op.asarray(y_train), seed=seeds[0]))
+    def curvature():
+        return checked_adjoint_norm(train_op, train_op.asarray(y_train), seed=seeds[0])
+
+    mu, step_rule = resolve_step(step_size, constant=step_constant, curvature=curvature)
     truth = as_truth(truth)
     if truth is not None and (truth.left.shape[0], truth.right.shape[0]) != operator.shape:
         raise InputError(f"truth has shape {(truth.left.shape[0], truth.right.shape[0])}, the operator {operator.shape}")
@@ -234,7 +236,10 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
         validation=None if val_op is None else Validation(validation_loss, "val_loss", every=record_every, patience=patience),
         tol=tol, progress=None if progress is None else (lambda n, score: progress(n)), dtype=dtype,
         describe_trials=lambda bad: ", ".join(f"init_scale={scales[i % len(scales)]}" for i in bad))
-    outcome = loop.run()
+    try:
+        outcome = loop.run()
+    except DivergenceError as exc:
+        raise (exc if step_rule == "auto" else with_working_step(exc, curvature, step_constant)) from None
     seconds = time.perf_counter() - started
     U, V = outcome.U, outcome.V
     if val_op is not None and not on_host:

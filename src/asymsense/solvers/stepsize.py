@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from asymsense import backend as bk
-from asymsense.errors import InputError
+from asymsense.errors import DivergenceError, InputError
 from asymsense.validation import check_positive
 
 STEP_CONSTANT = 0.5
@@ -58,6 +58,22 @@ def resolve_step(step_size, *, curvature: Callable[[], float], constant: float =
                              "or not finite for the arithmetic of the dtype (float32 overflows above 3e38, float64 above 1e308); rescale them or give a step size")
         return float(mu), "auto"
     return check_positive("step_size", step_size), "fixed"
+
+
+def with_working_step(exc: DivergenceError, curvature: Callable[[], float], constant: float = STEP_CONSTANT) -> DivergenceError:
+    """The divergence of a fixed step, its hint made one that works: the
+    generic hint (a quarter of the failed step) diverges too when the step
+    was far above the stable range, so the auto rule's μ = constant/curvature()
+    (stable in the reference runs) is suggested when it is smaller. The
+    message names parameters (step_size=...); the CLI shows them as flags."""
+    if exc.step_size is None:
+        return exc
+    auto = constant / curvature()
+    if not auto < exc.step_size / 4:
+        return exc
+    head = str(exc).split("; try a smaller", 1)[0]
+    return DivergenceError(f"{head}; try a smaller step_size, e.g. step_size={auto:.3g} (the auto rule's value "
+                           f"{constant:g}/‖A*(y)‖₂; or step_size='auto')", step_size=exc.step_size, iteration=exc.iteration)
 
 
 def checked_adjoint_norm(operator, y, *, seed: int = 0) -> float:
