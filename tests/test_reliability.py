@@ -363,8 +363,11 @@ def test_solve_outputs_appear_whole_or_not_at_all(tmp_path):
 def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     import signal
 
+    # a terminal's Ctrl-C reaches a process whose SIGINT is not ignored: pytest-xdist's workers ignore it, and an
+    # ignored signal is inherited through exec (Python then installs no KeyboardInterrupt handler), so restore it
     proc = subprocess.Popen([sys.executable, "-m", "asymsense", "solve", "--n1", "60", "--n2", "50", "--rank", "3", "--max-iter", "1000000",
-                             "--out", "d"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", "d"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     psutil = pytest.importorskip("psutil")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and sum(psutil.Process(proc.pid).cpu_times()[:2]) < 2.5:  # imports take ~1 s of CPU: then it iterates
