@@ -9,11 +9,11 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from asymsense.atomic import prepare_out_dir, write_json
-from asymsense.cli.app import EXIT_DIVERGED, command, console
+from asymsense.cli.progress import progress_bar
+from asymsense.cli.app import EXIT_DIVERGED, command
 from asymsense.cli.options import PROBLEM_RUN
 from asymsense.jobs.compare import run_compare
 
@@ -50,7 +50,7 @@ def compare(
     config = parameters.pop("config")
     if out is not None:
         prepare_out_dir(out)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
+    with progress_bar(enabled=False if as_json else None) as bar:
 
         def progress(name):
             task = bar.add_task(name, total=None)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from asymsense.atomic import check_new_out_dir
-from asymsense.cli.app import command, console
+from asymsense.cli.progress import progress_bar
+from asymsense.cli.app import command
 from asymsense.cli.options import THREADS_HELP
 from asymsense.jobs.demo import ALPHAS, run_demo
 
@@ -31,8 +31,7 @@ def demo(
 
     Exit codes: 0 success, 2 bad input, 3 divergence."""
     check_new_out_dir(out, overwrite=overwrite)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                  disable=not console.is_terminal) as bar:
+    with progress_bar(transient=False) as bar:
 
         def progress(width, total):
             task = bar.add_task(f"k = {width:>2}, {len(ALPHAS)} α batched", total=total)

@@ -7,12 +7,13 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.table import Table
 
 from asymsense.atomic import check_new_out_dir, output_dir
 from asymsense.backend import quiet_overflow
-from asymsense.cli.app import command, console
+from asymsense.cli.progress import progress_bar
+from asymsense.cli.app import command
 from asymsense.cli.options import PROBLEM_RUN, THREADS_HELP, choices as _choices, help_text as _help
 from asymsense.jobs.solve import enough_memory, run_solve, write_outputs
 from asymsense.serialize import dumps
@@ -41,8 +42,7 @@ def solve(
     if out is not None:
         check_new_out_dir(out, overwrite=overwrite)
 
-    with Progress(TextColumn("fgd k={task.fields[k]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                  transient=True, disable=not console.is_terminal) as bar:
+    with progress_bar(TextColumn("fgd k={task.fields[k]}"), BarColumn(), MofNCompleteColumn()) as bar:
         task = bar.add_task("fgd", total=settings.max_iter, k=settings.width)
         with enough_memory(settings), quiet_overflow():
             summary, result = run_solve(settings, progress=lambda done: bar.update(task, completed=done))
