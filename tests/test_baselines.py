@@ -301,3 +301,19 @@ def test_baselines_run_on_every_operator_family_in_float32(kind):
         result = BASELINES[name](op, y, max_iter=400, truth=truth, seed=0, record_every=400, **RECOVERY[name][0])
         assert result.U.dtype == np.float32 and result.V.dtype == np.float32
         assert result.history["rel_error"][-1] < 2e-3, (kind, name)
+
+
+def test_scaled_gd_damping_ratios_documented_in_baselines_md():
+    """docs/baselines.md: at m = 5·r(n1 + n2 − r), κ = 10, with k = n2 and η = 0.5,
+    the default damping ratio 0.1 runs while 0.01 and 0.001 diverge."""
+    from asymsense.errors import DivergenceError
+    from asymsense.problems import planted_instance
+
+    n1, n2, r = 40, 30, 3
+    truth, op, y = planted_instance(n1, n2, r, cond=10, m=5 * r * (n1 + n2 - r), problem_seed=0, operator_seed=1)
+    run = dict(truth=truth, width=n2, step_size=0.5, seed=0, record_every=20)
+    fine = scaled_gd(op, y, max_iter=60, damping_ratio=0.1, **run)
+    assert fine.history["rel_error"][-1] < fine.history["rel_error"][0]
+    for ratio in (0.01, 0.001):
+        with pytest.raises(DivergenceError):
+            scaled_gd(op, y, max_iter=60, damping_ratio=ratio, **run)
