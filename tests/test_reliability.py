@@ -382,24 +382,28 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
 
 
 # --------------------------------------------------------------------------- no orphans
-def test_sweep_workers_die_with_the_main_process(tmp_path):
+SLOW_SWEEP = ('name = "slow"\nseeds = {seeds}\nchunk_size = 1\n[fixed]\nn1 = 60\nn2 = 50\nrank = 3\nmax_iter = 20000\n'
+              'record_every = 1000\nstep = 0.01\n')
+
+
+def assert_workers_die_with_the_sweep(tmp_path, executor, seeds, running, wait_s):
+    """Start a long sweep with the `executor` flags; once `running(main)` gives
+    (its worker processes, whether two of them run trials), SIGKILL the main
+    process: every worker must be gone 5 s later."""
     import os
     import signal
 
     psutil = pytest.importorskip("psutil")
-    (tmp_path / "slow.toml").write_text('name = "slow"\nseeds = 40\nchunk_size = 1\n[fixed]\nn1 = 60\nn2 = 50\nrank = 3\nmax_iter = 20000\n'
-                                        'record_every = 1000\nstep = 0.01\n')
-    proc = subprocess.Popen([sys.executable, "-m", "asymsense", "sweep", "slow.toml", "--out", "out", "--jobs", "2", "--no-progress"],
+    (tmp_path / "slow.toml").write_text(SLOW_SWEEP.format(seeds=seeds))
+    proc = subprocess.Popen([sys.executable, "-m", "asymsense", "sweep", "slow.toml", "--out", "out", *executor, "--no-progress"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        workers = []
-        busy = []
-        while time.monotonic() < deadline and len(busy) < 2:  # until two workers run a chunk (the watchdog thread is up)
+        deadline = time.monotonic() + wait_s
+        workers, started = [], False
+        while time.monotonic() < deadline and not started:
             time.sleep(0.5)
-            workers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "python" in c.name().lower()]
-            busy = [w for w in workers if "loky_posix" in " ".join(w.cmdline()) and w.num_threads() >= 3]
-        assert len(busy) == 2, "the sweep's workers did not start"
+            workers, started = running(psutil.Process(proc.pid))
+        assert started, "the sweep's workers did not start"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         gone, alive = psutil.wait_procs(workers, timeout=5)
@@ -411,6 +415,15 @@ def test_sweep_workers_die_with_the_main_process(tmp_path):
                     child.kill()
                 except psutil.Error:
                     pass
+
+
+def test_sweep_workers_die_with_the_main_process(tmp_path):
+    def running(main):  # two loky workers running a chunk (their watchdog thread is up)
+        workers = [c for c in main.children(recursive=True) if "python" in c.name().lower()]
+        busy = [w for w in workers if "loky_posix" in " ".join(w.cmdline()) and w.num_threads() >= 3]
+        return workers, len(busy) == 2
+
+    assert_workers_die_with_the_sweep(tmp_path, ["--jobs", "2"], 40, running, wait_s=60)
 
 
 # --------------------------------------------------------------------------- empty paths, empty configs, long lines
@@ -757,32 +770,10 @@ def test_report_on_a_truncated_result_file_exits_2_naming_it(tmp_path):
 
 @pytest.mark.slow  # starts a Dask LocalCluster (~10 s on 2 cores): the only way to see its workers outlive a killed sweep or not
 def test_dask_local_workers_die_with_the_main_process(tmp_path):
-    import os
-    import signal
-
-    psutil = pytest.importorskip("psutil")
     pytest.importorskip("distributed")
-    (tmp_path / "slow.toml").write_text('name = "slow"\nseeds = 20\nchunk_size = 1\n[fixed]\nn1 = 60\nn2 = 50\nrank = 3\nmax_iter = 20000\n'
-                                        'record_every = 1000\nstep = 0.01\n')
-    proc = subprocess.Popen([sys.executable, "-m", "asymsense", "sweep", "slow.toml", "--out", "out", "--dask-local", "2", "--no-progress"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        workers = []
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            workers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
-            if len(workers) == 2 and all(w.cpu_times().user > 1.0 for w in workers):  # both started and running trials
-                break
-        assert len(workers) == 2, "the Dask workers did not start"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        gone, alive = psutil.wait_procs(workers, timeout=5)
-        assert not alive, [p.pid for p in alive]
-    finally:
-        for child in psutil.Process().children(recursive=True):
-            if child.pid != os.getpid():
-                try:
-                    child.kill()
-                except psutil.Error:
-                    pass
+
+    def running(main):  # both Dask workers started and running trials
+        workers = [c for c in main.children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
+        return workers, len(workers) == 2 and all(w.cpu_times().user > 1.0 for w in workers)
+
+    assert_workers_die_with_the_sweep(tmp_path, ["--dask-local", "2"], 20, running, wait_s=90)
