@@ -1,5 +1,5 @@
 """Accuracy levers of issue 12 on MovieLens-100k, each configuration measured
-the same two ways: the fixed 80/10/10 split of benchmarks/movielens_split.py
+the same two ways: the fixed 80/10/10 split of benchmarks/fixed_split.py
 (fit on train, early-stopped on validation, refit on train + validation unless
 refit=False; test RMSE) and 5-fold CV over entries (`completion.cv.cross_validate`,
 the folds of `asymsense complete movielens-100k --cv 5 --seed 0`: mean ± sd of
@@ -35,7 +35,7 @@ import numpy as np
 from asymsense.completion.cv import cross_validate
 from asymsense.completion.model import complete
 from asymsense.metrics import rmse
-from movielens_split import fixed_split
+from fixed_split import fixed_split
 
 CONFIGS = {
     "default": {},

@@ -24,7 +24,7 @@ from asymsense.completion.biases import BIAS_DAMPING, fit_biases
 from asymsense.completion.features import feature_map, read_features
 from asymsense.datasets import movielens_100k_path
 from asymsense.metrics import rmse
-from movielens_split import fixed_split
+from fixed_split import fixed_split
 
 
 def main():

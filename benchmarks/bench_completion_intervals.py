@@ -31,7 +31,7 @@ import numpy as np
 from asymsense.completion.intervals import fit_calibration
 from asymsense.completion.model import complete, member_predictions
 from asymsense.completion.saved import from_result
-from movielens_split import fixed_split
+from fixed_split import fixed_split
 from asymsense.metrics import rmse
 
 

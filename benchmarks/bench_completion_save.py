@@ -18,7 +18,7 @@ import numpy as np
 
 from asymsense.completion.model import complete
 from asymsense.completion.saved import from_result, load_model
-from movielens_split import fixed_split
+from fixed_split import fixed_split
 
 
 def main():

@@ -92,7 +92,7 @@ def test_recorded_timings_say_how_they_were_measured(record):
 
 @pytest.mark.slow
 def test_the_documented_movielens_rmses_are_what_the_code_gives_now():
-    """README's MovieLens table comes from a recorded run (docs/data/movielens.json):
+    """README's MovieLens table comes from a recorded run (docs/data/completion_benchmark.json):
     its deterministic numbers for the default model and the biases are recomputed
     here on the same fixed split (seeds of the record, median as the benchmark
     takes it) and must match to the printed 4 decimals; the optional and tuned
@@ -104,7 +104,7 @@ def test_the_documented_movielens_rmses_are_what_the_code_gives_now():
     from asymsense.completion.baselines import bias_only
     from asymsense.datasets import movielens_100k, split_indices
 
-    rows = {r["method"]: r for r in json.loads((ROOT / "docs" / "data" / "movielens.json").read_text())["rows"]}
+    rows = {r["method"]: r for r in json.loads((ROOT / "docs" / "data" / "completion_benchmark.json").read_text())["rows"]}
     t = table_from_ids(*movielens_100k())
     tr, va, te = split_indices(t.m, (0.8, 0.1, 0.1), seed=0)
     train = (t.rows[tr], t.cols[tr], t.values[tr])
