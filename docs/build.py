@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from asymsense.paper.record import fill  # the one filler of generated regions (docs/reproduce.md uses it too)
+
 ROOT = Path(__file__).resolve().parents[1]
-REGION = re.compile(r"(<!-- generated:(?P<name>[\w.-]+) -->)(?P<body>.*?)(<!-- /generated -->)", re.S)
 TIMING = [
     (re.compile(r"(in )\d+(?:\.\d+)? s(:)"), r"\1… s\2"),                         # "wrote 6 files to X/ in 35.9 s:"
     (re.compile(r"(│ seconds +│ +)\d\.\d{3}e[+-]\d\d( │)"), lambda m: m.group(1) + " " * 8 + "…" + m.group(2)),  # same width
@@ -326,16 +327,6 @@ def _completion_accuracy(record: dict) -> str:
 
 
 DOCUMENTS = ["README.md", "docs/cli.md", "docs/baselines.md", "docs/completion.md"]
-
-
-def fill(text: str, rendered: dict[str, str]) -> str:
-    def replace(m):
-        name = m.group("name")
-        if name not in rendered:
-            raise SystemExit(f"unknown generated region {name!r}")
-        return m.group(1) + rendered[name] + m.group(4)
-
-    return REGION.sub(replace, text)
 
 
 def main(argv=None) -> int:

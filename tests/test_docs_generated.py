@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from asymsense.paper.record import REGION
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,12 +38,12 @@ def rendered():
 @pytest.mark.parametrize("name", build.DOCUMENTS)
 def test_generated_regions_are_what_the_code_prints_now(rendered, name):
     text = (ROOT / name).read_text()
-    regions = [m.group("name") for m in build.REGION.finditer(text)]
+    regions = [m.group("name") for m in REGION.finditer(text)]
     assert regions, f"{name} has no generated region"
     filled = build.fill(text, rendered)
     if filled != text:
-        new = {m.group("name"): m.group("body") for m in build.REGION.finditer(filled)}
-        old = {m.group("name"): m.group("body") for m in build.REGION.finditer(text)}
+        new = {m.group("name"): m.group("body") for m in REGION.finditer(filled)}
+        old = {m.group("name"): m.group("body") for m in REGION.finditer(text)}
         stale = [k for k in new if new[k] != old.get(k)]
         pytest.fail(f"{name}: generated regions {stale} differ from what the code prints now; run `python docs/build.py`\n"
                     + "\n".join(f"--- {k} (committed)\n{old.get(k)}\n--- {k} (now)\n{new[k]}" for k in stale))
@@ -49,7 +51,7 @@ def test_generated_regions_are_what_the_code_prints_now(rendered, name):
 
 def test_every_rendered_region_is_used(rendered):
     """A number build.py computes but no document shows is a region someone deleted by hand."""
-    used = {m.group("name") for name in build.DOCUMENTS for m in build.REGION.finditer((ROOT / name).read_text())}
+    used = {m.group("name") for name in build.DOCUMENTS for m in REGION.finditer((ROOT / name).read_text())}
     assert set(rendered) <= used, sorted(set(rendered) - used)
 
 
@@ -57,7 +59,7 @@ def test_a_changed_number_is_caught(rendered):
     """The check can fail: a region whose number is edited differs after fill."""
     text = (ROOT / "README.md").read_text()
     for region in ("demo-slope", "guide-step-table"):
-        tampered = build.REGION.sub(lambda m: m.group(1) + "0.01" + m.group(4) if m.group("name") == region else m.group(0), text)
+        tampered = REGION.sub(lambda m: m.group(1) + "0.01" + m.group(4) if m.group("name") == region else m.group(0), text)
         assert tampered != text
         assert build.fill(tampered, rendered) == build.fill(text, rendered)
         assert tampered != build.fill(tampered, rendered)

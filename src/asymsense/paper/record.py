@@ -109,6 +109,10 @@ def full_estimate(manifest: dict) -> tuple[list[tuple[str, float, float, float]]
 
 
 def fill(text: str, rendered: dict[str, str]) -> str:
+    """`text` with each `<!-- generated:NAME -->…<!-- /generated -->` region's
+    body replaced by rendered[NAME]: the one filler of generated regions
+    (docs/build.py and this module's --docs); an unknown NAME is a ValueError."""
+
     def replace(m):
         name = m.group("name")
         if name not in rendered:
