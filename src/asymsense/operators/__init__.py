@@ -36,8 +36,9 @@ def operator_memory(kind: str, n1: int, n2: int, m: int, dtype="float64", *, dra
     n1, n2, m = int(n1), int(n2), int(m)
     # the streamed Gaussian: a chunk per generator thread, plus NumPy's raw 64-bit words and their shifted
     # copy (8 bytes an entry) where the numba generator is absent
-    chunk_bytes = CHUNK_ENTRIES * (8 if rng_kernels.available() else 16)
-    sizes = {"gaussian": m * n1 * n2 * drawn, "rank-one": m * (n1 + n2) * drawn, "gaussian-stream": 2 * chunk_bytes + 16 * m,
+    if kind == "gaussian-stream":  # asked only here: available() loads numba and its kernels
+        return 2 * CHUNK_ENTRIES * (8 if rng_kernels.available() else 16) + 16 * m
+    sizes = {"gaussian": m * n1 * n2 * drawn, "rank-one": m * (n1 + n2) * drawn,
              "structured": 4 * n1 * n2 * 8 + 16 * m, "entries": 100 * m + 16 * (n1 + n2 + 2)}  # entries: + the row and column CSR offsets
     return sizes.get(kind, m * n1 * n2 * drawn)
 
