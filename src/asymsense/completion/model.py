@@ -386,17 +386,30 @@ def _complete(
     history = History()
     latest = {}
 
-    def residual(U, V):
-        latest["fitted"] = _per_member(op.forward_factors, *effective(U, V))
-        return latest["fitted"] - target
+    pending = {}
 
-    def gradient(r, U, V):
+    def residual(U, V):
+        """r = A(UVᵀ) − z with the step's gradient products in the same call
+        (`EntrySample.residual_gradient`: one pass over the entries with the
+        numba kernels; the same bits as forward − z and gradient_products
+        otherwise), kept for `gradient`; the fitted values for the monitors."""
         Ue, Ve = effective(U, V)
         if B == 1:
-            MV, MtU = op.gradient_products(r, Ue, Ve)
-        else:  # member by member: each product takes the fused one-trial kernel
-            MV, MtU = (np.stack(p) for p in zip(*(op.gradient_products(r[b], Ue[b], Ve[b]) for b in range(B))))
-        MV, MtU = MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
+            r, MV, MtU, latest["fitted"] = op.residual_gradient(Ue, Ve, target, dtype, fitted=True)
+        else:  # member by member: each step takes the fused one-trial kernel
+            r, fitted = np.empty((B, len(target)), dtype), np.empty((B, len(target)), dtype)
+            MV, MtU = np.empty(Ue.shape, dtype), np.empty(Ve.shape, dtype)
+            for b in range(B):
+                r[b], MV[b], MtU[b], fitted[b] = op.residual_gradient(Ue[b], Ve[b], target, dtype, fitted=True)
+            latest["fitted"] = fitted
+        pending["step"] = (r, U, V, MV, MtU)
+        return r
+
+    def gradient(r, U, V):
+        step = pending.pop("step", None)
+        if step is None or step[0] is not r or step[1] is not U or step[2] is not V:
+            raise RuntimeError("the completion step's gradient was asked for another iterate than its residual")
+        MV, MtU = step[3], step[4]
         if pattern is not None:  # W's direction, scaled to its own step: (w_rate/μ)·Nᵀ A*(e)V
             MW = op.adjoint_t_times(pattern, MV).astype(dtype, copy=False) * np.asarray(w_rate / mu, dtype)
             MtU = np.concatenate([MtU, MW], axis=-2)
@@ -437,6 +450,7 @@ def _complete(
         Objective(residual, gradient, math.sqrt(float(np.dot(target, target)) or 1.0)), U, V, step=mu, max_iter=max_iter,
         record=record, direction=direction, update=fresh_gradient_step, progress=report, dtype=dtype, budget=budget,
         validation=None if val is None else Validation(val_rmse_of, "val_rmse", every=1, patience=patience)).run()
+    pending.clear()  # the last residual's gradient products, never used
     U, V, t, stop_reason = outcome.U, outcome.V, outcome.last_iteration, outcome.stop_reason[0]
     best_iter = outcome.best_iter[0] if val is not None else t
     U, V = effective(U, V)
@@ -495,13 +509,6 @@ def _initial_factors(seed: int, B: int, shape, k: int, alpha: float, dtype):
     if B == 1:
         return draws[0]
     return np.stack([u for u, _ in draws]), np.stack([v for _, v in draws])
-
-
-def _per_member(fn, U, V):
-    """fn(U, V) for one fit, stacked fn(U_b, V_b) for an ensemble (B, n, k)."""
-    if U.ndim == 2:
-        return fn(U, V)
-    return np.stack([fn(U[b], V[b]) for b in range(U.shape[0])])
 
 
 def _concatenate_members(F):

@@ -248,11 +248,14 @@ class EntrySample(Operator):
                         entry_kernels.segment_products(z, U, self._by_col, self._col_blocks, out(V.shape, V.dtype)))
         return self.adjoint_times(z, V), self.adjoint_t_times(z, U)
 
-    def residual_gradient(self, U, V, y, dtype):
+    def residual_gradient(self, U, V, y, dtype, *, fitted: bool = False):
         """r = A(UVᵀ) − y (in `dtype`) and (A*(r)V, A*(r)ᵀU) for a whole step,
-        as `fgd` and the completion fit call it. With the numba kernels (one
-        trial, factors, y and `dtype` alike) the forward is fused into the
-        CSR pass of A*(r)V: two random gathers per entry instead of three
+        as `fgd` and the completion fit call it; with `fitted=True` also
+        A(UVᵀ) itself (in `dtype`) as a fourth array, the bits
+        `forward_factors` gives (the completion fit reports its training
+        RMSE from it). With the numba kernels (one trial, factors, y and
+        `dtype` alike) the forward is fused into the CSR pass of A*(r)V: two
+        random gathers per entry instead of three
         (`entry_kernels.residual_gradient`; agrees with the two calls to about
         1e-7 relative in float32). Otherwise exactly
         `forward_factors(U, V).astype(dtype) − y` and `gradient_products`.
@@ -262,12 +265,17 @@ class EntrySample(Operator):
         U, V, y = np.asarray(U), np.asarray(V), np.asarray(y)
         if self._fused_ok(U, V, y) and np.dtype(dtype) == U.dtype:
             out = self._outputs.empty
-            return entry_kernels.residual_gradient(np.ascontiguousarray(U), np.ascontiguousarray(V), np.ascontiguousarray(y),
-                                                   self._by_row, self._by_col, self._row_blocks, self._col_blocks,
-                                                   out=(out((self.m,), U.dtype), out(U.shape, U.dtype), out(V.shape, V.dtype)))
-        r = self.forward_factors(U, V).astype(dtype, copy=False) - y
+            fit = out((self.m,), U.dtype) if fitted else None  # held: the pool hands r another array
+            r, MV, MtU = entry_kernels.residual_gradient(
+                np.ascontiguousarray(U), np.ascontiguousarray(V), np.ascontiguousarray(y),
+                self._by_row, self._by_col, self._row_blocks, self._col_blocks,
+                out=(out((self.m,), U.dtype), out(U.shape, U.dtype), out(V.shape, V.dtype)), fitted=fit)
+            return (r, MV, MtU, fit) if fitted else (r, MV, MtU)
+        forward = self.forward_factors(U, V).astype(dtype, copy=False)
+        r = forward - y
         MV, MtU = self.gradient_products(r, U, V)
-        return r, MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
+        grads = (r, MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False))
+        return (*grads, forward) if fitted else grads
 
     def adjoint(self, z):
         if not is_numpy(self.xp):

@@ -121,14 +121,18 @@ def _build():
                     out[order[e]] = gathered_dot(U, i, V, indices, e, k, m)
 
     @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-    def residual_rows(U, V, y, indptr, indices, order, blocks, r, MV):  # pragma: no cover - compiled
+    def residual_rows(U, V, y, indptr, indices, order, blocks, r, fitted, MV):  # pragma: no cover - compiled
         k = U.shape[1]
         m = indices.shape[0]
+        keep = fitted.shape[0] > 0
         for b in prange(blocks.shape[0] - 1):
             for i in range(blocks[b], blocks[b + 1]):
                 a0, a1 = indptr[i], indptr[i + 1]
                 for e in range(a0, a1):
-                    r[order[e]] = gathered_dot(U, i, V, indices, e, k, m) - y[order[e]]
+                    d = gathered_dot(U, i, V, indices, e, k, m)
+                    r[order[e]] = d - y[order[e]]
+                    if keep:
+                        fitted[order[e]] = d
                 row = MV[i]
                 row[:] = 0
                 for e in range(a0, a1):
@@ -172,14 +176,16 @@ def segment_products(z, F, pattern, blocks, out):
     return out
 
 
-def residual_gradient(U, V, y, by_row, by_col, row_blocks, col_blocks, out=None):
+def residual_gradient(U, V, y, by_row, by_col, row_blocks, col_blocks, out=None, fitted=None):
     """r = A(UVᵀ) − y and (A*(r)V, A*(r)ᵀU): one pass over the rows for r and
     A*(r)V (each row's V rows gathered once, used for its residuals and, still
     in L1, for its gradient row), one pass over the columns for A*(r)ᵀU.
-    `out` = (r, MV, MtU) arrays to write into (every element is written)."""
+    `out` = (r, MV, MtU) arrays to write into (every element is written);
+    `fitted`, when given, receives A(UVᵀ) itself (the bits `forward` gives)."""
     kernels = _kernels()
     order, indptr, indices = by_row
     r, MV, MtU = out if out is not None else (np.empty(order.shape[0], dtype=U.dtype), np.empty_like(U), np.empty_like(V))
-    kernels["residual_rows"](U, V, y, indptr, indices, order, row_blocks, r, MV)
+    fit = fitted if fitted is not None else np.empty(0, dtype=U.dtype)
+    kernels["residual_rows"](U, V, y, indptr, indices, order, row_blocks, r, fit, MV)
     segment_products(r, U, by_col, col_blocks, MtU)
     return r, MV, MtU
