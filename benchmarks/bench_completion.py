@@ -22,8 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import time
 
 import numpy as np
+from fixed_split import fixed_split
 
 
 def rmse(p, y) -> float:
@@ -41,6 +44,61 @@ def time_to_reach(result, target: float):
     return result.seconds * (hit[0] + 1) / len(val)
 
 
+def split():
+    """The fixed split (benchmarks/fixed_split.py) as the fits take it: shape, train and validation
+    (rows, cols, values), test (rows, cols) and test values."""
+    t, tr, va, te, _, _ = fixed_split()
+    return {"shape": t.shape, "train": (t.rows[tr], t.cols[tr], t.values[tr]), "validation": (t.rows[va], t.cols[va], t.values[va]),
+            "test": (t.rows[te], t.cols[te]), "test_values": t.values[te]}
+
+
+def ours(data, name: str, seeds, **options):
+    """`complete` on the split once per seed: the row (medians over the seeds) and the fits."""
+    from asymsense.completion import complete
+
+    fits, runs = [], []
+    for seed in seeds:
+        res = complete(*data["train"], data["shape"], validation=data["validation"], seed=seed, **options)
+        fits.append(res)
+        runs.append((rmse(res.predict(*data["test"]), data["test_values"]), res.val_rmse, res.seconds, res.best_iter, res.n_iter, res.effective_rank))
+    arr = np.array(runs)
+    med = np.median(arr, axis=0)
+    return ({"method": name, "test_rmse": float(med[0]), "test_rmse_range": [float(arr[:, 0].min()), float(arr[:, 0].max())],
+             "val_rmse": float(med[1]), "seconds": float(med[2]), "tuning_seconds": float(med[2]),
+             "params": {"best_iter": int(med[3]), "iterations": int(med[4]), "eff_rank": round(float(med[5]), 1), "seeds": list(seeds), **options}},
+            fits)
+
+
+def chosen_l2(data, grid, seed: int, fitted=None) -> dict:
+    """l2 chosen honestly: the grid point with the best validation RMSE (one seed), then its test RMSE.
+    `fitted` maps l2 values to fits of the same seed already made (the l2 row's), which are reused."""
+    from asymsense.completion import complete
+
+    fitted = fitted or {}
+    scored = []
+    for l2 in grid:
+        res = fitted.get(l2) or complete(*data["train"], data["shape"], validation=data["validation"], seed=seed, l2=l2)
+        scored.append((res.val_rmse, l2, rmse(res.predict(*data["test"]), data["test_values"]), res.seconds))
+    v, l2, te_rmse, sec = min(scored)
+    return {"method": "asymsense (l2 chosen on validation)", "test_rmse": te_rmse, "val_rmse": v, "seconds": sec,
+            "tuning_seconds": float(sum(g[3] for g in scored)), "params": {"l2": l2, "grid": list(grid), "seed": seed}}
+
+
+def baselines(data, methods=None) -> list[dict]:
+    """The bias-only model, SoftImpute along its λ path and ALS-WR on its (rank, λ) grid, one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    from asymsense.completion.baselines import als_wr, bias_only, soft_impute
+
+    rows = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for fn in methods or (bias_only, soft_impute, als_wr):
+            fit = fn(*data["train"], data["shape"], validation=data["validation"])
+            rows.append({"method": fit.method, "test_rmse": rmse(fit.predict(*data["test"]), data["test_values"]), "val_rmse": fit.val_rmse,
+                         "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.config})
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None, help="write the results as JSON here")
@@ -51,49 +109,15 @@ def main(argv=None):
     ap.add_argument("--skip-baselines", action="store_true")
     args = ap.parse_args(argv)
 
-    from threadpoolctl import threadpool_limits
-
-    from asymsense.completion.baselines import als_wr, bias_only, soft_impute
-    from asymsense.completion import complete, table_from_ids
-    from asymsense.datasets import movielens_100k, split_indices
-
     load_before = os.getloadavg()
-    t = table_from_ids(*movielens_100k())
-    tr, va, te = split_indices(t.m, (0.8, 0.1, 0.1), seed=0)
-    train = (t.rows[tr], t.cols[tr], t.values[tr])
-    val = (t.rows[va], t.cols[va], t.values[va])
-    test_rc, test_y = (t.rows[te], t.cols[te]), t.values[te]
-    rows = []
-    results = {}
-
-    def ours(name, **kw):
-        runs = []
-        for seed in args.seeds:
-            res = complete(*train, t.shape, validation=val, seed=seed, **kw)
-            results.setdefault(name, []).append(res)
-            runs.append((rmse(res.predict(*test_rc), test_y), res.val_rmse, res.seconds, res.best_iter, res.n_iter, res.effective_rank))
-        arr = np.array(runs)
-        med = np.median(arr, axis=0)
-        rows.append({"method": name, "test_rmse": float(med[0]), "test_rmse_range": [float(arr[:, 0].min()), float(arr[:, 0].max())],
-                     "val_rmse": float(med[1]), "seconds": float(med[2]), "tuning_seconds": float(med[2]),
-                     "params": {"best_iter": int(med[3]), "iterations": int(med[4]), "eff_rank": round(float(med[5]), 1), "seeds": args.seeds, **kw}})
-
-    ours("asymsense (default)")
-    ours(f"asymsense (l2={args.l2})", l2=args.l2)
-    # l2 chosen honestly: the grid point with the best validation RMSE (seed 0), then its test RMSE
-    grid = []
-    for l2 in args.l2_grid:
-        res = complete(*train, t.shape, validation=val, seed=args.seeds[0], l2=l2)
-        grid.append((res.val_rmse, l2, rmse(res.predict(*test_rc), test_y), res.seconds))
-    v, l2, te_rmse, sec = min(grid)
-    rows.append({"method": "asymsense (l2 chosen on validation)", "test_rmse": te_rmse, "val_rmse": v, "seconds": sec,
-                 "tuning_seconds": float(sum(g[3] for g in grid)), "params": {"l2": l2, "grid": list(args.l2_grid), "seed": args.seeds[0]}})
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    data = split()
+    default, default_fits = ours(data, "asymsense (default)", args.seeds)
+    l2_row, l2_fits = ours(data, f"asymsense (l2={args.l2})", args.seeds, l2=args.l2)
+    rows = [default, l2_row, chosen_l2(data, args.l2_grid, args.seeds[0], fitted={args.l2: l2_fits[0]})]
+    results = {"asymsense (default)": default_fits}
     if not args.skip_baselines:
-        with threadpool_limits(limits=1, user_api="blas"):
-            for fn in (bias_only, soft_impute, als_wr):
-                fit = fn(*train, t.shape, validation=val)
-                rows.append({"method": fit.method, "test_rmse": rmse(fit.predict(*test_rc), test_y), "val_rmse": fit.val_rmse,
-                             "seconds": fit.seconds, "tuning_seconds": fit.tuning_seconds, "params": fit.config})
+        rows += baselines(data)
     load_after = os.getloadavg()
 
     print(f"MovieLens-100k, fixed split 80/10/10 (seed 0); load average before {load_before[0]:.1f}, after {load_after[0]:.1f} on {os.cpu_count()} cores")
@@ -131,8 +155,12 @@ def main(argv=None):
         print(f"| {name} | {value} | {'yes' if met else 'no'} |")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"rows": rows, "targets": [{"target": n, "measured": v, "met": bool(m)} for n, v, m in targets],
-                       "load_average": [load_before[0], load_after[0]]}, fh, indent=2)
+            recorded = {"command": "python benchmarks/bench_completion.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                        "date": f"{started}–{time.strftime('%H:%M', time.gmtime())} UTC", "cores": os.cpu_count(),
+                        "load_average": [round(x, 1) for x in load_before],
+                        "note": "at the start; at the end " + ", ".join(f"{x:.1f}" for x in load_after)}
+            json.dump({"recorded": recorded, "rows": rows, "targets": [{"target": n, "measured": v, "met": bool(m)} for n, v, m in targets]},
+                      fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,19 @@ test errors and factors. Target (issue 5 item 5): ratio ≥ 10.
 
 Usage::
 
-    python benchmarks/bench_end_to_end.py [--max-iter 1000] [--threads 1 2] [--out FILE.md]
+    python benchmarks/bench_end_to_end.py [--max-iter 1000] [--threads 1 2] [--out FILE.json] [--out FILE.md]
+
+`--out X.json` writes the record docs/build.py fills docs/performance.md from
+(the deterministic errors and iterations of the last thread setting, the
+seconds of every setting, the command, date and load); `--out X.md` the
+printed report. The errors and iterations do not depend on the machine: the
+slow test in tests/test_docs_generated.py recomputes them with `measurements()`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -84,64 +91,109 @@ def naive_trial(G, y, truth, alpha, mu, max_iter, seed):
     return U, V, history
 
 
+def setup(seed: int = 0):
+    """The demo's planted truth, its dense Gaussian operator and the measurements."""
+    truth = asymsense.planted(N1, N2, RANK, cond=COND, seed=seed + 1)
+    op = DenseGaussian(N1, N2, M, seed=seed + 2)
+    return truth, op, asymsense.measure(truth, op)
+
+
+def run_both(truth, op, y, max_iter: int, seed: int, threads: int):
+    """Both paths under `threads` BLAS threads: (μ, naive trials, fgd batch, naive seconds, fgd seconds)."""
+    with threadpool_limits(threads):
+        mu = auto_step_size(op, y)
+        t0 = time.perf_counter()
+        naive = [naive_trial(op.matrix, y, truth, a, mu, max_iter, seed) for a in ALPHAS]
+        t_naive = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        batch = asymsense.fgd(op, y, width=WIDTH, init_scale=ALPHAS, step_size=mu, max_iter=max_iter, seed=seed,
+                              truth=truth, record_every=RECORD_EVERY, tol=TOL)
+        t_fast = time.perf_counter() - t0
+    return mu, naive, batch, t_naive, t_fast
+
+
+def compared(mu, naive, batch, max_iter: int, seed: int) -> dict:
+    """The deterministic record of one run of both paths: problem, μ, and per α the two final test
+    errors and iteration counts; plus the rounding-level differences between the paths (these depend on
+    the BLAS kernels and threads, so they are shown as measured, not checked digit for digit)."""
+    rows = []
+    for a, (U, V, hist), res in zip(ALPHAS, naive, batch):
+        e_naive, e_fast = float(hist[-1]["rel_error"]), float(res.history["rel_error"][-1])
+        rows.append({"alpha": a, "naive_error": e_naive, "fgd_error": e_fast,
+                     "naive_iterations": int(hist[-1]["iteration"]), "fgd_iterations": int(res.n_iter),
+                     "error_difference": abs(e_naive - e_fast) / e_naive,
+                     "product_difference": float(np.linalg.norm(U @ V.T - res.product()) / np.linalg.norm(U @ V.T))})
+    return {"problem": {"n1": N1, "n2": N2, "rank": RANK, "cond": COND, "m": M, "width": WIDTH, "max_iter": max_iter,
+                        "record_every": RECORD_EVERY, "tol": TOL, "seed": seed},
+            "step_size": float(mu), "rows": rows}
+
+
+def measurements(max_iter: int = 1000, seed: int = 0) -> dict:
+    """The record's deterministic part, recomputed (one BLAS thread; about 25 s of CPU)."""
+    truth, op, y = setup(seed)
+    mu, naive, batch, _, _ = run_both(truth, op, y, max_iter, seed, threads=1)
+    return compared(mu, naive, batch, max_iter, seed)
+
+
+def report(record: dict) -> str:
+    rows = record["rows"]
+    timings = record["timings"]
+    worst_err = max(r["error_difference"] for r in rows)
+    worst_factor = max(r["product_difference"] for r in rows)
+    best_naive, best_fgd = min(t["naive_seconds"] for t in timings), min(t["fgd_seconds"] for t in timings)
+    p = record["problem"]
+    return "\n".join([
+        f"# End-to-end: the demo's α sweep ({p['n1']}×{p['n2']}, r={p['rank']}, κ={p['cond']:g}, m={p['m']}, k={p['width']}, "
+        f"{p['max_iter']} iterations, monitors every {p['record_every']})",
+        "",
+        f"Step size μ = {record['step_size']:.6g} (auto, shared). Load average {', '.join(f'{x:.1f}' for x in record['recorded']['load_average'])} "
+        f"({record['recorded']['note']}) on {record['recorded']['cores']} cores (machine shared with other processes).",
+        "",
+        "| α | rel. error (naive) | rel. error (asymsense) | rel. difference | ‖ΔUVᵀ‖/‖UVᵀ‖ |",
+        "|---:|---:|---:|---:|---:|",
+        *[f"| {r['alpha']:.0e} | {r['naive_error']:.4e} | {r['fgd_error']:.4e} | {r['error_difference']:.1e} | {r['product_difference']:.1e} |" for r in rows],
+        "",
+        "| BLAS threads | naive NumPy, one trial at a time (s) | asymsense.solvers.fgd, batched (s) | ratio |",
+        "|---:|---:|---:|---:|",
+        *[f"| {t['threads']} | {t['naive_seconds']:.2f} | {t['fgd_seconds']:.2f} | {t['naive_seconds'] / t['fgd_seconds']:.1f}× |" for t in timings],
+        "",
+        f"Best against best: naive {best_naive:.2f} s, asymsense {best_fgd:.2f} s, ratio {best_naive / best_fgd:.1f}×.",
+        "",
+        f"Largest relative difference in final test error: {worst_err:.1e}; in UVᵀ: {worst_factor:.1e}.",
+        "",
+    ])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--max-iter", type=int, default=1000)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="BLAS thread settings; each runs both paths")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--out", type=Path, action="append", default=None,
+                   help="write the JSON record (a .json path) or the printed report (any other path); may be given twice")
     args = p.parse_args(argv)
+    args.out = args.out or []
 
-    truth = asymsense.planted(N1, N2, RANK, cond=COND, seed=args.seed + 1)
-    op = DenseGaussian(N1, N2, M, seed=args.seed + 2)
-    y = asymsense.measure(truth, op)
-    timings = {}
+    truth, op, y = setup(args.seed)
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    timings = []
     for threads in args.threads:
-        with threadpool_limits(threads):
-            mu = auto_step_size(op, y)
-            t0 = time.perf_counter()
-            naive = [naive_trial(op.matrix, y, truth, a, mu, args.max_iter, args.seed) for a in ALPHAS]
-            t_naive = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            batch = asymsense.fgd(op, y, width=WIDTH, init_scale=ALPHAS, step_size=mu, max_iter=args.max_iter, seed=args.seed,
-                                  truth=truth, record_every=RECORD_EVERY, tol=TOL)
-            t_fast = time.perf_counter() - t0
-        timings[threads] = (t_naive, t_fast)
-
-    rows = []
-    worst_err, worst_factor = 0.0, 0.0
-    for a, (U, V, hist), res in zip(ALPHAS, naive, batch):
-        e_naive, e_fast = hist[-1]["rel_error"], res.history["rel_error"][-1]
-        rel_diff = abs(e_naive - e_fast) / e_naive
-        fdiff = np.linalg.norm(U @ V.T - res.product()) / np.linalg.norm(U @ V.T)
-        worst_err, worst_factor = max(worst_err, rel_diff), max(worst_factor, fdiff)
-        rows.append(f"| {a:.0e} | {e_naive:.4e} | {e_fast:.4e} | {rel_diff:.1e} | {fdiff:.1e} |")
-    lines = [
-        f"# End-to-end: the demo's α sweep (60×40, r=3, κ=3, m={M}, k={WIDTH}, {args.max_iter} iterations, monitors every {RECORD_EVERY})",
-        "",
-        f"Step size μ = {mu:.6g} (auto, shared). Load average at the end: "
-        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores (machine shared with other processes).",
-        "",
-        "| α | rel. error (naive) | rel. error (asymsense) | rel. difference | ‖ΔUVᵀ‖/‖UVᵀ‖ |",
-        "|---:|---:|---:|---:|---:|",
-        *rows,
-        "",
-        "| BLAS threads | naive NumPy, one trial at a time (s) | asymsense.solvers.fgd, batched (s) | ratio |",
-        "|---:|---:|---:|---:|",
-        *[f"| {th} | {tn:.2f} | {tf:.2f} | {tn / tf:.1f}× |" for th, (tn, tf) in timings.items()],
-        "",
-        f"Best against best: naive {min(tn for tn, _ in timings.values()):.2f} s, asymsense {min(tf for _, tf in timings.values()):.2f} s, "
-        f"ratio {min(tn for tn, _ in timings.values()) / min(tf for _, tf in timings.values()):.1f}×.",
-        "",
-        f"Largest relative difference in final test error: {worst_err:.1e}; in UVᵀ: {worst_factor:.1e}.",
-        "",
-    ]
-    text = "\n".join(lines)
+        mu, naive, batch, t_naive, t_fast = run_both(truth, op, y, args.max_iter, args.seed, threads)
+        timings.append({"threads": threads, "naive_seconds": t_naive, "fgd_seconds": t_fast})
+    command = "python benchmarks/bench_end_to_end.py" + "".join(
+        f" {flag} {value}" for flag, value, default in (("--max-iter", args.max_iter, 1000), ("--seed", args.seed, 0)) if value != default)
+    command += " --threads " + " ".join(map(str, args.threads)) + "".join(f" --out {out}" for out in args.out)
+    record = {"recorded": {"command": command, "date": f"{started}–{time.strftime('%H:%M', time.gmtime())} UTC", "cores": os.cpu_count(),
+                           "load_average": [round(x, 2) for x in load_before],
+                           "note": "at the start; at the end " + ", ".join(f"{x:.2f}" for x in os.getloadavg())},
+              **compared(mu, naive, batch, args.max_iter, args.seed), "timings": timings}
+    text = report(record)
     print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    ok = worst_factor < 1e-6
+    for out in args.out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=1) + "\n" if out.suffix == ".json" else text)
+    ok = max(r["product_difference"] for r in record["rows"]) < 1e-6
     if not ok:
         print("results differ beyond float tolerance", file=sys.stderr)
     return 0 if ok else 1

@@ -258,6 +258,40 @@ def render_recorded() -> dict[str, str]:
         "timings-movielens": _movielens(movielens),
         "timings-ratios": _ratios(json.loads(RATIOS.read_text())),
         "completion-accuracy": _completion_accuracy(json.loads((DATA / "completion_accuracy.json").read_text())),
+        **render_end_to_end(json.loads(END_TO_END.read_text())),
+    }
+
+
+END_TO_END = DATA / "end_to_end.json"  # python benchmarks/bench_end_to_end.py --threads 1 --out docs/data/end_to_end.json
+
+
+def end_to_end_errors(record: dict) -> str:
+    """docs/performance.md's end-to-end error table: the deterministic part of the record (problem, μ, final test
+    errors and iterations of both paths), which the slow test recomputes (bench_end_to_end.measurements)."""
+    p = record["problem"]
+    return (f"\n{p['n1']}×{p['n2']}, rank {p['rank']}, κ = {p['cond']:g}, m = {p['m']} dense Gaussian measurements (`--seed {p['seed']}`), "
+            f"width k = {p['width']}, at most {p['max_iter']} iterations (stop at a relative residual of {p['tol']:g}), "
+            f"monitors every {p['record_every']}, step size μ = {record['step_size']:.6g} (the auto rule, shared by both paths):"
+            + table(["α", "rel. test error, naive", "rel. test error, asymsense", "iterations (naive / asymsense)"],
+                    [(f"{r['alpha']:.0e}", f"{r['naive_error']:.4e}", f"{r['fgd_error']:.4e}", f"{r['naive_iterations']} / {r['fgd_iterations']}")
+                     for r in record["rows"]]))
+
+
+def render_end_to_end(record: dict) -> dict[str, str]:
+    """The errors (deterministic) and, in the section's timings, the seconds and the rounding-level differences
+    between the two paths (they depend on the BLAS kernels, like the seconds) of the recorded run."""
+    timings = record["timings"]
+    best_naive, best_fgd = min(t["naive_seconds"] for t in timings), min(t["fgd_seconds"] for t in timings)
+    worst_error = max(r["error_difference"] for r in record["rows"])
+    worst_product = max(r["product_difference"] for r in record["rows"])
+    return {
+        "end-to-end-errors": end_to_end_errors(record),
+        "end-to-end-timings": (f"\n{_load_line(record['recorded'])}:"
+                               + table(["BLAS threads", "naive NumPy, one trial at a time (s)", "asymsense.solvers.fgd, batched (s)", "ratio"],
+                                       [(t["threads"], f"{t['naive_seconds']:.2f}", f"{t['fgd_seconds']:.2f}", f"{t['naive_seconds'] / t['fgd_seconds']:.1f}×")
+                                        for t in timings])
+                               + f"Best against best {best_naive / best_fgd:.1f}×. In this run the final test errors of the two paths differed by at most "
+                               f"{power_of_ten(worst_error)} (relative) and their products UVᵀ by {power_of_ten(worst_product)}.\n"),
     }
 
 
@@ -326,7 +360,7 @@ def _completion_accuracy(record: dict) -> str:
             + line("S", surprise["recorded"]))
 
 
-DOCUMENTS = ["README.md", "docs/cli.md", "docs/baselines.md", "docs/completion.md"]
+DOCUMENTS = ["README.md", "docs/cli.md", "docs/baselines.md", "docs/completion.md", "docs/performance.md"]
 
 
 def main(argv=None) -> int:
