@@ -42,9 +42,16 @@ def noisy(values, rel=0.05):
 
 
 # --------------------------------------------------------------------------- E1
+def e1_low(fails=None, seeds=10):
+    """Final errors of the "lowm" sweep (r = 3): {k: errors over seeds}; fails[k] seeds of width k end at 0.05."""
+    fails = fails or {}
+    return {k: np.r_[np.full(fails.get(k, 0), 5e-2), noisy([1e-3 if k > 3 else 1e-12] * (seeds - fails.get(k, 0)))] for k in (3, 4, 6, 12, 30)}
+
+
 def e1_good():
-    return {"alpha": 1e-6, "exact": noisy([5e-16] * 3), "over": noisy([1e-5] * 12), "seeds": 3,
-            "floor_spread": [1.5, 1.8, 1.4], "time_growth": [1.0, 1.1, 1.05], "tail": noisy([0.9] * 12)}
+    return {"alpha": 1e-6, "rank": 3, "exact": noisy([5e-16] * 3), "over": noisy([1e-5] * 12), "seeds": 3,
+            "floor_spread": [1.5, 1.8, 1.4], "time_growth": [1.0, 1.1, 1.05], "tail": noisy([0.9] * 12),
+            "low": e1_low({3: 2, 6: 2}), "low_seeds": 10, "low_oversampling": 1.5}
 
 
 def test_e1_claims_pass_on_recovery_and_fail_on_a_floor_a_stall_or_too_few_seeds():
@@ -54,10 +61,35 @@ def test_e1_claims_pass_on_recovery_and_fail_on_a_floor_a_stall_or_too_few_seeds
     stall = {**e1_good(), "over": np.r_[noisy([1e-5] * 11), 3e-3]}      # one width stalls at an O(1e-3) floor
     assert failing(e1_convergence, stall, "e1") == {"E1.b"}
     one_seed = {**e1_good(), "seeds": 1}
-    assert failing(e1_convergence, one_seed, "e1") == {"E1.a", "E1.b", "E1.c", "E1.d", "E1.e"}
+    assert failing(e1_convergence, one_seed, "e1") == {"E1.a", "E1.b", "E1.c", "E1.d", "E1.e"}   # E1.f has its own seeds
     assert failing(e1_convergence, {**e1_good(), "floor_spread": [1.5, 10.0, 1.4]}, "e1") == {"E1.c"}   # the floor depends on k
     assert failing(e1_convergence, {**e1_good(), "time_growth": [1.0, 2.0, 1.05]}, "e1") == {"E1.d"}   # wider is slower
     assert failing(e1_convergence, {**e1_good(), "tail": np.r_[noisy([0.9] * 11), 1e-3]}, "e1") == {"E1.e"}  # a linear tail
+
+
+@pytest.mark.parametrize("fails, passes", [
+    ({}, True),                                    # nobody fails
+    ({3: 8, 4: 6}, True),                          # k < 2r fails more often (the landscape's prediction, not required)
+    ({3: 2, 4: 2, 6: 3, 12: 3, 30: 2}, True),      # the same rate for every width
+    ({6: 8, 12: 10, 30: 10}, False),               # only the wide models fail (an α-floor above the tolerance)
+    ({6: 4, 12: 4, 30: 4}, False),                 # k ≥ 2r fails in 4 of 10 seeds, k < 2r never
+])
+def test_e1f_fails_when_wider_models_fail_more_often_at_low_m(fails, passes):
+    res = {**e1_good(), "low": e1_low(fails)}
+    assert ("E1.f" not in failing(e1_convergence, res, "e1")) == passes
+    if not passes:
+        assert failing(e1_convergence, res, "e1") == {"E1.f"}
+
+
+def test_e1f_counts_a_non_finite_error_as_a_failure_and_needs_ten_seeds_per_width():
+    low = e1_low()
+    for k in (6, 12, 30):
+        low[k][:4] = np.nan                                                  # diverged runs
+    assert failing(e1_convergence, {**e1_good(), "low": low}, "e1") == {"E1.f"}
+    few = {**e1_good(), "low": e1_low(seeds=5), "low_seeds": 5}
+    assert failing(e1_convergence, few, "e1") == {"E1.f"}
+    assert next(c for c in e1_convergence.claims(few, cfg("e1")) if c.id == "E1.f").verdict == "FAIL (not measured)"
+    assert failing(e1_convergence, {**e1_good(), "low": {}, "low_seeds": 0}, "e1") == {"E1.f"}   # no lowm sweep stored
 
 
 # --------------------------------------------------------------------------- E2

@@ -425,3 +425,61 @@ def test_missing_trials_fail_their_claims_with_a_message_that_says_so(tiny_store
     failed = [c for c in claims if c.id.startswith("E5")]
     assert failed and not any(c.passed for c in failed)
     assert any(c.id.startswith("E8") and c.passed for c in claims)
+
+
+# --------------------------------------------------------------------------- E1: error vs budget T
+def _e1_history(errors, every=10):
+    from asymsense.paper.data import Columns
+
+    return Columns({"iteration": np.arange(len(errors), dtype=float) * every, "rel_error": np.asarray(errors, dtype=float)})
+
+
+def test_e1_best_error_within_a_budget_is_the_running_minimum_up_to_it():
+    from asymsense.paper.e1_convergence import best_by_budget
+
+    h = _e1_history([1.0, 0.5, 0.7, 0.1, 0.3])
+    got = best_by_budget(h, [0, 5, 10, 25, 30, 1000])
+    assert np.array_equal(got, [1.0, 1.0, 0.5, 0.5, 0.1, 0.1])
+    assert np.isnan(best_by_budget(h, [-1])[0])   # before the first record
+
+
+def test_e1_budget_figure_follows_the_publication_rules(tmp_path):
+    """The error-vs-budget figure: two log–log panels (per width, per α), labelled, decades, legend off the data."""
+    from asymsense.paper import plotting
+    from asymsense.paper.data import Columns
+    from asymsense.paper.e1_convergence import budget_figure
+
+    widths, alphas, rows, hist = [3, 4, 6, 30], [1e-6, 1e-3], [], {}
+    for k in widths:
+        for a in alphas:
+            for s in range(3):
+                key = f"k{k}a{a}s{s}"
+                rows.append((key, k, a, s))
+                floor = 1e-15 if k == 3 else a**0.5 * (1 + 0.1 * s)
+                hist[key] = _e1_history(np.maximum(np.exp(-np.arange(150) / 15.0), floor))
+    t = Columns({"key": np.array([r[0] for r in rows], dtype=object), "width": np.array([r[1] for r in rows]),
+                 "alpha": np.array([r[2] for r in rows]), "seed": np.array([r[3] for r in rows]),
+                 "n2": np.full(len(rows), 30), "max_iter": np.full(len(rows), 1500)})
+
+    class Ctx:
+        def figure_path(self, stem):
+            return tmp_path / f"e1_{stem}.png"
+
+    seen = []
+    close = plotting.pyplot().close
+
+    def inspect(fig):
+        seen.append((plotting.lint(fig), [(ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(), ax.get_yscale(),
+                                           len(ax.get_lines())) for ax in fig.axes]))
+        close(fig)
+
+    plotting.pyplot().close = inspect
+    try:
+        path = budget_figure(Ctx(), t, hist, widths, alphas, 3)
+    finally:
+        plotting.pyplot().close = close
+    assert path.stat().st_size > 1000
+    (problems, panels), = seen
+    assert problems == []
+    assert [p[-1] for p in panels] == [len(widths), len(alphas)]          # one median line per width, per α
+    assert all(p[0] and p[1] == "iteration budget T" and "$" in p[2] and p[3] == p[4] == "log" for p in panels)

@@ -1,10 +1,14 @@
 """The record of an actual `reproduce` run, and the parts of docs/reproduce.md
 generated from it.
 
-    python -m asymsense.paper.record RESULTS_DIR --command "..." --wall 612 --user 540 --sys 12 --load "9.1 8.7 8.2"
+    python -m asymsense.paper.record RESULTS_DIR --command "..." --wall 612 --user 540 --sys 12 --load-start "9.1 8.7 8.2" ...
         # writes docs/data/reproduce_quick.json from RESULTS_DIR/claims.json and reproduce.json
+    python -m asymsense.paper.record RESULTS_DIR --mode full --parts parts.json
+        # writes docs/data/reproduce_full.json; parts.json lists the commands that filled RESULTS_DIR (a
+        # resumed run adds its experiments), each {"command", "start", "end", "wall", "user", "sys",
+        # "load_start", "load_end"}; the record's time is their sum
     python -m asymsense.paper.record --docs            # rewrites the generated regions of docs/reproduce.md
-    python -m asymsense.paper.record --docs --check    # exit 1 when they differ from the record
+    python -m asymsense.paper.record --docs --check    # exit 1 when they differ from the records
 
 A claim row in the docs is never typed by hand: the claims table is rendered
 from the committed record (`claims`: the run's claims.json), each claim's
@@ -31,6 +35,8 @@ from asymsense.paper.claims import Claim, claims_markdown
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "reproduce.md"
 RECORD = ROOT / "docs" / "data" / "reproduce_quick.json"
+RECORD_FULL = ROOT / "docs" / "data" / "reproduce_full.json"
+RECORDS = {"quick": RECORD, "full": RECORD_FULL}
 REGION = re.compile(r"(<!-- generated:(?P<name>[\w.-]+) -->)(?P<body>.*?)(<!-- /generated -->)", re.S)
 FIELDS = {f.name for f in dataclasses.fields(Claim) if f.init}
 
@@ -51,35 +57,81 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
 
 
-def render(record: dict) -> dict[str, str]:
-    """The generated regions of docs/reproduce.md from a run record."""
-    claims = claims_of(record)
-    rec, manifest = record["recorded"], record["manifest"]
-    passed = sum(c.passed for c in claims)
-    failed = [c.id for c in claims if not c.passed]
+def _experiment_rows(manifest: dict, estimate: dict | None = None) -> list[str]:
+    """The per-experiment timing table (wall, CPU, load; with `estimate` {name: CPU s} a column of estimates)."""
     names = manifest["experiments"]
-    rows = ["| experiment | wall s | CPU s | load (1 min) at start, end |", "|---|---|---|---|"]
+    extra = estimate is not None
+    rows = ["| experiment | wall s | CPU s | load (1 min) at start, end |" + (" CPU s estimated from the quick run |" if extra else ""),
+            "|---|---|---|---|" + ("---|" if extra else "")]
     for name in names:
         load = manifest.get("load", {}).get(name, [])
         rows.append(f"| {name} | {manifest['seconds'][name]:.0f} | {manifest.get('cpu_seconds', {}).get(name, float('nan')):.0f} | "
-                    + ", ".join(f"{x:.1f}" for x in load) + " |")
+                    + ", ".join(f"{x:.1f}" for x in load) + " |" + (f" {estimate.get(name, float('nan')):.0f} |" if extra else ""))
     wall, cpu = sum(manifest["seconds"][n] for n in names), sum(manifest.get("cpu_seconds", {}).get(n, 0.0) for n in names)
-    rows.append(f"| all experiments | {wall:.0f} | {cpu:.0f} | |")
-    t = rec["time"]
+    rows.append(f"| all experiments | {wall:.0f} | {cpu:.0f} | |" + (f" {sum(estimate.get(n, 0.0) for n in names):.0f} |" if extra else ""))
+    return rows
+
+
+PER_EXPERIMENT = ("Per experiment, CPU seconds are this process's and its workers' (`reproduce.json`, key `cpu_seconds`); the wall "
+                  "seconds depend on the machine's load, the CPU seconds do not.\n")
+
+
+def _whole(t: dict, what: str) -> str:
+    return (f"**{what}:** wall {_minutes(t['wall'])}, CPU {_minutes(t['user'] + t['sys'])} "
+            f"(user {t['user']:.0f} s + system {t['sys']:.0f} s, `/usr/bin/time`, this process and the workers it waited for)")
+
+
+def _summary(claims: list[Claim]) -> str:
+    failed = [c.id for c in claims if not c.passed]
+    return f"{sum(c.passed for c in claims)} of {len(claims)} claims pass" + (f"; failing: {', '.join(failed)}" if failed else "")
+
+
+def render(record: dict, full: dict | None = None) -> dict[str, str]:
+    """The generated regions of docs/reproduce.md from a quick run's record (and, with `full`, a full run's:
+    `render_full`)."""
+    claims = claims_of(record)
+    rec, manifest = record["recorded"], record["manifest"]
     timing = (f"\n`{rec['command']}` on commit {rec['commit']}, {rec['date']}, {rec['cores']} cores shared with other jobs; "
               f"load average (1, 5, 15 min) at the start {rec['load_start']}, at the end {rec['load_end']}.\n\n"
-              f"**Whole command (experiments and report):** wall {_minutes(t['wall'])}, CPU {_minutes(t['user'] + t['sys'])} "
-              f"(user {t['user']:.0f} s + system {t['sys']:.0f} s, `/usr/bin/time`, this process and the workers it waited for).\n\n"
-              + "\n".join(rows) + "\n\n"
-              "Per experiment, CPU seconds are this process's and its workers' (`reproduce.json`, key `cpu_seconds`); the wall "
-              "seconds depend on the machine's load, the CPU seconds do not.\n")
+              + _whole(rec["time"], "Whole command (experiments and report)") + ".\n\n"
+              + "\n".join(_experiment_rows(manifest)) + "\n\n" + PER_EXPERIMENT)
     est_rows, est_total = full_estimate(manifest)
     estimate = ("\n| experiment | quick CPU s (measured) | work full / quick | full CPU s (estimate) |\n|---|---|---|---|\n"
                 + "\n".join(f"| {n} | {c:.0f} | {r:.1f} | {e:.0f} |" for n, c, r, e in est_rows)
                 + f"\n| all | {sum(r[1] for r in est_rows):.0f} | | {est_total:.0f} (≈ {est_total / 3600:.1f} h of CPU) |\n")
-    summary = f"{passed} of {len(claims)} claims pass" + (f"; failing: {', '.join(failed)}" if failed else "")
-    return {"reproduce-claims": "\n" + claims_markdown(claims) + "\n", "reproduce-timing": timing, "reproduce-summary": summary,
-            "reproduce-full-estimate": estimate}
+    out = {"reproduce-claims": "\n" + claims_markdown(claims) + "\n", "reproduce-timing": timing, "reproduce-summary": _summary(claims),
+           "reproduce-full-estimate": estimate}
+    if full is not None:
+        out.update(render_full(full, record))
+    return out
+
+
+def render_full(record: dict, quick: dict) -> dict[str, str]:
+    """The generated regions of the full run: its claims table, summary, timing (every command that filled the
+    results folder, summed, and per experiment next to the estimate from the quick run) and the claims whose
+    verdict differs from the quick run's."""
+    claims, quick_claims = claims_of(record), {c.id: c for c in claims_of(quick)}
+    rec, manifest = record["recorded"], record["manifest"]
+    parts = rec["parts"]
+    runs = "\n".join(f"{i}. `{p['command']}`, {p['start']} – {p['end']}, load average (1, 5, 15 min) {p['load_start']} → {p['load_end']}: "
+                     f"wall {_minutes(p['wall'])}, CPU {_minutes(p['user'] + p['sys'])}" for i, p in enumerate(parts, 1))
+    estimate = {n: e for n, _, _, e in full_estimate(quick["manifest"])[0]}
+    timing = (f"\nOn commit {rec['commit']}, {rec['cores']} cores shared with other jobs, {len(parts)} command(s) into one results folder "
+              f"(a rerun resumes: it skips the stored trials and runs the rest):\n\n{runs}\n\n"
+              + _whole(rec["time"], "All commands together") + ".\n\n"
+              + "\n".join(_experiment_rows(manifest, estimate)) + "\n\n" + PER_EXPERIMENT
+              + "The estimate is the quick run's CPU seconds times the ratio of the work Σ iterations·m·n1·n2 of the full and quick "
+              "configs (`full_estimate`).\n")
+    diff = []
+    for c in claims:
+        q = quick_claims.get(c.id)
+        if q is None or q.verdict != c.verdict:
+            diff.append(f"| {c.id} | {q.verdict if q else 'not in the quick run'} ({q.measured_text() if q else '—'}) | "
+                        f"{c.verdict} ({c.measured_text()}) | {c.threshold_text()} |")
+    diff_text = ("\n| claim | quick | full | threshold |\n|---|---|---|---|\n" + "\n".join(diff) + "\n") if diff else \
+        "\nEvery claim has the same verdict in the full run as in the quick run.\n"
+    return {"reproduce-full-claims": "\n" + claims_markdown(claims) + "\n", "reproduce-full-summary": _summary(claims),
+            "reproduce-full-timing": timing, "reproduce-full-diff": diff_text}
 
 
 def trial_cost(name: str, mode: str) -> float:
@@ -123,14 +175,17 @@ def fill(text: str, rendered: dict[str, str]) -> str:
 
 
 def make_record(results: Path, *, command: str, commit: str, wall: float, user: float, sys_: float, load_start: str, load_end: str,
-                cores: int = 2) -> dict:
-    """A run record from RESULTS_DIR (claims.json, reproduce.json) and the command's measured totals."""
+                cores: int = 2, parts: list[dict] | None = None) -> dict:
+    """A run record from RESULTS_DIR (claims.json, reproduce.json) and the command's measured totals; with
+    `parts` (the commands that filled RESULTS_DIR, each with its own totals) the totals are their sums."""
     claims = json.loads((results / "claims.json").read_text(encoding="utf-8"))
     manifest = json.loads((results / "reproduce.json").read_text(encoding="utf-8"))
-    return {"recorded": {"command": command, "commit": commit, "date": manifest.get("finished", time.strftime("%Y-%m-%d")),
-                         "cores": cores, "load_start": load_start, "load_end": load_end,
-                         "time": {"wall": wall, "user": user, "sys": sys_}},
-            "manifest": manifest, "claims": claims}
+    recorded = {"command": command, "commit": commit, "date": manifest.get("finished", time.strftime("%Y-%m-%d")),
+                "cores": cores, "load_start": load_start, "load_end": load_end, "time": {"wall": wall, "user": user, "sys": sys_}}
+    if parts:
+        recorded.update({"parts": parts, "command": " ; ".join(p["command"] for p in parts), "load_start": parts[0]["load_start"],
+                         "load_end": parts[-1]["load_end"], "time": {k: sum(float(p[k]) for p in parts) for k in ("wall", "user", "sys")}})
+    return {"recorded": recorded, "manifest": manifest, "claims": claims}
 
 
 def main(argv=None) -> int:
@@ -143,17 +198,21 @@ def main(argv=None) -> int:
     p.add_argument("--sys", type=float, default=0.0)
     p.add_argument("--load-start", default="")
     p.add_argument("--load-end", default="")
+    p.add_argument("--mode", choices=sorted(RECORDS), default="quick", help="which record RESULTS is written to")
+    p.add_argument("--parts", type=Path, help="JSON list of the commands that filled RESULTS (see the module docstring)")
     p.add_argument("--docs", action="store_true", help="rewrite docs/reproduce.md's generated regions from the record")
     p.add_argument("--check", action="store_true", help="with --docs: only compare, exit 1 when they differ")
     a = p.parse_args(argv)
     if a.results is not None:
+        parts = json.loads(a.parts.read_text(encoding="utf-8")) if a.parts else None
         record = make_record(a.results, command=a.command, commit=a.commit, wall=a.wall, user=a.user, sys_=a.sys,
-                             load_start=a.load_start, load_end=a.load_end)
-        RECORD.parent.mkdir(parents=True, exist_ok=True)
-        RECORD.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                             load_start=a.load_start, load_end=a.load_end, parts=parts)
+        RECORDS[a.mode].parent.mkdir(parents=True, exist_ok=True)
+        RECORDS[a.mode].write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if a.docs:
         text = DOC.read_text(encoding="utf-8")
-        new = fill(text, render(json.loads(RECORD.read_text(encoding="utf-8"))))
+        full = json.loads(RECORD_FULL.read_text(encoding="utf-8")) if RECORD_FULL.is_file() else None
+        new = fill(text, render(json.loads(RECORD.read_text(encoding="utf-8")), full))
         if new != text:
             if a.check:
                 print(f"{DOC}: generated regions differ from {RECORD} (run python -m asymsense.paper.record --docs)", file=sys.stderr)
