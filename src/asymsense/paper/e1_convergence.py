@@ -121,7 +121,10 @@ def analyze(ctx) -> Section:
     widths = [int(w) for w in t.unique("width")]
     alphas = sorted(float(a) for a in t.unique("alpha"))
     rank = int(t.num("rank")[0])
-    fig, axes = plotting.new(ncols=len(widths), width=3.4, height=3.2, sharey=True)
+    ncols = min(len(widths), 3)
+    fig, axes = plotting.new(ncols=ncols, nrows=-(-len(widths) // ncols), width=3.4, height=3.0, sharey=True)
+    for ax in axes[len(widths):]:
+        ax.remove()
     cols = plotting.colors(len(alphas))
     for ax, k in zip(axes, widths):
         for a, c in zip(alphas, cols):
@@ -133,7 +136,8 @@ def analyze(ctx) -> Section:
         ax.set_title(f"k = {k}" + (" (= r)" if k == rank else ""))
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(r"$\|UV^T - X^*\|_F / \|X^*\|_F$")
+    for ax in axes[:len(widths):ncols]:
+        ax.set_ylabel(r"$\|UV^T - X^*\|_F / \|X^*\|_F$")
     axes[0].legend(fontsize=7)
     sec.figures.append((plotting.save(fig, ctx.figure_path("convergence")), "Test error vs iteration, one panel per width k, colour = α."))
     sec.figures.append((budget_figure(ctx, t, hist, widths, alphas, rank),
