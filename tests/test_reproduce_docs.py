@@ -55,3 +55,40 @@ def test_cpu_seconds_counts_this_process_work():
     while time.process_time() - started < 0.3:
         x += 1
     assert cpu_seconds() - before >= 0.25
+
+
+def _results(folder, claims, seconds):
+    """A reproduce output folder holding only claims.json and reproduce.json."""
+    from asymsense.paper.claims import claims_json
+
+    folder.mkdir()
+    (folder / "claims.json").write_text(claims_json(claims), encoding="utf-8")
+    (folder / "reproduce.json").write_text(json.dumps({"mode": "full", "experiments": sorted(seconds), "seconds": seconds,
+                                                        "cpu_seconds": {n: 2 * s for n, s in seconds.items()},
+                                                        "load": {n: [1.0, 2.0] for n in seconds}}), encoding="utf-8")
+    return str(folder)
+
+
+def test_the_full_record_joins_its_parts_names_what_did_not_run_and_what_differs_from_quick(recorded, tmp_path):
+    from asymsense.paper.claims import claim
+
+    quick = {c["id"]: c for c in recorded["claims"]}
+    e5a = quick["E5.a"]
+    flipped = claim("E5.a", "e5", e5a["statement"], e5a["quantity"], e5a["threshold"] - 1.0, e5a["op"], e5a["threshold"])  # fails in full
+    same = claim("E8.a", "e8", quick["E8.a"]["statement"], "q", quick["E8.a"]["value"], quick["E8.a"]["op"], quick["E8.a"]["threshold"])
+    stamp = {"commit": "abc", "start": "s", "end": "e", "load_start": "1 1 1", "load_end": "2 2 2"}
+    parts = [{**stamp, "command": "asymsense reproduce --full -e e5", "results": _results(tmp_path / "a", [flipped], {"e5": 10.0}),
+              "wall": 12.0, "user": 20.0, "sys": 1.0},
+             {**stamp, "command": "asymsense reproduce --full -e e8", "results": _results(tmp_path / "b", [same], {"e8": 5.0})}]
+    full = rec.make_full_record(parts)
+    out = rec.render(recorded, full)
+    assert [c["id"] for c in full["claims"]] == ["E5.a", "E8.a"]
+    assert "1 of 2 claims pass; failing: E5.a" in out["reproduce-full-summary"] and "e1" in out["reproduce-full-summary"]
+    assert "| E5.a | pass" in out["reproduce-full-diff"] and "E8.a" not in out["reproduce-full-diff"]
+    timing = out["reproduce-full-timing"]
+    assert "`/usr/bin/time`" in timing and "no `/usr/bin/time` total" in timing and "| e1 | not run in --full |" in timing
+    assert "wall 0 min 17 s" in timing                                                   # 12 s timed + 5 s from reproduce.json
+    with pytest.raises(ValueError, match="two parts"):
+        rec.make_full_record([parts[0], {**parts[1], "results": parts[0]["results"]}])
+    with pytest.raises(ValueError, match="lacks the claims"):
+        rec.make_full_record([{**parts[0], "experiments": ["e5", "e6"]}])

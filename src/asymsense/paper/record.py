@@ -3,10 +3,9 @@ generated from it.
 
     python -m asymsense.paper.record RESULTS_DIR --command "..." --wall 612 --user 540 --sys 12 --load-start "9.1 8.7 8.2" ...
         # writes docs/data/reproduce_quick.json from RESULTS_DIR/claims.json and reproduce.json
-    python -m asymsense.paper.record RESULTS_DIR --mode full --parts parts.json
-        # writes docs/data/reproduce_full.json; parts.json lists the commands that filled RESULTS_DIR (a
-        # resumed run adds its experiments), each {"command", "start", "end", "wall", "user", "sys",
-        # "load_start", "load_end"}; the record's time is their sum
+    python -m asymsense.paper.record --full parts.json
+        # writes docs/data/reproduce_full.json from the --full runs parts.json lists, each with its own
+        # results folder and measured totals (make_full_record)
     python -m asymsense.paper.record --docs            # rewrites the generated regions of docs/reproduce.md
     python -m asymsense.paper.record --docs --check    # exit 1 when they differ from the records
 
@@ -36,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "reproduce.md"
 RECORD = ROOT / "docs" / "data" / "reproduce_quick.json"
 RECORD_FULL = ROOT / "docs" / "data" / "reproduce_full.json"
-RECORDS = {"quick": RECORD, "full": RECORD_FULL}
 REGION = re.compile(r"(<!-- generated:(?P<name>[\w.-]+) -->)(?P<body>.*?)(<!-- /generated -->)", re.S)
 FIELDS = {f.name for f in dataclasses.fields(Claim) if f.init}
 
@@ -107,19 +105,31 @@ def render(record: dict, full: dict | None = None) -> dict[str, str]:
 
 
 def render_full(record: dict, quick: dict) -> dict[str, str]:
-    """The generated regions of the full run: its claims table, summary, timing (every command that filled the
-    results folder, summed, and per experiment next to the estimate from the quick run) and the claims whose
-    verdict differs from the quick run's."""
+    """The generated regions of the full runs (`make_full_record`): the claims table of every part, a summary
+    that names the experiments without a full run, the timing (each command, and per experiment next to the
+    estimate from the quick run) and the claims whose verdict differs from the quick run's."""
     claims, quick_claims = claims_of(record), {c.id: c for c in claims_of(quick)}
-    rec, manifest = record["recorded"], record["manifest"]
-    parts = rec["parts"]
-    runs = "\n".join(f"{i}. `{p['command']}`, {p['start']} – {p['end']}, load average (1, 5, 15 min) {p['load_start']} → {p['load_end']}: "
-                     f"wall {_minutes(p['wall'])}, CPU {_minutes(p['user'] + p['sys'])}" for i, p in enumerate(parts, 1))
+    parts = record["parts"]
     estimate = {n: e for n, _, _, e in full_estimate(quick["manifest"])[0]}
-    timing = (f"\nOn commit {rec['commit']}, {rec['cores']} cores shared with other jobs, {len(parts)} command(s) into one results folder "
-              f"(a rerun resumes: it skips the stored trials and runs the rest):\n\n{runs}\n\n"
-              + _whole(rec["time"], "All commands together") + ".\n\n"
-              + "\n".join(_experiment_rows(manifest, estimate)) + "\n\n" + PER_EXPERIMENT
+    runs, rows, done = [], [], []
+    for i, p in enumerate(parts, 1):
+        t = p["time"]
+        how = "`/usr/bin/time`" if p["timed"] else "no `/usr/bin/time` total: the sum of the recorded experiments' `reproduce.json` seconds"
+        runs.append(f"{i}. `{p['command']}` on commit {p['commit']}, {p['start']} – {p['end']}, load average (1, 5, 15 min) "
+                    f"{p['load_start']} → {p['load_end']}: wall {_minutes(t['wall'])}, CPU {_minutes(t['user'] + t['sys'])} ({how}); "
+                    f"experiments {', '.join(p['experiments'])}" + (f" — {p['note']}" if p.get("note") else ""))
+        rows += zip(p["experiments"], _experiment_rows({**p["manifest"], "experiments": p["experiments"]}, estimate)[2:-1])
+        done += p["experiments"]
+    missing = [n for n in estimate if n not in done]
+    rows += [(n, f"| {n} | not run in --full | | | {estimate[n]:.0f} |") for n in missing]
+    order = {n: i for i, n in enumerate(_experiment_names())}
+    rows = [row for _, row in sorted(rows, key=lambda nr: order.get(nr[0], len(order)))]
+    wall = sum(p["time"]["wall"] for p in parts)
+    cpu = sum(p["time"]["user"] + p["time"]["sys"] for p in parts)
+    head = ["| experiment | wall s | CPU s | load (1 min) at start, end | CPU s estimated from the quick run |", "|---|---|---|---|---|"]
+    timing = (f"\n{record['cores']} cores shared with other jobs; {len(parts)} command(s), each into its own results folder:\n\n"
+              + "\n".join(runs) + f"\n\n**All commands together:** wall {_minutes(wall)}, CPU {_minutes(cpu)}.\n\n"
+              + "\n".join(head + rows) + "\n\n" + PER_EXPERIMENT
               + "The estimate is the quick run's CPU seconds times the ratio of the work Σ iterations·m·n1·n2 of the full and quick "
               "configs (`full_estimate`).\n")
     diff = []
@@ -129,9 +139,46 @@ def render_full(record: dict, quick: dict) -> dict[str, str]:
             diff.append(f"| {c.id} | {q.verdict if q else 'not in the quick run'} ({q.measured_text() if q else '—'}) | "
                         f"{c.verdict} ({c.measured_text()}) | {c.threshold_text()} |")
     diff_text = ("\n| claim | quick | full | threshold |\n|---|---|---|---|\n" + "\n".join(diff) + "\n") if diff else \
-        "\nEvery claim has the same verdict in the full run as in the quick run.\n"
-    return {"reproduce-full-claims": "\n" + claims_markdown(claims) + "\n", "reproduce-full-summary": _summary(claims),
+        "\nEvery claim measured in --full has the same verdict as in the quick run.\n"
+    summary = _summary(claims) + (f" (experiments without a full run: {', '.join(missing)})" if missing else "")
+    return {"reproduce-full-claims": "\n" + claims_markdown(claims) + "\n", "reproduce-full-summary": summary,
             "reproduce-full-timing": timing, "reproduce-full-diff": diff_text}
+
+
+def make_full_record(parts: list[dict], cores: int = 2) -> dict:
+    """A record of `--full` runs: each part is one command with its own results folder (`results`), the
+    experiments of it to record (`experiments`, default all it finished: those with seconds in its
+    reproduce.json) and its measured totals (`wall`, `user`, `sys` from `/usr/bin/time`; absent for a command
+    that was still running: then the sum of its finished experiments' seconds and CPU seconds), `command`,
+    `commit`, `start`, `end`, `load_start`, `load_end` and an optional `note`. Each experiment may come from
+    one part only."""
+    out, seen, claims = [], set(), []
+    for spec in parts:
+        results = Path(spec["results"])
+        manifest = json.loads((results / "reproduce.json").read_text(encoding="utf-8"))
+        names = list(spec.get("experiments") or [n for n in manifest["experiments"] if n in manifest.get("seconds", {})])
+        if seen & set(names):
+            raise ValueError(f"experiments {sorted(seen & set(names))} recorded by two parts")
+        seen |= set(names)
+        rows = [c for c in json.loads((results / "claims.json").read_text(encoding="utf-8")) if c["experiment"] in names]
+        if {c["experiment"] for c in rows} != set(names):
+            raise ValueError(f"{results}/claims.json lacks the claims of {sorted(set(names) - {c['experiment'] for c in rows})}")
+        timed = all(k in spec for k in ("wall", "user", "sys"))
+        time_ = ({k: float(spec[k]) for k in ("wall", "user", "sys")} if timed else
+                 {"wall": sum(manifest["seconds"][n] for n in names), "user": sum(manifest["cpu_seconds"][n] for n in names), "sys": 0.0})
+        out.append({"command": spec["command"], "commit": spec["commit"], "start": spec["start"], "end": spec["end"],
+                    "load_start": spec["load_start"], "load_end": spec["load_end"], "note": spec.get("note", ""), "timed": timed,
+                    "time": time_, "experiments": names, "manifest": manifest})
+        claims += rows
+    order = {n: i for i, n in enumerate(_experiment_names())}
+    claims.sort(key=lambda c: order.get(c["experiment"], len(order)))
+    return {"cores": cores, "parts": out, "claims": claims}
+
+
+def _experiment_names() -> list[str]:
+    from asymsense.paper.registry import EXPERIMENTS
+
+    return list(EXPERIMENTS)
 
 
 def trial_cost(name: str, mode: str) -> float:
@@ -175,17 +222,14 @@ def fill(text: str, rendered: dict[str, str]) -> str:
 
 
 def make_record(results: Path, *, command: str, commit: str, wall: float, user: float, sys_: float, load_start: str, load_end: str,
-                cores: int = 2, parts: list[dict] | None = None) -> dict:
-    """A run record from RESULTS_DIR (claims.json, reproduce.json) and the command's measured totals; with
-    `parts` (the commands that filled RESULTS_DIR, each with its own totals) the totals are their sums."""
+                cores: int = 2) -> dict:
+    """A run record from RESULTS_DIR (claims.json, reproduce.json) and the command's measured totals."""
     claims = json.loads((results / "claims.json").read_text(encoding="utf-8"))
     manifest = json.loads((results / "reproduce.json").read_text(encoding="utf-8"))
-    recorded = {"command": command, "commit": commit, "date": manifest.get("finished", time.strftime("%Y-%m-%d")),
-                "cores": cores, "load_start": load_start, "load_end": load_end, "time": {"wall": wall, "user": user, "sys": sys_}}
-    if parts:
-        recorded.update({"parts": parts, "command": " ; ".join(p["command"] for p in parts), "load_start": parts[0]["load_start"],
-                         "load_end": parts[-1]["load_end"], "time": {k: sum(float(p[k]) for p in parts) for k in ("wall", "user", "sys")}})
-    return {"recorded": recorded, "manifest": manifest, "claims": claims}
+    return {"recorded": {"command": command, "commit": commit, "date": manifest.get("finished", time.strftime("%Y-%m-%d")),
+                         "cores": cores, "load_start": load_start, "load_end": load_end,
+                         "time": {"wall": wall, "user": user, "sys": sys_}},
+            "manifest": manifest, "claims": claims}
 
 
 def main(argv=None) -> int:
@@ -198,17 +242,19 @@ def main(argv=None) -> int:
     p.add_argument("--sys", type=float, default=0.0)
     p.add_argument("--load-start", default="")
     p.add_argument("--load-end", default="")
-    p.add_argument("--mode", choices=sorted(RECORDS), default="quick", help="which record RESULTS is written to")
-    p.add_argument("--parts", type=Path, help="JSON list of the commands that filled RESULTS (see the module docstring)")
+    p.add_argument("--full", type=Path, metavar="PARTS.json", help="write docs/data/reproduce_full.json from the --full runs listed "
+                   "in PARTS.json (see make_full_record)")
     p.add_argument("--docs", action="store_true", help="rewrite docs/reproduce.md's generated regions from the record")
     p.add_argument("--check", action="store_true", help="with --docs: only compare, exit 1 when they differ")
     a = p.parse_args(argv)
     if a.results is not None:
-        parts = json.loads(a.parts.read_text(encoding="utf-8")) if a.parts else None
         record = make_record(a.results, command=a.command, commit=a.commit, wall=a.wall, user=a.user, sys_=a.sys,
-                             load_start=a.load_start, load_end=a.load_end, parts=parts)
-        RECORDS[a.mode].parent.mkdir(parents=True, exist_ok=True)
-        RECORDS[a.mode].write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                             load_start=a.load_start, load_end=a.load_end)
+        RECORD.parent.mkdir(parents=True, exist_ok=True)
+        RECORD.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if a.full is not None:
+        record = make_full_record(json.loads(a.full.read_text(encoding="utf-8")))
+        RECORD_FULL.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if a.docs:
         text = DOC.read_text(encoding="utf-8")
         full = json.loads(RECORD_FULL.read_text(encoding="utf-8")) if RECORD_FULL.is_file() else None
