@@ -16,6 +16,7 @@ def solve(*args):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_solve_on_torch_matches_numpy_and_records_the_backend():
     pytest.importorskip("torch")
     numpy_run, torch_run = solve("--json"), solve("--json", "--backend", "torch", "--device", "cpu")

@@ -243,6 +243,7 @@ def _cli(*args):
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_compare_json_lists_every_method():
     proc = _cli("compare", "--n1", "12", "--n2", "10", "--rank", "2", "--max-iter", "150", "--seed", "3", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -259,6 +260,7 @@ def test_compare_json_lists_every_method():
     assert [r["rel_error"] for r in again] == [r["rel_error"] for r in records]
 
 
+@pytest.mark.slow
 def test_compare_table_and_bad_input_exit_codes():
     proc = _cli("compare", "--n1", "8", "--n2", "6", "--rank", "1", "--max-iter", "20")
     assert proc.returncode == 0, proc.stderr

@@ -152,6 +152,7 @@ def _one_line_error(proc, code):
 
 
 # ---------------------------------------------------------------- demo
+@pytest.mark.slow
 def test_demo_writes_every_file_and_a_complete_summary(runs, tmp):
     proc = _ok(runs["demo"].result())
     out = tmp / "demo"

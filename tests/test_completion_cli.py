@@ -40,6 +40,7 @@ def table(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_complete_with_pairs_test_and_compare(table, tmp_path):
     out = tmp_path / "out"
     proc = run("complete", table / "train.csv", "--out", out, "--pairs", table / "pairs.csv", "--test", table / "test.csv", "--compare", "--json", "--seed", "1", "--width", "10")
@@ -64,6 +65,7 @@ def test_complete_with_pairs_test_and_compare(table, tmp_path):
     assert json.loads((out / "summary.json").read_text())["test_rmse"] == summary["test_rmse"]
 
 
+@pytest.mark.slow
 def test_complete_top_n_prints_a_line(table, tmp_path):
     out = tmp_path / "top"
     proc = run("complete", table / "train.csv", "--out", out, "--top", "3", "--seed", "0", "--max-iter", "50")

@@ -72,6 +72,7 @@ def test_predict_before_fit_and_bad_X():
         LowRankCompleter().fit(np.arange(6).reshape(2, 3), [1.0, 2.0])
 
 
+@pytest.mark.slow
 def test_grid_search_and_cross_val_score():
     ids, y, *_ = pairs(n1=30, n2=20)
     cv = KFold(3, shuffle=True, random_state=0)

@@ -66,6 +66,7 @@ def test_validation_share_is_refused_beyond_the_allowed_range():
         assert err.value.parameter == "validation" and "0.02 to 0.5" in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_warns_on_a_table_built_to_overfit_and_refuses_validation_09(tmp_path):
     data = write_table(tmp_path / "t.csv")
     proc = cli("complete", data, "--out", tmp_path / "o", "--seed", "1", "--alpha", "0.5", "--validation", "0.6")
@@ -92,6 +93,7 @@ def test_warnings_from_python_name_parameters_not_flags(tmp_path):
         assert "--validation" not in shown and "--width" not in shown
 
 
+@pytest.mark.slow
 def test_test_set_overlap_and_unknown_ids_warn(tmp_path):
     data = write_table(tmp_path / "t.csv", density=0.6, rank=2, noise=0.1)
     first = data.read_text().splitlines()[1:4]
@@ -156,6 +158,7 @@ def test_progress_bars_show_only_on_a_terminal():
 
 
 # --------------------------------------------------------------------------- default predictions
+@pytest.mark.slow
 def test_complete_writes_top_10_by_default_and_says_where(tmp_path):
     data = write_table(tmp_path / "t.csv", density=0.5, rank=2, noise=0.1)
     proc = cli("complete", data, "--out", tmp_path / "o", "--seed", "0")
@@ -222,6 +225,7 @@ def write_segmented_table(folder: Path, seed: int = 3) -> tuple[Path, Path]:
     return folder / "t.csv", folder / "f.csv"
 
 
+@pytest.mark.slow
 def test_row_features_name_the_segment_that_loads_on_component_1(tmp_path):
     data, feats = write_segmented_table(tmp_path)
     run_complete(data, tmp_path / "o", row_features=feats, fit_options={"seed": 0}, top=0)
@@ -273,6 +277,7 @@ def movielens(tmp_path_factory):
     return out, summary
 
 
+@pytest.mark.slow
 def test_movielens_defaults_trigger_no_warning(movielens):
     out, summary = movielens
     assert summary.warnings == [] and json.loads((out / "warnings.json").read_text()) == []
@@ -319,6 +324,7 @@ def open_in_chromium(page_path: Path, screenshot: Path | None = None) -> dict:
     return {"errors": errors, "images": images, "title": title}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run installs it)")
 def test_movielens_report_renders_in_headless_chromium(movielens, tmp_path):
     pytest.importorskip("playwright", reason="needs the playwright package (pip install playwright)")

@@ -73,6 +73,7 @@ def test_saved_model_folder_round_trips(data):
     assert np.array_equal(again.predict(["c0", "c5"], ["p1", "p9"]), model.predict(["c0", "c5"], ["p1", "p9"]))
 
 
+@pytest.mark.slow
 def test_predict_cli_pairs_and_top_keep_the_input_names(data, tmp_path):
     d, X, _ = data
     proc = cli("predict", d / "out", "--pairs", d / "pairs.csv", "--out", tmp_path / "p.csv", "--precision", "3", "--interval", "0.8", "--json")
@@ -95,6 +96,7 @@ def test_predict_cli_pairs_and_top_keep_the_input_names(data, tmp_path):
     assert top["prediction"][0] >= top["prediction"][1]
 
 
+@pytest.mark.slow
 def test_predict_cli_errors_are_one_line(data, tmp_path):
     d, _, _ = data
     assert "no saved model" in one_line_error(cli("predict", tmp_path, "--top", 1, "--out", tmp_path / "x.csv"))

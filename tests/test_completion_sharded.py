@@ -64,6 +64,7 @@ def test_sharded_fit_equals_the_single_process_fit(client, dtype, refit):
     np.testing.assert_allclose(two.predict(test_rows, test_cols), one.predict(test_rows, test_cols), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_fit_with_a_message_naming_what_to_rerun(client):
     """A worker SIGKILLed mid-fit: an InputError that names the lost worker and
     rows and says to rerun; no result. The cluster then gets a fresh worker."""
@@ -133,6 +134,7 @@ def run_cli(*args):
     return subprocess.run(["asymsense", *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_parquet_directory_fit_on_the_cluster_round_trips_through_predict(client, tmp_path):
     """`complete DIR --scheduler ...` on a directory of Parquet files (read by
     the workers), then `predict` on the result: the saved id maps are the

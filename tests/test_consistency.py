@@ -68,6 +68,7 @@ step = 0.2
 BAR = re.compile(r"━|ETA|trials ·")
 
 
+@pytest.mark.slow
 def test_sweep_draws_no_progress_bar_into_redirected_stderr_unless_asked(tmp_path):
     config = tmp_path / "s.toml"
     config.write_text(SWEEP)
@@ -124,6 +125,7 @@ def test_a_port_that_is_not_a_dask_scheduler_is_exit_2_with_one_line(tmp_path):
 
 
 # ----------------------------------------------------------------- a divergence hint that works
+@pytest.mark.slow
 def test_divergence_hint_suggests_a_step_that_does_not_diverge():
     failed = cli("solve", "--step", "50", "--max-iter", "200")
     assert failed.returncode == 3
@@ -165,6 +167,7 @@ def test_fgd_divergence_hint_suggests_a_step_that_converges():
 
 
 # ----------------------------------------------------------------- complete: a fixed default seed
+@pytest.mark.slow
 def test_complete_without_seed_uses_the_documented_default_and_records_it(tmp_path):
     rng = np.random.default_rng(0)
     rows, cols = np.nonzero(rng.random((30, 20)) < 0.6)
@@ -269,6 +272,7 @@ def test_duplicate_hint_is_in_the_syntax_of_the_interface():
 
 
 # ----------------------------------------------------------------- the demo's figures and summary
+@pytest.mark.slow
 def test_demo_singular_value_panels_have_reference_lines_above_curves_and_a_legend(tmp_path, monkeypatch):
     import json as _json
 
@@ -320,6 +324,7 @@ def test_benchmarks_write_committed_files_only_when_given_out():
     assert checked >= 4
 
 
+@pytest.mark.slow
 def test_output_folders_are_named_by_out_everywhere(tmp_path):
     """report takes --out as well as its positional folder; reproduce has a default folder."""
     for args in (["report", "--out", tmp_path / "none"], ["report", tmp_path / "none"]):

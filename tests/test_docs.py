@@ -147,6 +147,7 @@ DOCS = Sybil(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DOCUMENTS)
 def test_document_blocks_run(name):
     """Every block of one document, in order, in one namespace (a later block

@@ -19,6 +19,7 @@ def _pair(rows, cols, shape, dtype):
     return fused, plain
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype, tol", [("float32", 1e-6), ("float64", 1e-12)])
 @pytest.mark.parametrize("row_major", [True, False])
 def test_fused_kernels_match_numpy_path(dtype, tol, row_major):
@@ -62,6 +63,7 @@ def test_fused_kernels_are_skipped_for_batches_and_small_problems():
     np.testing.assert_allclose(out[1], big.forward_factors(U[1], V[1]), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype, tol", [("float32", 1e-6), ("float64", 1e-12)])
 @pytest.mark.parametrize("row_major", [True, False])
 def test_fused_residual_gradient_matches_the_two_calls(dtype, tol, row_major):
@@ -154,3 +156,41 @@ def test_outputs_are_reused_only_once_nobody_holds_them():
         np.testing.assert_array_equal(a, b)
     clone = pickle.loads(pickle.dumps(op))
     assert clone._outputs.pool == []
+
+
+@pytest.mark.parametrize("dtype, tol", [("float32", 1e-6), ("float64", 1e-12)])
+@pytest.mark.parametrize("shape", [(2500, 600), (600, 2500)], ids=["rows-streamed", "columns-streamed"])
+@pytest.mark.parametrize("one_pass", [True, False], ids=["one-pass", "two-pass"])
+def test_each_step_kernel_matches_the_two_calls(monkeypatch, dtype, tol, shape, one_pass):
+    """The one-pass step (scatter into the shorter side's gradient, either
+    orientation) and the two-pass one (SCATTER_BYTES = 0) against the NumPy
+    path, the fitted values of residual_gradient(fitted=True) included."""
+    from asymsense.operators import entry_kernels
+
+    rng = np.random.default_rng(11)
+    (n1, n2), k = shape, 7
+    m = entries_module.FUSED_ENTRIES + 321
+    rows, cols = rng.integers(0, n1 - 4, m), rng.integers(0, n2 - 6, m)
+    fused, plain = _pair(rows, cols, (n1, n2), dtype)
+    if not one_pass:
+        monkeypatch.setattr(entries_module, "SCATTER_BYTES", 0)
+    U, V = rng.standard_normal((n1, k)).astype(dtype), rng.standard_normal((n2, k)).astype(dtype)
+    y = rng.standard_normal(m).astype(dtype)
+    assert fused._one_pass_ok(U, V) == one_pass and fused._scatter[0] == (n1 >= n2)
+    calls = []
+    for name in ("one_pass_step", "residual_gradient"):
+        original = getattr(entry_kernels, name)
+        monkeypatch.setattr(entry_kernels, name, lambda *a, _f=original, _n=name, **kw: calls.append(_n) or _f(*a, **kw))
+    got = fused.residual_gradient(U, V, y, dtype, fitted=True)
+    assert calls == ["one_pass_step" if one_pass else "residual_gradient"]
+    forward = plain.forward_factors(U, V)
+    r_plain = forward - y
+    expected = (r_plain, *plain.gradient_products(r_plain, U, V), forward)
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.linalg.norm(a.astype(np.float64) - b) <= tol * np.linalg.norm(b.astype(np.float64))
+    assert not np.any(got[1][-4:]) and not np.any(got[2][-6:])  # empty rows and columns: zero gradient rows
+    np.testing.assert_array_equal(got[3], fused.forward_factors(U, V))  # the forward kernel's bits
+    again = fused.residual_gradient(U, V, y, dtype, fitted=True)  # reused scratch (the parts' arrays) gives the same bits
+    for a, b in zip(got, again):
+        np.testing.assert_array_equal(a, b)

@@ -266,6 +266,7 @@ def before_step(out: Path) -> float:
     return float(data.trials(out / "data" / "e8" / "lifted").num("step_size")[0])
 
 
+@pytest.mark.slow
 def test_claims_are_computed_from_stored_results(tiny_store, tmp_path):
     """Corrupting one stored number flips the claim that depends on it."""
     from asymsense.paper.report import build_report
@@ -289,6 +290,7 @@ def _cli(*args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_report_rebuilds_from_stored_results(tiny_store, tmp_path):
     out = copy_store(tiny_store, tmp_path / "cli")
     (out / "report.md").unlink(missing_ok=True)

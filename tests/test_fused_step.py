@@ -9,6 +9,7 @@ import asymsense
 from asymsense.operators import StreamGaussian
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("validation", [None, 0.2])
 def test_stream_fused_step_is_bit_identical(monkeypatch, dtype, validation):

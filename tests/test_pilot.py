@@ -22,6 +22,7 @@ def write_table(path, n1=60, n2=40, rank=2, density=0.5, noise=0.2, seed=3, sign
     return path
 
 
+@pytest.mark.slow
 def test_pilot_on_a_low_rank_table_says_worth_it_and_measures_everything(tmp_path):
     p = run_pilot(write_table(tmp_path / "t.csv"), tmp_path / "o", folds=3, seed=0)
     names = [m["method"] for m in p["methods"]]
@@ -47,6 +48,7 @@ def test_pilot_verdict_follows_the_numbers():
     assert "Answer: not worth it" in render_pilot(p)
 
 
+@pytest.mark.slow
 def test_pilot_cli_exit_codes_and_risks_in_flags(tmp_path):
     data = write_table(tmp_path / "t.csv", n1=30, n2=20, density=0.25)  # about 5 entries per row: most rows sparse in every fold
     proc = subprocess.run([sys.executable, "-m", "asymsense", "pilot", str(data), "--out", str(tmp_path / "o"), "--folds", "2"], capture_output=True, text=True)

@@ -48,6 +48,7 @@ def fresh():
     return collect()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(json.loads(PIN_FILE.read_text())))
 def test_pinned_run_is_reproduced(fresh, name):
     pinned = json.loads(PIN_FILE.read_text())[name]

@@ -59,6 +59,7 @@ def test_width_expressions_of_the_experiments_still_evaluate():
     assert values == [3, 6, 15, 30, 80, 30, 20, 10]
 
 
+@pytest.mark.slow
 def test_sweep_with_a_bad_width_expression_exits_2_and_leaves_nothing(tmp_path):
     for text in ("n1 // 0", "min()", "n1**40", "10**10**10"):
         (tmp_path / "c.toml").write_text(f'name = "x"\n[fixed]\nn1 = 8\nn2 = 6\nrank = 2\nmax_iter = 5\nwidth = "{text}"\n')
@@ -69,6 +70,7 @@ def test_sweep_with_a_bad_width_expression_exits_2_and_leaves_nothing(tmp_path):
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_sweep_config_cannot_name_subprocess_run(tmp_path):
     (tmp_path / "evil.toml").write_text('name = "evil"\nmethod = "subprocess:run"\n[fixed]\nargs = "touch pwned"\nshell = true\n')
     run = cli("sweep", "evil.toml", "--out", "out", "--no-progress", cwd=tmp_path)
@@ -185,6 +187,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_memory_estimate_is_within_30_percent_of_the_measured_peak():
     """Measured in a fresh process: threads left running by other tests
     (a Dask client, loky workers' helpers) would allocate inside the window."""
@@ -249,6 +252,7 @@ def ratings(tmp_path) -> Path:
     (b"user,item,rating\n1,2,3.0\n1,3\xff,4.0\n2,2,5\n", 3, 28),
     (b"us\xe9r,item,rating\n1,2,3.0\n2,2,5\n", 1, 2),
 ])
+@pytest.mark.slow
 def test_non_utf8_csv_names_file_line_and_byte_offset(tmp_path, ratings, content, line, offset):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(content)
@@ -285,6 +289,7 @@ def test_complete_bad_options_exit_2(tmp_path, ratings, args, words):
     assert not (tmp_path / "o").exists() and not (tmp_path / "summary.json").exists()
 
 
+@pytest.mark.slow
 def test_huge_ratings_are_refused_before_iterating(tmp_path, ratings):
     lines = ratings.read_text().splitlines()
     lines[2] = lines[2].rsplit(",", 1)[0] + ",1e308"
@@ -349,6 +354,7 @@ def test_completer_refuses_nan_ids_and_validation_zero():
 SMALL_SOLVE = ("solve", "--n1", "10", "--n2", "8", "--rank", "2", "--max-iter", "5")
 
 
+@pytest.mark.slow
 def test_solve_outputs_appear_whole_or_not_at_all(tmp_path):
     one_line_error(cli(*SMALL_SOLVE, "--step", "50", "--out", "d", cwd=tmp_path), 3)
     assert not (tmp_path / "d").exists() and not list(tmp_path.iterdir())
@@ -362,6 +368,7 @@ def test_solve_outputs_appear_whole_or_not_at_all(tmp_path):
     assert "--out" in one_line_error(cli(*SMALL_SOLVE, "--out", "", cwd=tmp_path))
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     import signal
 
@@ -417,6 +424,7 @@ def assert_workers_die_with_the_sweep(tmp_path, executor, seeds, running, wait_s
                     pass
 
 
+@pytest.mark.slow
 def test_sweep_workers_die_with_the_main_process(tmp_path):
     def running(main):  # two loky workers running a chunk (their watchdog thread is up)
         workers = [c for c in main.children(recursive=True) if "python" in c.name().lower()]
@@ -562,6 +570,7 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob(".*tmp-*")) + sorted(p.name for p in folder.rglob(".*.old-*"))
 
 
+@pytest.mark.slow
 def test_complete_outputs_appear_whole_or_not_at_all(tmp_path, ratings):
     from asymsense.completion.workflow import run_complete
     from asymsense.errors import DivergenceError
@@ -607,6 +616,7 @@ def test_complete_interrupted_while_writing_leaves_nothing(tmp_path, ratings, mo
             run()
 
 
+@pytest.mark.slow
 def test_demo_outputs_appear_whole_or_not_at_all(tmp_path, monkeypatch):
     from asymsense.jobs import demo
 
@@ -724,6 +734,7 @@ def test_test_entries_with_unknown_ids_are_counted_and_scored_apart(tmp_path, ra
     assert [w.values["unknown_ids"] for w in many.warnings if w.code == "test_set"] == [1]
 
 
+@pytest.mark.slow
 def test_complete_with_no_known_test_id_prints_no_test_rmse_and_warns(tmp_path, ratings):
     (tmp_path / "alien.csv").write_text("user,item,rating\n" + "".join(f"{100 + u},{500 + u},3\n" for u in range(10)))
     run = cli("complete", ratings, "--out", tmp_path / "o", "--test", tmp_path / "alien.csv", "--max-iter", "30", "--top", "0")
@@ -744,6 +755,7 @@ def _truncated_parquet(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_truncated_parquet_input_exits_2_naming_the_file(tmp_path, ratings):
     bad = _truncated_parquet(tmp_path / "cut.parquet")
     for args in (("complete", bad, "--out", tmp_path / "o"), ("complete", ratings, "--out", tmp_path / "o", "--test", bad)):

@@ -236,6 +236,7 @@ def test_retry_failed_reruns_only_failed_trials(tmp_path):
     assert len(raw_rows(out)) == 2, "the same trials make the same chunk file: the retry replaced it atomically"
 
 
+@pytest.mark.slow
 def test_a_trial_that_kills_its_worker_is_isolated_and_recorded(tmp_path):
     config = {"name": "crash", "method": "crash", "chunk_size": 1, "grid": {"x": [1, 2, 3, 4, 5]}}
     report = run_sweep(config, tmp_path, methods=TEST_METHODS, n_jobs=2, progress=False)
@@ -267,6 +268,7 @@ def test_store_deduplicates_deterministically_and_ignores_partial_files(tmp_path
 
 
 # --------------------------------------------------------------------------- resume after a kill
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_every_trial_once_and_equal_to_an_uninterrupted_run(tmp_path):
     config = {"name": "kill", "seeds": 3, "chunk_size": 2, "fixed": {**TINY, "max_iter": 250, "step": "auto"},
               "grid": {"alpha": [1e-1, 1e-2], "width": [2, 4, 6]}}
@@ -306,6 +308,7 @@ def to_toml(config: dict) -> str:
 
 
 # --------------------------------------------------------------------------- Dask
+@pytest.mark.slow
 def test_dask_local_cluster_with_a_killed_worker_gives_the_joblib_results_once(tmp_path):
     """--dask-local 2: one worker is SIGKILLed mid-sweep; Dask reruns its
     chunks elsewhere, and the store holds every trial exactly once, equal bit
@@ -375,6 +378,7 @@ def test_empty_config_is_refused(tmp_path):
         load_sweep_config(path)
 
 
+@pytest.mark.slow
 def test_cli_runs_resumes_and_reports_status(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(to_toml({"name": "cli", "seeds": 1, "chunk_size": 4, "fixed": TINY, "grid": {"alpha": [0.1, 0.01]}}))
