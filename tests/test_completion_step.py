@@ -36,8 +36,9 @@ def test_fit_with_the_kernels_matches_the_numpy_path(monkeypatch, dtype, tol, op
     rows, cols, values, shape = _table()
     kwargs = dict(width=4, max_iter=6, patience=None, validation=0.1, seed=1, dtype=dtype, record_every=2, refit=False, **options)
     calls = []
-    original = entry_kernels.residual_gradient
-    monkeypatch.setattr(entry_kernels, "residual_gradient", lambda *a, **k: calls.append(1) or original(*a, **k))
+    for name in ("one_pass_step", "residual_gradient"):
+        original = getattr(entry_kernels, name)
+        monkeypatch.setattr(entry_kernels, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
     fast = complete(rows, cols, values, shape, **kwargs)
     assert len(calls) == 7 * options.get("ensemble", 1)  # one fused call per iterate (0..6) and member
     monkeypatch.setenv(entry_kernels.DISABLE_ENV, "1")

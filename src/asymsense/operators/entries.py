@@ -40,6 +40,20 @@ NumPy/SciPy path (results agree to about 1e-7 relative in float32; the
 smaller problems, the test suite's pinned runs among them, keep the NumPy
 path bit for bit)."""
 
+SCATTER_PARTS = 4
+"""Parts (of about equal entry counts) of the one-pass step: each part
+scatters its share of the gathered side's gradient into its own array, the
+parts are then added in a fixed order. A constant, not the thread count, so
+the bits do not depend on the threads."""
+
+SCATTER_BYTES = 2**25
+"""The one-pass step (`entry_kernels.one_pass_step`) runs when the gathered
+factor (the one of the shorter side) holds at most this many bytes: then its
+rows and its gradient's rows are mostly in the last-level cache (32 MB here),
+and scattering into them costs less than the CSC pass's random gather of the
+other factor (10⁷ entries, 10⁶ × 10⁵, k = 64, float32: 0.86–0.91 s of CPU per
+step against 0.96–1.04 s, loads 7–9). Above it, the two passes."""
+
 BLOCK_ENTRIES = 2**15
 """Entries per block of consecutive rows (columns) handed to one thread by
 the numba passes: small enough to balance two busy cores, large enough that
@@ -138,7 +152,24 @@ class EntrySample(Operator):
         if self._fused:
             self._part_rows = np.array([a for a, _ in self._row_ranges] + [n1], dtype=np.int64)
             self._row_blocks, self._col_blocks = _blocks(self._by_row[1]), _blocks(self._by_col[1])
+            self._scatter = self._one_pass_layout()
         self._outputs = _Recycler()
+
+    def _one_pass_layout(self):
+        """(rows_streamed, pattern, parts, gather_blocks) of the one-pass step:
+        the longer side's factor is streamed segment by segment (rows of U
+        with the CSR pattern when n1 ≥ n2, rows of V with the CSC one
+        otherwise), the other gathered and scattered into."""
+        rows_streamed = self.shape[0] >= self.shape[1]
+        pattern = self._by_row if rows_streamed else self._by_col
+        n_stream, n_gather = self.shape if rows_streamed else self.shape[::-1]
+        cuts = np.searchsorted(pattern[1], np.linspace(0, self.m, SCATTER_PARTS + 1), side="left")
+        parts = np.maximum.accumulate(np.r_[0, cuts[1:-1], n_stream]).astype(np.int64)
+        return rows_streamed, pattern, parts, np.linspace(0, n_gather, 33).astype(np.int64)
+
+    def _one_pass_ok(self, U, V) -> bool:
+        gathered = V if self._scatter[0] else U
+        return gathered.nbytes <= SCATTER_BYTES
 
     backend_arrays = ("rows", "cols")
 
@@ -254,10 +285,13 @@ class EntrySample(Operator):
         A(UVᵀ) itself (in `dtype`) as a fourth array, the bits
         `forward_factors` gives (the completion fit reports its training
         RMSE from it). With the numba kernels (one trial, factors, y and
-        `dtype` alike) the forward is fused into the CSR pass of A*(r)V: two
+        `dtype` alike) one pass over the entries when the shorter side's
+        factor is at most SCATTER_BYTES (`entry_kernels.one_pass_step`: one
+        random gather and one scatter per entry, both into that cache-sized
+        factor), otherwise the forward fused into the CSR pass of A*(r)V: two
         random gathers per entry instead of three
-        (`entry_kernels.residual_gradient`; agrees with the two calls to about
-        1e-7 relative in float32). Otherwise exactly
+        (`entry_kernels.residual_gradient`); either agrees with the two calls
+        to about 1e-7 relative in float32. Otherwise exactly
         `forward_factors(U, V).astype(dtype) − y` and `gradient_products`.
         NumPy only (None on other backends, where the caller makes the calls)."""
         if not is_numpy(self.xp):
@@ -266,10 +300,18 @@ class EntrySample(Operator):
         if self._fused_ok(U, V, y) and np.dtype(dtype) == U.dtype:
             out = self._outputs.empty
             fit = out((self.m,), U.dtype) if fitted else None  # held: the pool hands r another array
-            r, MV, MtU = entry_kernels.residual_gradient(
-                np.ascontiguousarray(U), np.ascontiguousarray(V), np.ascontiguousarray(y),
-                self._by_row, self._by_col, self._row_blocks, self._col_blocks,
-                out=(out((self.m,), U.dtype), out(U.shape, U.dtype), out(V.shape, V.dtype)), fitted=fit)
+            U, V, y = np.ascontiguousarray(U), np.ascontiguousarray(V), np.ascontiguousarray(y)
+            if self._one_pass_ok(U, V):
+                rows_streamed, pattern, parts, blocks = self._scatter
+                S, G = (U, V) if rows_streamed else (V, U)
+                r, grad_S, grad_G = entry_kernels.one_pass_step(
+                    S, G, y, pattern, parts, blocks, (out((self.m,), U.dtype), out(S.shape, U.dtype), out(G.shape, U.dtype)),
+                    out((len(parts) - 2, *G.shape), U.dtype), fitted=fit)
+                MV, MtU = (grad_S, grad_G) if rows_streamed else (grad_G, grad_S)
+            else:
+                r, MV, MtU = entry_kernels.residual_gradient(
+                    U, V, y, self._by_row, self._by_col, self._row_blocks, self._col_blocks,
+                    out=(out((self.m,), U.dtype), out(U.shape, U.dtype), out(V.shape, V.dtype)), fitted=fit)
             return (r, MV, MtU, fit) if fitted else (r, MV, MtU)
         forward = self.forward_factors(U, V).astype(dtype, copy=False)
         r = forward - y

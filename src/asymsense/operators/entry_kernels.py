@@ -18,11 +18,20 @@ in the caller's measurement vector):
   r_e = ⟨U_i, V[cols_e]⟩ − y_e and then (A*(r)V)_i from the same V rows, still
   in L1; over the columns, (A*(r)ᵀU)_j. The forward-then-gradient path gathers
   V twice.
+- `one_pass_step`: the whole step in ONE pass over the segments of the longer
+  side (rows of U when n1 ≥ n2): the streamed factor's rows are read once,
+  the other factor's rows gathered once, and that factor's gradient rows
+  accumulated by scatter, one array per part of a fixed partition of the
+  segments (the parts are then added in a fixed order). No random gather of
+  the longer factor and no random read of the residuals, the CSC pass's two
+  random streams; `EntrySample` takes it when the gathered factor is
+  cache-sized (SCATTER_BYTES).
 
 The passes run `prange` over blocks of consecutive rows (columns) of about
-equal entry counts. Each output row belongs to one block and is summed in a
-fixed order, so the result does not depend on the number of threads or the
-scheduling. Sums run in the factors' dtype; against the SciPy path (whose
+equal entry counts. Each output row belongs to one block (or, for the one
+pass's scattered side, is a fixed-order sum over the fixed parts) and is
+summed in a fixed order, so the result does not depend on the number of
+threads or the scheduling. Sums run in the factors' dtype; against the SciPy path (whose
 sums run in another order) float32 results agree to about 1e-7 relative
 (tests/test_entry_kernels.py checks 1e-6).
 
@@ -98,12 +107,17 @@ def _build():
     prefetch = _prefetch_intrinsic()
     ahead = PREFETCH_AHEAD
 
+    @njit(inline="always")
+    def prefetch_ahead(F, indices, e, k, m):  # pragma: no cover - compiled
+        """Hint the row F[indices[e + ahead]] (touched `ahead` entries later)."""
+        if e + ahead < m:
+            for c in range(0, k, 16):
+                prefetch(F, indices[e + ahead], c)
+
     @njit(inline="always", fastmath={"reassoc", "contract"})
     def gathered_dot(U, i, V, indices, e, k, m):  # pragma: no cover - compiled
         """⟨U[i], V[indices[e]]⟩, prefetching the row gathered `ahead` entries later."""
-        if e + ahead < m:
-            for c in range(0, k, 16):
-                prefetch(V, indices[e + ahead], c)
+        prefetch_ahead(V, indices, e, k, m)
         j = indices[e]
         acc = U[i, 0] * V[j, 0]
         for c in range(1, k):
@@ -150,15 +164,46 @@ def _build():
                 row = out[i]
                 row[:] = 0
                 for e in range(indptr[i], indptr[i + 1]):
-                    if e + ahead < m:
-                        for c in range(0, k, 16):
-                            prefetch(F, indices[e + ahead], c)
+                    prefetch_ahead(F, indices, e, k, m)
                     j = indices[e]
                     w = z[order[e]]
                     for c in range(k):
                         row[c] += w * F[j, c]
 
-    return {"numba": numba, "forward": forward, "residual_rows": residual_rows, "segment_products": segment_products}
+    @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+    def one_pass(S, G, y, indptr, indices, order, parts, r, fitted, grad_S, grad_G, spare):  # pragma: no cover - compiled
+        k = S.shape[1]
+        m = indices.shape[0]
+        keep = fitted.shape[0] > 0
+        for p in prange(parts.shape[0] - 1):
+            acc = grad_G if p == 0 else spare[p - 1]
+            acc[:] = 0
+            for i in range(parts[p], parts[p + 1]):
+                row = grad_S[i]
+                row[:] = 0
+                for e in range(indptr[i], indptr[i + 1]):
+                    prefetch_ahead(acc, indices, e, k, m)
+                    d = gathered_dot(S, i, G, indices, e, k, m)
+                    j = indices[e]
+                    w = d - y[order[e]]
+                    r[order[e]] = w
+                    if keep:
+                        fitted[order[e]] = d
+                    for c in range(k):
+                        row[c] += w * G[j, c]
+                        acc[j, c] += w * S[i, c]
+
+    @njit(parallel=True, cache=True)
+    def add_spares(out, spare, blocks):  # pragma: no cover - compiled
+        k = out.shape[1]
+        for b in prange(blocks.shape[0] - 1):
+            for j in range(blocks[b], blocks[b + 1]):
+                for p in range(spare.shape[0]):
+                    for c in range(k):
+                        out[j, c] += spare[p, j, c]
+
+    return {"numba": numba, "forward": forward, "residual_rows": residual_rows, "segment_products": segment_products,
+            "one_pass": one_pass, "add_spares": add_spares}
 
 
 def forward(U, V, indptr, indices, order, part_rows, out):
@@ -189,3 +234,20 @@ def residual_gradient(U, V, y, by_row, by_col, row_blocks, col_blocks, out=None,
     kernels["residual_rows"](U, V, y, indptr, indices, order, row_blocks, r, fit, MV)
     segment_products(r, U, by_col, col_blocks, MtU)
     return r, MV, MtU
+
+
+def one_pass_step(S, G, y, pattern, parts, blocks, out, spare, fitted=None):
+    """r = A(UVᵀ) − y and both gradient products in ONE pass over the
+    segments of `pattern` (rows with S = U, G = V; columns with S = V, G = U):
+    S's rows are streamed, G's rows gathered, and (A*(r)...)'s G-side rows
+    accumulated by scatter into one array per part of `parts` (fixed, so the
+    bits do not depend on the threads); `spare` holds parts 1…P−1, added into
+    part 0 = out[2] over the row blocks `blocks` of G. out = (r, grad_S, grad_G)."""
+    kernels = _kernels()
+    order, indptr, indices = pattern
+    r, grad_S, grad_G = out
+    fit = fitted if fitted is not None else np.empty(0, dtype=S.dtype)
+    kernels["one_pass"](S, G, y, indptr, indices, order, parts, r, fit, grad_S, grad_G, spare)
+    if spare.shape[0]:
+        kernels["add_spares"](grad_G, spare, blocks)
+    return r, grad_S, grad_G
