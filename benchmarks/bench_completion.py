@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import time
 
 import numpy as np
 from fixed_split import fixed_split
+from run_record import RunRecord
 
 
 def rmse(p, y) -> float:
@@ -110,7 +109,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     load_before = os.getloadavg()
-    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    run = RunRecord(argv)
     data = split()
     default, default_fits = ours(data, "asymsense (default)", args.seeds)
     l2_row, l2_fits = ours(data, f"asymsense (l2={args.l2})", args.seeds, l2=args.l2)
@@ -155,11 +154,7 @@ def main(argv=None):
         print(f"| {name} | {value} | {'yes' if met else 'no'} |")
     if args.out:
         with open(args.out, "w") as fh:
-            recorded = {"command": "python benchmarks/bench_completion.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                        "date": f"{started}–{time.strftime('%H:%M', time.gmtime())} UTC", "cores": os.cpu_count(),
-                        "load_average": [round(x, 1) for x in load_before],
-                        "note": "at the start; at the end " + ", ".join(f"{x:.1f}" for x in load_after)}
-            json.dump({"recorded": recorded, "rows": rows, "targets": [{"target": n, "measured": v, "met": bool(m)} for n, v, m in targets]},
+            json.dump({"recorded": run.recorded("bench_completion.py"), "rows": rows, "targets": [{"target": n, "measured": v, "met": bool(m)} for n, v, m in targets]},
                       fh, indent=2)
 
 

@@ -6,12 +6,15 @@ genres, title words (the user's age, gender, occupation, zip code) — by
 `SavedModel.cold_start` (`completion.features`). The features are the `recbole`
 wheel's ml-100k.item / ml-100k.user files.
 
-    python benchmarks/bench_completion_coldstart.py [--seeds 0 1 2]
+    python benchmarks/bench_completion_coldstart.py [--seeds 0 1 2] [--out FILE.json]
+
+--out writes the rows as a JSON record (command, date, load) that docs/build.py renders.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 
@@ -23,12 +26,16 @@ from asymsense.completion.model import complete
 from asymsense.completion.saved import from_result
 from asymsense.datasets import movielens_100k, movielens_100k_path
 from asymsense.metrics import rmse
+from run_record import RunRecord
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--out", default=None, help="write the rows as a JSON record here")
     args = ap.parse_args()
+    run_record = RunRecord()
+    rows = []
     folder = movielens_100k_path().parent
     feats = {"cols": read_features(folder / "ml-100k.item"), "rows": read_features(folder / "ml-100k.user")}
     users, items, y = movielens_100k()
@@ -51,6 +58,11 @@ def main():
             name = "items" if side == "cols" else "users"
             print(f"new {name} seed {seed}: {len(out)} ids, {int(held.sum())} test ratings: biases-only fallback {fallback:.4f}, "
                   f"from features {with_features:.4f} (gain {fallback - with_features:.4f}), cold start {seconds:.3f} s")
+            rows.append({"side": name, "seed": seed, "new": int(len(out)), "test_ratings": int(held.sum()), "fallback": fallback,
+                         "from_features": with_features, "seconds": seconds, "feature_columns": int(feats[side].X.shape[1])})
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"recorded": run_record.recorded("bench_completion_coldstart.py"), "rows": rows}, fh, indent=1)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ all threads: on a shared machine the wall time stretches with the load, the
 CPU time much less), and mean ± sd.
 
     python benchmarks/bench_completion_cv.py [--k 5] [--seed 0] [--l2 0.05] [--json]
-    python benchmarks/bench_completion_cv.py --time-split [--seed 0]
+    python benchmarks/bench_completion_cv.py --time-split [--seed 0] [--out FILE.json]
 
 The same as `asymsense complete movielens-100k --cv 5 --seed 0 --out DIR`.
 """
@@ -24,6 +24,7 @@ import time
 from asymsense.completion.cv import cross_validate, run_time_split
 from asymsense.completion.io import table_from_ids
 from asymsense.datasets import movielens_100k
+from run_record import RunRecord
 
 PUBLISHED = {"Surprise SVD (published, 5-fold)": 0.934, "Surprise SVD++ (published, 5-fold)": 0.919}
 
@@ -35,13 +36,20 @@ def main():
     ap.add_argument("--l2", type=float, nargs="*", default=[], help="also run these optional l2 weights")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--time-split", action="store_true", help="instead: the time split (each user's latest 10%% of ratings held out)")
+    ap.add_argument("--out", default=None, help="with --time-split: write its summary as a JSON record here")
     args = ap.parse_args()
+    run_record = RunRecord()
     if args.time_split:
         with tempfile.TemporaryDirectory() as out:
             s = run_time_split("movielens-100k", out, fit_options={"seed": args.seed})
         print(f"MovieLens-100k time split (latest 10% of each user's ratings, {s['split']['m_test']} test ratings), seed {args.seed}, "
               f"load average {os.getloadavg()[0]:.1f}: test RMSE {s['test_rmse']:.4f}, biases only {s['test_rmse_biases']:.4f}, "
               f"best iteration {s['best_iter']}, {s['seconds']:.2f} s")
+        if args.out:
+            keep = {k: s[k] for k in ("test_rmse", "test_rmse_biases", "best_iter", "seconds")}
+            with open(args.out, "w") as fh:
+                json.dump({"recorded": run_record.recorded("bench_completion_cv.py"), "seed": args.seed, "m_test": s["split"]["m_test"], **keep},
+                          fh, indent=1)
         return
     t = table_from_ids(*movielens_100k(), source="movielens-100k")
     load = os.getloadavg()

@@ -9,9 +9,11 @@ with the fallback for an unknown user (b + c_j). The same with 10% of the
 items held out. Fold-in methods: the damped least-squares solve for several
 λ and the model's own descent with V fixed (`completion.foldin`).
 
-    python benchmarks/bench_completion_foldin.py [--seeds 0 1 2] [--repeat 7] [--json]
+    python benchmarks/bench_completion_foldin.py [--seeds 0 1 2] [--repeat 7] [--json] [--out FILE.json]
 
 Fold-in seconds are the median of --repeat calls (the load average is printed).
+--out writes the rows with the command, date and load: docs/data/completion_foldin.json
+is the record docs/build.py renders docs/completion.md's fold-in table from.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from asymsense.completion.model import complete
 from asymsense.completion.saved import from_result
 from asymsense.datasets import movielens_100k
 from asymsense.metrics import rmse
+from run_record import RunRecord
 
 
 def held_out_split(ids, frac, seed):
@@ -85,11 +88,16 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--repeat", type=int, default=7, help="fold-in calls timed per method (median reported)")
+    ap.add_argument("--out", default=None, help="write the rows as a JSON record here")
     args = ap.parse_args()
+    run_record = RunRecord()
     methods = {f"ridge_{lam:g}": {"method": "ridge", "ridge": lam} for lam in (1.0, 2.0, 5.0, 10.0, 20.0)}
     methods["descent"] = {"method": "descent"}
     rows = [run(side, seed, methods, args.repeat) for side in ("rows", "cols") for seed in args.seeds]
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"recorded": run_record.recorded("bench_completion_foldin.py"), "methods": methods, "rows": rows}, fh, indent=1)
     if args.json:
         print(json.dumps(rows, indent=1))
         return

@@ -5,7 +5,7 @@ the default fit of each seed; the single-bin variant (one set of quantiles for
 all pairs) for comparison; and the test RMSE of the mean of the seeds' fits
 against each single fit.
 
-    python benchmarks/bench_completion_intervals.py [--seeds 0 1 2] [--ensemble 5] [--implicit] [--l2 0.05]
+    python benchmarks/bench_completion_intervals.py [--seeds 0 1 2] [--ensemble 5] [--implicit] [--l2 0.05] [--out FILE.json]
 
 --implicit / --l2 λ: the same measurements for the fit with these options.
 
@@ -18,12 +18,14 @@ entries (s̃ the median spread) — on the test entries, and on the validation
 entries by 2-fold cross-conformal (calibrate on one half, measure the other).
 
 Same as `asymsense complete movielens-100k --out DIR --interval 0.8 --seed S`
-(coverage in summary.json) for each seed.
+(coverage in summary.json) for each seed. --out writes what it prints as a JSON
+record (with the command, date and load), which docs/build.py renders.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 import numpy as np
@@ -33,6 +35,7 @@ from asymsense.completion.model import complete, member_predictions
 from asymsense.completion.saved import from_result
 from fixed_split import fixed_split
 from asymsense.metrics import rmse
+from run_record import RunRecord
 
 
 def main():
@@ -42,42 +45,50 @@ def main():
     ap.add_argument("--level", type=float, default=0.8)
     ap.add_argument("--implicit", action="store_true")
     ap.add_argument("--l2", type=float, default=0.0)
+    ap.add_argument("--out", default=None, help="write the measurements as a JSON record here")
     args = ap.parse_args()
+    run_record = RunRecord()
     options = {"implicit": args.implicit, "l2": args.l2}
     t, tr, va, te, observed, test_ids = fixed_split()
     val = (t.rows[va], t.cols[va], t.values[va])
     y = t.values[te]
+    record = {"options": options, "test_entries": int(len(te)), "seeds": []}
     print(f"MovieLens-100k fixed split, test entries {len(te)}, options {options}; load average {os.getloadavg()[0]:.1f}")
     if args.ensemble > 1:
-        ensemble(t, tr, va, te, observed, args.seeds[0], args.ensemble, args.level, options)
+        record["ensemble"] = ensemble(t, tr, va, te, observed, args.seeds[0], args.ensemble, args.level, options)
     preds = []
     for seed in args.seeds:
         res = complete(t.rows[tr], t.cols[tr], t.values[tr], t.shape, validation=val, seed=seed, **options)
         model = from_result(res, t.row_map, t.col_map, observed)
         e_val = res.validation_residuals[2]
-        line = [f"seed {seed}: test RMSE {rmse(model.predict(*test_ids), y):.4f}"]
+        row = {"seed": seed, "test_rmse": rmse(model.predict(*test_ids), y), "levels": []}
         for level in (0.5, 0.8, 0.9):
             p, lo, hi = model.predict_interval(*test_ids, level=level)
-            cover = np.mean((y >= lo) & (y <= hi))
             q = np.quantile(e_val, [(1 - level) / 2, (1 + level) / 2])
             lo1, hi1 = np.clip(p + q[0], *res.clip), np.clip(p + q[1], *res.clip)
-            cover1 = np.mean((y >= lo1) & (y <= hi1))
-            line.append(f"{level:.0%}: coverage {cover:.3f} (mean width {np.mean(hi - lo):.2f}; one bin {cover1:.3f}, width {np.mean(hi1 - lo1):.2f})")
-        print("; ".join(line))
+            row["levels"].append({"level": level, "coverage": _covered(y, lo, hi), "width": float(np.mean(hi - lo)),
+                                  "one_bin_coverage": _covered(y, lo1, hi1), "one_bin_width": float(np.mean(hi1 - lo1))})
+        print(f"seed {seed}: test RMSE {row['test_rmse']:.4f}; " + "; ".join(
+            f"{r['level']:.0%}: coverage {r['coverage']:.3f} (mean width {r['width']:.2f}; one bin {r['one_bin_coverage']:.3f}, width {r['one_bin_width']:.2f})"
+            for r in row["levels"]))
+        record["seeds"].append(row)
         preds.append(model.predict(*test_ids))
     if len(preds) > 1:
         singles = [rmse(p, y) for p in preds]
-        print(f"ensemble mean of {len(preds)} seeds: test RMSE {rmse(np.mean(preds, axis=0), y):.4f} "
+        record["mean_of_seeds_test_rmse"] = rmse(np.mean(preds, axis=0), y)
+        print(f"ensemble mean of {len(preds)} seeds: test RMSE {record['mean_of_seeds_test_rmse']:.4f} "
               f"(single fits {', '.join(f'{s:.4f}' for s in singles)}; median {np.median(singles):.4f})")
-
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"recorded": run_record.recorded("bench_completion_intervals.py"), **record}, fh, indent=1)
 
 
 def _covered(y, lower, upper) -> float:
     return float(np.mean((y >= lower) & (y <= upper)))
 
 
-def ensemble(t, tr, va, te, observed, seed: int, B: int, level: float, options: dict):
-    """The --ensemble measurements (module docstring)."""
+def ensemble(t, tr, va, te, observed, seed: int, B: int, level: float, options: dict) -> dict:
+    """The --ensemble measurements (module docstring), printed and returned."""
     val = (t.rows[va], t.cols[va], t.values[va])
     y = t.values[te]
     res = complete(t.rows[tr], t.cols[tr], t.values[tr], t.shape, validation=val, seed=seed, ensemble=B, **options)
@@ -104,6 +115,7 @@ def ensemble(t, tr, va, te, observed, seed: int, B: int, level: float, options: 
         cross.append(_covered(e[test], l, h))
     print(f"  (a) activity bins, nominal {level:.0%}: test coverage {_covered(y, lo, hi):.3f} (mean width {np.mean(hi - lo):.2f}); "
           f"validation (2-fold cross-conformal) {np.mean(cross):.3f}")
+    bins = {"test_coverage": _covered(y, lo, hi), "width": float(np.mean(hi - lo)), "validation_coverage": float(np.mean(cross))}
     # (b) scaled by the members' spread
     floor = float(np.median(s_val))
     q = np.quantile(np.abs(e) / (s_val + floor), level)
@@ -114,6 +126,12 @@ def ensemble(t, tr, va, te, observed, seed: int, B: int, level: float, options: 
         cross.append(float(np.mean(np.abs(e[test]) <= qc * (s_val[test] + floor))))
     print(f"  (b) spread-scaled, nominal {level:.0%}: test coverage {_covered(y, lo_b, hi_b):.3f} (mean width {np.mean(hi_b - lo_b):.2f}); "
           f"validation (2-fold cross-conformal) {np.mean(cross):.3f}")
+    return {"members": B, "seeds": list(res.config["ensemble"]["seeds"]), "best_iters": list(res.config["ensemble"]["best_iters"]),
+            "mean_test_rmse": rmse(pred, y), "member_test_rmse": singles, "spread_median_validation": float(np.median(s_val)),
+            "spread_median_test": float(np.median(s_test)), "corr_validation": float(np.corrcoef(np.abs(e), s_val)[0, 1]),
+            "corr_test": float(np.corrcoef(np.abs(y - pred), s_test)[0, 1]), "level": level,
+            "bins": bins, "spread_scaled": {"test_coverage": _covered(y, lo_b, hi_b), "width": float(np.mean(hi_b - lo_b)),
+                                             "validation_coverage": float(np.mean(cross))}}
 
 
 if __name__ == "__main__":

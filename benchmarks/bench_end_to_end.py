@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,7 @@ from threadpoolctl import threadpool_limits
 import asymsense
 from asymsense.operators import DenseGaussian
 from asymsense.solvers.stepsize import auto_step_size
+from run_record import RunRecord
 
 N1, N2, RANK, COND, WIDTH = 60, 40, 3, 3.0, 60
 ALPHAS = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6]
@@ -175,19 +175,12 @@ def main(argv=None) -> int:
     args.out = args.out or []
 
     truth, op, y = setup(args.seed)
-    load_before = os.getloadavg()
-    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    run_record = RunRecord(argv)
     timings = []
     for threads in args.threads:
         mu, naive, batch, t_naive, t_fast = run_both(truth, op, y, args.max_iter, args.seed, threads)
         timings.append({"threads": threads, "naive_seconds": t_naive, "fgd_seconds": t_fast})
-    command = "python benchmarks/bench_end_to_end.py" + "".join(
-        f" {flag} {value}" for flag, value, default in (("--max-iter", args.max_iter, 1000), ("--seed", args.seed, 0)) if value != default)
-    command += " --threads " + " ".join(map(str, args.threads)) + "".join(f" --out {out}" for out in args.out)
-    record = {"recorded": {"command": command, "date": f"{started}–{time.strftime('%H:%M', time.gmtime())} UTC", "cores": os.cpu_count(),
-                           "load_average": [round(x, 2) for x in load_before],
-                           "note": "at the start; at the end " + ", ".join(f"{x:.2f}" for x in os.getloadavg())},
-              **compared(mu, naive, batch, args.max_iter, args.seed), "timings": timings}
+    record = {"recorded": run_record.recorded("bench_end_to_end.py"), **compared(mu, naive, batch, args.max_iter, args.seed), "timings": timings}
     text = report(record)
     print(text)
     for out in args.out:
