@@ -30,11 +30,14 @@ Figures (names as in the JSON):
 - completion: one completion step at 10⁶ × 10⁵, 10⁷ entries, k = 64,
   float32: as two calls (forward_factors, gradient_products) with the numba
   kernels and with the NumPy fallback, and as one `residual_gradient` (the
-  forward fused into the CSR pass); over the random-gather bound (a numba
-  pass summing 10⁷ random rows of V) and over the two gathers the fused step
-  needs (V's rows, then U's in the CSC pass); with the cost of one fresh
-  (n1, k) output written once (its page faults, paid by every step); peak
-  RSS of that part (run in a child process).
+  one-pass kernel: U streamed, V's rows gathered, A*(r)ᵀU scattered), with
+  the two-pass kernel (SCATTER_BYTES = 0: the forward fused into the CSR
+  pass, then the CSC pass) in the same rounds; over the random-gather bound
+  (a numba pass summing 10⁷ random rows of V) and over the two gathers the
+  two-pass step needs (V's rows, then U's in the CSC pass); wall and CPU
+  seconds (all threads; under load the wall time is mostly waiting for a
+  core); with the cost of one fresh (n1, k) output written once (its page
+  faults, paid by every step); peak RSS of that part (run in a child process).
 
     python benchmarks/bench_ratios.py [--out results/bench_ratios.json] [--rounds 3]
         [--only dense,batched,demo,loaded,stream,completion] [--demo-iter 1500] [--loaded-iter 150]
@@ -336,6 +339,17 @@ def completion_child(m: int, rounds: int, fallback: bool) -> dict:
     def fused():
         return op.residual_gradient(U, V, target, np.float32)
 
+    def two_pass():
+        """residual_gradient with the one-pass kernel switched off: the CSR pass
+        (forward fused) and the CSC pass."""
+        import asymsense.operators.entries as entries
+
+        keep, entries.SCATTER_BYTES = entries.SCATTER_BYTES, 0
+        try:
+            return op.residual_gradient(U, V, target, np.float32)
+        finally:
+            entries.SCATTER_BYTES = keep
+
     def fresh_gradient_block():
         """A fresh array of A*(r)V's size, written once: the page faults every step pays for its output."""
         out = np.empty_like(U)
@@ -346,12 +360,17 @@ def completion_child(m: int, rounds: int, fallback: bool) -> dict:
     if not fallback:
         from bench_completion_scale import gather_bound
 
-        timers.update(fused=fused, gather=gather_bound(V, m), gather_U=gather_bound(U, m, seed=1), fresh_output=fresh_gradient_block)
+        timers.update(fused=fused, two_pass=two_pass, gather=gather_bound(V, m), gather_U=gather_bound(U, m, seed=1),
+                      fresh_output=fresh_gradient_block)
     for f in timers.values():
         f()
     rs = []
     for _ in range(rounds):
-        row = {name: timed(f) for name, f in timers.items()}
+        row = {}
+        for name, f in timers.items():
+            cpu = time.process_time()
+            row[name] = timed(f)
+            row[name + "_cpu"] = time.process_time() - cpu  # all threads: what the step costs when cores are shared
         row["load"] = load()
         rs.append(row)
     return {"rounds": rs, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
@@ -379,7 +398,12 @@ def completion_figures(rounds: int, m: int) -> dict:
                      "gather_U_seconds": med("gather_U"),
                      "ratio_to_two_gathers": float(np.median([r["fused"] / (r["gather"] + r["gather_U"]) for r in rs])),
                      "fresh_output_seconds": med("fresh_output"),
-                     "two_calls_over_fused": float(np.median([r["step"] / r["fused"] for r in rs]))}
+                     "two_calls_over_fused": float(np.median([r["step"] / r["fused"] for r in rs])),
+                     "two_pass_seconds": med("two_pass"),
+                     "two_pass_over_fused": float(np.median([r["two_pass"] / r["fused"] for r in rs])),
+                     "cpu_seconds": med("fused_cpu"), "two_pass_cpu_seconds": med("two_pass_cpu"),
+                     "gather_cpu_seconds": med("gather_cpu"), "gather_U_cpu_seconds": med("gather_U_cpu"),
+                     "cpu_ratio_to_gather_bound": float(np.median([r["fused_cpu"] / r["gather_cpu"] for r in rs]))}
         out[f"completion_f32_k64_step_{'numpy' if fallback else 'numba'}"] = fig
         if not fallback:
             out["completion_f32_k64_residual_gradient_numba"] = fused
