@@ -45,10 +45,11 @@ def time_to_reach(result, target: float):
 
 def split():
     """The fixed split (benchmarks/fixed_split.py) as the fits take it: shape, train and validation
-    (rows, cols, values), test (rows, cols) and test values."""
-    t, tr, va, te, _, _ = fixed_split()
+    (rows, cols, values), test (rows, cols) and test values; and the table, the observed pairs and
+    the test ids, for saving a fit as a model (intervals)."""
+    t, tr, va, te, observed, test_ids = fixed_split()
     return {"shape": t.shape, "train": (t.rows[tr], t.cols[tr], t.values[tr]), "validation": (t.rows[va], t.cols[va], t.values[va]),
-            "test": (t.rows[te], t.cols[te]), "test_values": t.values[te]}
+            "test": (t.rows[te], t.cols[te]), "test_values": t.values[te], "table": t, "observed": observed, "test_ids": test_ids}
 
 
 def ours(data, name: str, seeds, **options):

@@ -29,20 +29,16 @@ from asymsense.metrics import rmse
 from run_record import RunRecord
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--out", default=None, help="write the rows as a JSON record here")
-    args = ap.parse_args()
-    run_record = RunRecord()
-    rows = []
+def measure(seeds) -> list[dict]:
+    """Per side (items, users) and seed: the held-out ids' RMSE by the biases-only fallback and from features."""
     folder = movielens_100k_path().parent
     feats = {"cols": read_features(folder / "ml-100k.item"), "rows": read_features(folder / "ml-100k.user")}
     users, items, y = movielens_100k()
     print(f"load average {os.getloadavg()[0]:.1f}; item features: {feats['cols'].X.shape[1]} columns, user features: {feats['rows'].X.shape[1]}")
+    rows = []
     for side in ("cols", "rows"):
         key = items if side == "cols" else users
-        for seed in args.seeds:
+        for seed in seeds:
             rng = np.random.default_rng(seed)
             uniq = np.unique(key)
             out = rng.choice(uniq, size=int(round(0.1 * len(uniq))), replace=False)
@@ -60,6 +56,16 @@ def main():
                   f"from features {with_features:.4f} (gain {fallback - with_features:.4f}), cold start {seconds:.3f} s")
             rows.append({"side": name, "seed": seed, "new": int(len(out)), "test_ratings": int(held.sum()), "fallback": fallback,
                          "from_features": with_features, "seconds": seconds, "feature_columns": int(feats[side].X.shape[1])})
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--out", default=None, help="write the rows as a JSON record here")
+    args = ap.parse_args()
+    run_record = RunRecord()
+    rows = measure(args.seeds)
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"recorded": run_record.recorded("bench_completion_coldstart.py"), "rows": rows}, fh, indent=1)

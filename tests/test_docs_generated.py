@@ -178,16 +178,23 @@ def _printed(row):
 RERUN_MOVIELENS = "rerun `python benchmarks/bench_completion.py --out docs/data/completion_benchmark.json`, then `python docs/build.py`"
 
 
+@pytest.fixture(scope="module")
+def default_fits(movielens):
+    """The default model on the fixed split, one fit per seed of the record (the benchmark's `ours`): its row and the fits."""
+    bench, data, rows = movielens
+    default = rows["asymsense (default)"]
+    return bench.ours(data, default["method"], default["params"]["seeds"])
+
+
 @pytest.mark.slow
-def test_the_documented_movielens_rmses_are_what_the_code_gives_now(movielens):
+def test_the_documented_movielens_rmses_are_what_the_code_gives_now(movielens, default_fits):
     """README's MovieLens table comes from a recorded run (docs/data/completion_benchmark.json):
     its deterministic numbers for the default model and the biases are recomputed
     here with the benchmark's own functions on the same fixed split (seeds of the
     record, median as the benchmark takes it) and must match to the printed 4 decimals."""
     bench, data, rows = movielens
-    default = rows["asymsense (default)"]
-    now, _ = bench.ours(data, default["method"], default["params"]["seeds"])
-    assert _printed(now) == _printed(default), RERUN_MOVIELENS
+    now, _ = default_fits
+    assert _printed(now) == _printed(rows["asymsense (default)"]), RERUN_MOVIELENS
     (biases,) = bench.baselines(data, methods=[baselines.bias_only])
     assert _printed(biases) == _printed(rows["biases"]), RERUN_MOVIELENS
 
@@ -210,6 +217,95 @@ def test_the_documented_tuned_and_baseline_movielens_rows_are_what_the_code_give
     assert (picked["params"]["l2"], *_printed(picked)) == (chosen["params"]["l2"], *_printed(chosen)), RERUN_MOVIELENS
     for row in bench.baselines(data, methods=[baselines.soft_impute, baselines.als_wr]):
         assert _printed(row) == _printed(rows[row["method"]]), (row["method"], RERUN_MOVIELENS)
+
+
+@pytest.mark.slow
+def test_the_documented_interval_coverage_is_what_the_code_gives_now(movielens, default_fits):
+    """docs/completion.md's interval table (docs/data/completion_intervals.json, default fit per seed):
+    recomputed from the same fits as the MovieLens default row (the seeds and the fixed split are the
+    same), rendered as the document shows it, equal to the record's rendering."""
+    record = _record("intervals")
+    intervals = build.benchmark("bench_completion_intervals")
+    _, data, _ = movielens
+    _, fits = default_fits
+    by_seed = {f.config["seed"]: f for f in fits}
+    assert record["options"] == {"implicit": False, "l2": 0.0} and set(r["seed"] for r in record["seeds"]) <= set(by_seed)
+    now = {**record, "seeds": [intervals.seed_row(by_seed[r["seed"]], data["table"], data["observed"], data["test_ids"], data["test_values"])[0]
+                               for r in record["seeds"]]}
+
+    def shown(r):
+        return re.sub(r"^.*?:\n", "", build._intervals(r, _record("intervals_options"))["intervals-table"], flags=re.S)
+
+    assert shown(now) == shown(record), \
+        "rerun `python benchmarks/bench_completion_intervals.py --seeds 0 1 2 --ensemble 5 --out docs/data/completion_intervals.json`, then `python docs/build.py`"
+
+
+def _record(name):
+    return json.loads((ROOT / "docs" / "data" / f"completion_{name}.json").read_text())
+
+
+def _rerun(name, command):
+    return f"rerun `python benchmarks/{command} --out docs/data/completion_{name}.json`, then `python docs/build.py`"
+
+
+@pytest.mark.slow
+def test_the_documented_interval_ensemble_and_options_are_what_the_code_gives_now(movielens):
+    """The seed ensemble's and the recommended options' interval numbers of docs/completion.md, recomputed
+    (one 5-member batch and one fit) and rendered as the document shows them."""
+    intervals = build.benchmark("bench_completion_intervals")
+    from asymsense.completion import complete
+
+    _, data, _ = movielens
+    record, options = _record("intervals"), _record("intervals_options")
+    t, (tr_r, tr_c, tr_y), val = data["table"], data["train"], data["validation"]
+    e = record["ensemble"]
+    # ensemble() takes index arrays of the split; the split's entries in table order are the benchmark's own
+    _, tr, va, te, observed, _ = intervals.fixed_split()
+    ensemble = intervals.ensemble(t, tr, va, te, observed, e["seeds"][0], e["members"], e["level"], record["options"])
+    assert build._intervals({**record, "ensemble": ensemble}, options)["intervals-ensemble"] == build._intervals(record, options)["intervals-ensemble"], \
+        _rerun("intervals", "bench_completion_intervals.py --seeds 0 1 2 --ensemble 5")
+    fit = complete(tr_r, tr_c, tr_y, t.shape, validation=val, seed=options["seeds"][0]["seed"], **options["options"])
+    now = {**options, "seeds": [intervals.seed_row(fit, t, data["observed"], data["test_ids"], data["test_values"])[0]]}
+    assert build._intervals(record, now)["intervals-options"] == build._intervals(record, options)["intervals-options"], \
+        _rerun("intervals_options", "bench_completion_intervals.py --seeds 0 --implicit --l2 0.05")
+
+
+@pytest.mark.slow
+def test_the_documented_fold_in_is_what_the_code_gives_now():
+    """docs/completion.md's fold-in table, differences to the refit and bias gain (not the seconds), rerun with one
+    timed call per method: 12 fits of the default model."""
+    from threadpoolctl import threadpool_limits
+
+    foldin = build.benchmark("bench_completion_foldin")
+    record = _record("foldin")
+    with threadpool_limits(1):
+        rows = [foldin.run(r["side"], r["seed"], record["methods"], repeat=1) for r in record["rows"]]
+    shown = ("foldin-seeds", "foldin-table", "foldin-vs-refit", "foldin-bias-gain")
+    now, then = build._foldin({**record, "rows": rows}), build._foldin(record)
+    assert [now[k] for k in shown] == [then[k] for k in shown], _rerun("foldin", "bench_completion_foldin.py")
+
+
+@pytest.mark.slow
+def test_the_documented_cold_start_is_what_the_code_gives_now():
+    """docs/completion.md's cold-start table, rerun (6 fits of the default model)."""
+    from threadpoolctl import threadpool_limits
+
+    record = _record("coldstart")
+    with threadpool_limits(1):
+        rows = build.benchmark("bench_completion_coldstart").measure(sorted({r["seed"] for r in record["rows"]}))
+    assert build._coldstart({**record, "rows": rows}) == build._coldstart(record), _rerun("coldstart", "bench_completion_coldstart.py --seeds 0 1 2")
+
+
+@pytest.mark.slow
+def test_the_documented_time_split_is_what_the_code_gives_now(tmp_path):
+    """docs/completion.md's time split (docs/data/completion_time_split.json): one default fit, rerun."""
+    from asymsense.completion.cv import run_time_split
+
+    record = _record("time_split")
+    now = {**record, **run_time_split("movielens-100k", str(tmp_path), fit_options={"seed": record["seed"]})}
+    now["m_test"] = now["split"]["m_test"]
+    assert build._time_split(now) == build._time_split(record), \
+        "rerun `python benchmarks/bench_completion_cv.py --time-split --out docs/data/completion_time_split.json`, then `python docs/build.py`"
 
 
 @pytest.mark.slow
