@@ -20,11 +20,28 @@ def recorded():
     return json.loads(rec.RECORD.read_text(encoding="utf-8"))
 
 
-def test_reproduce_doc_equals_the_render_of_the_committed_record(recorded):
+def _full():
+    return json.loads(rec.RECORD_FULL.read_text(encoding="utf-8")) if rec.RECORD_FULL.is_file() else None
+
+
+def test_reproduce_doc_equals_the_render_of_the_committed_records(recorded):
     text = rec.DOC.read_text(encoding="utf-8")
     names = {m.group("name") for m in rec.REGION.finditer(text)}
-    assert names == {"reproduce-claims", "reproduce-timing", "reproduce-summary", "reproduce-full-estimate"}
-    assert rec.fill(text, rec.render(recorded)) == text, "run `python -m asymsense.paper.record --docs`"
+    full = _full()
+    assert names == {"reproduce-claims", "reproduce-timing", "reproduce-summary"} | (
+        {"reproduce-full-claims", "reproduce-full-summary", "reproduce-full-timing", "reproduce-full-diff"} if full else {"reproduce-full-estimate"})
+    assert rec.fill(text, rec.render(recorded, full)) == text, "run `python -m asymsense.paper.record --docs`"
+
+
+def test_the_full_record_says_how_each_part_was_measured():
+    full = _full()
+    if full is None:
+        pytest.skip("no --full record committed")
+    assert full["parts"] and {c["experiment"] for c in full["claims"]} == {e for p in full["parts"] for e in p["experiments"]}
+    for p in full["parts"]:
+        assert p["command"].startswith("asymsense reproduce --full") and p["commit"] and p["start"] and p["end"]
+        assert p["load_start"] and p["load_end"] and p["time"]["wall"] > 0 and p["time"]["user"] > 0
+        assert p["manifest"]["mode"] == "full" and set(p["experiments"]) <= set(p["manifest"]["seconds"])
 
 
 def test_the_record_covers_every_experiment_and_says_how_it_was_measured(recorded):
