@@ -52,6 +52,30 @@ CONFIGS = {
 }
 
 
+def measure(name: str, t, tr, va, te, seed: int = 0, with_cv: bool = True) -> dict:
+    """One configuration: the fixed split's test and validation RMSE, best iteration and seconds, and (with_cv) the 5-fold CV
+    of `cross_validate` (the folds of `asymsense complete DATA --cv 5 --seed S`), each with the load before and after."""
+    kw = CONFIGS[name]
+    train, val = (t.rows[tr], t.cols[tr], t.values[tr]), (t.rows[va], t.cols[va], t.values[va])
+    load0 = os.getloadavg()[0]
+    started = time.perf_counter()
+    res = complete(*train, t.shape, validation=val, seed=seed, **kw)
+    seconds = time.perf_counter() - started
+    row = {"options": kw, "fixed": {"test_rmse": rmse(res.predict(t.rows[te], t.cols[te]), t.values[te]), "val_rmse": res.val_rmse,
+                                    "seconds": seconds, "best_iter": res.best_iter, "load": [load0, os.getloadavg()[0]]}}
+    print(f"{name} {kw}: fixed split test RMSE {row['fixed']['test_rmse']:.4f} (val {res.val_rmse:.4f}, best iter {res.best_iter}), "
+          f"{seconds:.1f} s, load {load0:.1f}->{os.getloadavg()[0]:.1f}", flush=True)
+    if with_cv:
+        load0 = os.getloadavg()[0]
+        cv = cross_validate(t.rows, t.cols, t.values, t.shape, 5, seed=seed, **kw)
+        row["cv"] = {**cv, "load": [load0, os.getloadavg()[0]]}
+        scores = ", ".join(f"{f['test_rmse']:.4f}" for f in cv["folds"])
+        times = ", ".join(f"{f['seconds']:.1f}" for f in cv["folds"])
+        print(f"{name}: 5-fold CV {cv['test_rmse_mean']:.4f} ± {cv['test_rmse_sd']:.4f} (folds {scores}); fit s per fold {times}; "
+              f"load {load0:.1f}->{os.getloadavg()[0]:.1f}", flush=True)
+    return row
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", nargs="+", default=["default", "ensemble3", "l2", "l2_ensemble3", "no_refit"], choices=sorted(CONFIGS))
@@ -84,23 +108,7 @@ def main(argv=None):
                         "date": started_at + " UTC", "cores": os.cpu_count(), "load_average": [os.getloadavg()[0]] * 2,
                         "note": "1-minute load average at the start → at the end"}}
     for name in args.configs:
-        kw = CONFIGS[name]
-        load0 = os.getloadavg()[0]
-        started = time.perf_counter()
-        res = complete(*train, t.shape, validation=val, seed=args.seed, **kw)
-        seconds = time.perf_counter() - started
-        row = {"options": kw, "fixed": {"test_rmse": rmse(res.predict(t.rows[te], t.cols[te]), t.values[te]), "val_rmse": res.val_rmse,
-                                        "seconds": seconds, "best_iter": res.best_iter, "load": [load0, os.getloadavg()[0]]}}
-        print(f"{name} {kw}: fixed split test RMSE {row['fixed']['test_rmse']:.4f} (val {res.val_rmse:.4f}, best iter {res.best_iter}), "
-              f"{seconds:.1f} s, load {load0:.1f}->{os.getloadavg()[0]:.1f}", flush=True)
-        if not args.no_cv:
-            load0 = os.getloadavg()[0]
-            cv = cross_validate(t.rows, t.cols, t.values, t.shape, 5, seed=args.seed, **kw)
-            row["cv"] = {**cv, "load": [load0, os.getloadavg()[0]]}
-            scores = ", ".join(f"{f['test_rmse']:.4f}" for f in cv["folds"])
-            seconds = ", ".join(f"{f['seconds']:.1f}" for f in cv["folds"])
-            print(f"{name}: 5-fold CV {cv['test_rmse_mean']:.4f} ± {cv['test_rmse_sd']:.4f} (folds {scores}); fit s per fold {seconds}; "
-                  f"load {load0:.1f}->{os.getloadavg()[0]:.1f}", flush=True)
+        row = measure(name, t, tr, va, te, args.seed, with_cv=not args.no_cv)
         out["configs"][name] = row
         out["recorded"]["date"] = f"{started_at}–{time.strftime('%H:%M', time.gmtime())} UTC"
         out["recorded"]["load_average"][1] = os.getloadavg()[0]

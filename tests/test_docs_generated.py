@@ -271,6 +271,36 @@ def test_the_documented_interval_ensemble_and_options_are_what_the_code_gives_no
 
 
 @pytest.mark.slow
+def test_the_documented_accuracy_levers_are_what_the_code_gives_now(movielens):
+    """docs/completion.md's accuracy table (docs/data/completion_accuracy.json) and the numbers its prose and the
+    CV table read off it: every configuration's fixed split and 5-fold CV rerun (the Surprise rows stay the
+    record's: scikit-surprise is no dependency), compared at the printed digits (about 2 min of CPU)."""
+    accuracy = build.benchmark("bench_completion_accuracy")
+    record = json.loads((ROOT / "docs" / "data" / "completion_accuracy.json").read_text())
+    _, data, _ = movielens
+    _, tr, va, te, _, _ = accuracy.fixed_split()
+    fresh = {}
+    now = {**record, "runs": []}
+    for run in record["runs"]:
+        configs = {}
+        for name, c in run["configs"].items():
+            if name not in fresh:
+                fresh[name] = accuracy.measure(name, data["table"], tr, va, te, run.get("seed", 0), with_cv="cv" in c)
+            configs[name] = fresh[name]
+        now["runs"].append({**run, "configs": configs})
+
+    def printed(rec):
+        return {name: (f"{c['fixed']['test_rmse']:.4f}", f"{c['fixed']['val_rmse']:.4f}", c["fixed"]["best_iter"],
+                       f"{c['cv']['test_rmse_mean']:.4f} ± {c['cv']['test_rmse_sd']:.4f}" if "cv" in c else None)
+                for run in rec["runs"] for name, c in run["configs"].items()}
+
+    rerun = "rerun `python benchmarks/bench_completion_accuracy.py --configs … --json OUT` for the runs of the record, then `python docs/build.py`"
+    assert printed(now) == printed(record), rerun
+    assert build._accuracy_findings(now) == build._accuracy_findings(record), rerun
+    assert build._cv(now) == build._cv(record), rerun
+
+
+@pytest.mark.slow
 def test_the_documented_fold_in_is_what_the_code_gives_now():
     """docs/completion.md's fold-in table, differences to the refit and bias gain (not the seconds), rerun with one
     timed call per method: 12 fits of the default model."""
