@@ -12,7 +12,9 @@ Model: Ŷ_ij = b + r_i + c_j + (UVᵀ)_ij, with U ∈ R^{n1×k}, V ∈ R^{n2×k}
    algorithm on the observed entries only, through `EntrySample`:
    f(U, V) = ½ Σ_{Ω} ((UVᵀ)_ij − z_ij)²,  U⁺ = U − μ A*(e)V,  V⁺ = V − μ A*(e)ᵀU,
    e = A(UVᵀ) − z, from U₀ = αG₁, V₀ = αG₂ (G entries N(0, 1/k)).
-   Each step costs O(|Ω|·k): a gather of U and V rows and two CSR products.
+   Each step costs O(|Ω|·k): one `EntrySample.residual_gradient` call gives e,
+   A*(e)V and A*(e)ᵀU (with numba, one pass over the entries when a factor
+   is cache-sized; otherwise a gather of U and V rows and two CSR products).
 3. Early stopping: the validation RMSE (of clipped predictions) is evaluated
    every iteration; the iterate with the lowest one is restored, and the run
    stops after `patience` iterations without improvement. Small initialization
