@@ -194,3 +194,29 @@ def test_each_step_kernel_matches_the_two_calls(monkeypatch, dtype, tol, shape, 
     again = fused.residual_gradient(U, V, y, dtype, fitted=True)  # reused scratch (the parts' arrays) gives the same bits
     for a, b in zip(got, again):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [(2500, 600), (600, 2500)], ids=["rows-streamed", "columns-streamed"])
+def test_tiled_one_pass_gives_the_untiled_bits(monkeypatch, shape):
+    """The one-pass step laid out in tiles of the gathered factor (TILE_BYTES)
+    sums every output in the same order as one tile: the same bits, and
+    against the NumPy path to 1e-6."""
+    rng = np.random.default_rng(12)
+    (n1, n2), k = shape, 6
+    m = entries_module.FUSED_ENTRIES + 77
+    rows, cols = rng.integers(0, n1 - 3, m), rng.integers(0, n2 - 2, m)
+    fused, plain = _pair(rows, cols, (n1, n2), "float32")
+    U, V = rng.standard_normal((n1, k)).astype(np.float32), rng.standard_normal((n2, k)).astype(np.float32)
+    y = rng.standard_normal(m).astype(np.float32)
+    one_tile = [a.copy() for a in fused.residual_gradient(U, V, y, np.float32, fitted=True)]
+    assert fused._one_pass_ok(U, V) and getattr(fused, "_tiles", None) is None
+    monkeypatch.setattr(entries_module, "TILE_BYTES", 1000)
+    tiled = fused.residual_gradient(U, V, y, np.float32, fitted=True)
+    n_tiles = fused._tiles[0]
+    assert n_tiles == -(-min(n1, n2) * k * 4 // 1000) > 10
+    assert len(fused._tiles[1][1]) == n_tiles * max(n1, n2) + 1
+    for a, b in zip(tiled, one_tile):
+        np.testing.assert_array_equal(a, b)
+    r_plain = plain.forward_factors(U, V) - y
+    for a, b in zip(tiled[:3], (r_plain, *plain.gradient_products(r_plain, U, V))):
+        assert np.linalg.norm(a.astype(np.float64) - b) <= 1e-6 * np.linalg.norm(b.astype(np.float64))

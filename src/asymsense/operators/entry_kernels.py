@@ -114,12 +114,21 @@ def one_pass_step(S, G, y, pattern, parts, blocks, out, spare, fitted=None):
     S's rows are streamed, G's rows gathered, and (A*(r)...)'s G-side rows
     accumulated by scatter into one array per part of `parts` (fixed, so the
     bits do not depend on the threads); `spare` holds parts 1…P−1, added into
-    part 0 = out[2] over the row blocks `blocks` of G. out = (r, grad_S, grad_G)."""
+    part 0 = out[2] over the row blocks `blocks` of G. out = (r, grad_S, grad_G).
+
+    `pattern` = (order, indptr, indices) may be tiled: indptr of length
+    T·n_seg + 1, segment i of tile t at indptr[t·n_seg + i]…indptr[t·n_seg + i + 1],
+    tile t holding the entries whose G row lies in the t-th of T equal slices
+    of G. The pass runs tile by tile, so the G rows it gathers and scatters
+    into stay within one slice (cache-sized) at a time; S's rows are streamed
+    once per tile. Every output is summed in the same order for any T (a
+    segment's entries keep their order across tiles; a G row lies in one
+    tile): the same bits as T = 1."""
     kernels = _kernels()
     order, indptr, indices = pattern
     r, grad_S, grad_G = out
     fit = fitted if fitted is not None else np.empty(0, dtype=S.dtype)
-    kernels["one_pass"](S, G, y, indptr, indices, order, parts, r, fit, grad_S, grad_G, spare)
+    kernels["one_pass"](S, G, y, indptr, grad_S.shape[0], indices, order, parts, r, fit, grad_S, grad_G, spare)
     if spare.shape[0]:
         kernels["add_spares"](grad_G, spare, blocks)
     return r, grad_S, grad_G

@@ -107,27 +107,33 @@ def segment_products(z, F, indptr, indices, order, blocks, out):  # pragma: no c
 
 
 @njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-def one_pass(S, G, y, indptr, indices, order, parts, r, fitted, grad_S, grad_G, spare):  # pragma: no cover - compiled
+def one_pass(S, G, y, indptr, n_seg, indices, order, parts, r, fitted, grad_S, grad_G, spare):  # pragma: no cover - compiled
     k = S.shape[1]
     m = indices.shape[0]
     keep = fitted.shape[0] > 0
+    n_tiles = (indptr.shape[0] - 1) // n_seg
     for p in prange(parts.shape[0] - 1):
         acc = grad_G if p == 0 else spare[p - 1]
         acc[:] = 0
         for i in range(parts[p], parts[p + 1]):
-            row = grad_S[i]
-            row[:] = 0
-            for e in range(indptr[i], indptr[i + 1]):
-                prefetch_ahead(acc, indices, e, k, m)
-                d = gathered_dot(S, i, G, indices, e, k, m)
-                j = indices[e]
-                w = d - y[order[e]]
-                r[order[e]] = w
-                if keep:
-                    fitted[order[e]] = d
-                for c in range(k):
-                    row[c] += w * G[j, c]
-                    acc[j, c] += w * S[i, c]
+            grad_S[i][:] = 0
+    for t in range(n_tiles):
+        for p in prange(parts.shape[0] - 1):
+            acc = grad_G if p == 0 else spare[p - 1]
+            for i in range(parts[p], parts[p + 1]):
+                row = grad_S[i]
+                base = t * n_seg + i
+                for e in range(indptr[base], indptr[base + 1]):
+                    prefetch_ahead(acc, indices, e, k, m)
+                    d = gathered_dot(S, i, G, indices, e, k, m)
+                    j = indices[e]
+                    w = d - y[order[e]]
+                    r[order[e]] = w
+                    if keep:
+                        fitted[order[e]] = d
+                    for c in range(k):
+                        row[c] += w * G[j, c]
+                        acc[j, c] += w * S[i, c]
 
 
 @njit(parallel=True, cache=True)
