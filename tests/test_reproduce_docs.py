@@ -61,7 +61,7 @@ def test_a_hand_edited_number_or_verdict_is_caught(recorded):
     with pytest.raises(ValueError, match="recorded verdict"):
         rec.render(edited)
     row["verdict"], row["passed"] = "FAIL", False                                      # … and with a consistent verdict the doc differs
-    assert rec.fill(text, rec.render(edited)) != text
+    assert rec.fill(text, rec.render(edited, _full())) != text
 
 
 def test_cpu_seconds_counts_this_process_work():

@@ -127,8 +127,9 @@ def render_full(record: dict, quick: dict) -> dict[str, str]:
     wall = sum(p["time"]["wall"] for p in parts)
     cpu = sum(p["time"]["user"] + p["time"]["sys"] for p in parts)
     head = ["| experiment | wall s | CPU s | load (1 min) at start, end | CPU s estimated from the quick run |", "|---|---|---|---|---|"]
-    timing = (f"\n{record['cores']} cores shared with other jobs; {len(parts)} command(s), each into its own results folder:\n\n"
-              + "\n".join(runs) + f"\n\n**All commands together:** wall {_minutes(wall)}, CPU {_minutes(cpu)}.\n\n"
+    timing = (f"\n{record['recorded']['cores']} cores shared with other jobs; {len(parts)} command(s), each into its own results folder:\n\n"
+              + "\n".join(runs) + f"\n\n**All commands together:** wall {_minutes(wall)} (the sum of the commands' wall times; commands "
+              f"that overlapped in time count twice), CPU {_minutes(cpu)}.\n\n"
               + "\n".join(head + rows) + "\n\n" + PER_EXPERIMENT
               + "The estimate is the quick run's CPU seconds times the ratio of the work Σ iterations·m·n1·n2 of the full and quick "
               "configs (`full_estimate`).\n")
@@ -172,7 +173,9 @@ def make_full_record(parts: list[dict], cores: int = 2) -> dict:
         claims += rows
     order = {n: i for i, n in enumerate(_experiment_names())}
     claims.sort(key=lambda c: order.get(c["experiment"], len(order)))
-    return {"cores": cores, "parts": out, "claims": claims}
+    recorded = {"command": " ; ".join(p["command"] for p in out), "date": max(p["end"] for p in out), "cores": cores,
+                "load_start": out[0]["load_start"], "load_end": out[-1]["load_end"]}  # the summary every docs/data record carries
+    return {"recorded": recorded, "parts": out, "claims": claims}
 
 
 def _experiment_names() -> list[str]:
