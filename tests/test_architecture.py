@@ -26,6 +26,7 @@ def test_import_contracts_hold():
 HEAVY = ("matplotlib", "torch", "cupy", "dask", "distributed", "sklearn", "cvxpy")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["asymsense", "asymsense.cli"])
 def test_heavy_optional_libraries_load_on_first_use_only(module):
     """`import asymsense` and the command line (`asymsense --help`) load none of

@@ -26,6 +26,7 @@ def test_solve_on_torch_matches_numpy_and_records_the_backend():
     assert b["rel_error"] == pytest.approx(a["rel_error"], rel=1e-8)
 
 
+@pytest.mark.slow
 def test_unknown_backend_is_one_line_exit_2():
     run = solve("--backend", "jax")
     assert run.returncode == 2

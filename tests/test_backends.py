@@ -83,6 +83,7 @@ def test_entry_scatter_with_repeated_entries(backend):
     np.testing.assert_allclose(bk.to_numpy(op.adjoint(op.asarray(z))), ref.adjoint(z), rtol=1e-13)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["gaussian", "gaussian-stream", "rank-one", "structured", "entries"])
 def test_fgd_matches_numpy(backend, kind):

@@ -305,6 +305,7 @@ def test_baselines_run_on_every_operator_family_in_float32(kind):
         assert result.history["rel_error"][-1] < 2e-3, (kind, name)
 
 
+@pytest.mark.slow
 def test_scaled_gd_damping_ratios_documented_in_baselines_md():
     """docs/baselines.md: at m = 5·r(n1 + n2 − r), κ = 10, with k = n2 and η = 0.5,
     the default damping ratio 0.1 runs while 0.01 and 0.001 diverge."""

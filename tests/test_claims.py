@@ -248,6 +248,7 @@ def e10_results(error=lambda s: 0.2 * s, ratio=1.3):
     return {"by_oversampling": {3.0: copy.deepcopy(d), 5.0: d}}
 
 
+@pytest.mark.slow
 def test_e10_claims_fail_off_the_linear_noise_law_or_far_from_the_oracle():
     assert all(verdicts(e10_noise_scaling.claims(e10_results(), cfg("e10"))).values())
     assert failing(e10_noise_scaling, e10_results(error=lambda s: 0.2 * s + 1e-3), "e10") == {"E10.a", "E10.c"}   # an error floor

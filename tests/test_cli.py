@@ -182,6 +182,7 @@ def test_demo_writes_every_file_and_a_complete_summary(runs, tmp):
 
 
 # ---------------------------------------------------------------- solve: the issue's "Done when"
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RECOVERY))
 def test_solve_json_recovers_rectangular_problems(runs, name):
     proc = _ok(runs[f"recover-{name}"].result())
@@ -203,6 +204,7 @@ def test_wider_than_max_case_is_really_wider():
     assert int(args["--width"]) >= max(int(args["--n1"]), int(args["--n2"]))
 
 
+@pytest.mark.slow
 def test_solve_reads_toml_and_flags_override_it(runs, tmp):
     proc = _ok(runs["config"].result())
     summary = json.loads(proc.stdout)
@@ -217,6 +219,7 @@ def test_solve_reads_toml_and_flags_override_it(runs, tmp):
     assert summary["rel_error"] < 1e-2
 
 
+@pytest.mark.slow
 def test_solve_prints_a_table_without_json(runs):
     proc = _ok(runs["other-seed"].result())
     assert "rel_error" in proc.stdout and "stop_reason" in proc.stdout
@@ -225,6 +228,7 @@ def test_solve_prints_a_table_without_json(runs):
 
 
 # ---------------------------------------------------------------- exit codes and messages
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_bad_input_exits_2_with_one_line(runs, tmp, name):
     line = _one_line_error(runs[f"bad-{name}"].result(), 2)
@@ -246,6 +250,7 @@ def test_more_bad_input_exits_2_with_one_line(tmp, name):
     assert expected.format(tmp=tmp) in lines[0]
 
 
+@pytest.mark.slow
 def test_bad_input_creates_no_output(runs, tmp):
     for name in ("alpha=0", "demo-max-iter=0"):
         _one_line_error(runs[f"bad-{name}"].result(), 2)
@@ -254,6 +259,7 @@ def test_bad_input_creates_no_output(runs, tmp):
     assert not (tmp / "demo-never").exists()
 
 
+@pytest.mark.slow
 def test_divergence_exits_3_and_writes_no_summary(runs, tmp):
     line = _one_line_error(runs["diverge"].result(), 3)
     assert "--step 50" in line and "smaller --step" in line and "step_size" not in line
@@ -261,6 +267,7 @@ def test_divergence_exits_3_and_writes_no_summary(runs, tmp):
     assert not (tmp / "diverged" / "history.parquet").exists()
 
 
+@pytest.mark.slow
 def test_overflowing_runs_exit_3_with_one_line_and_no_numpy_warnings(runs):
     """An init scale of 1e300 overflows at once: one error line, not a burst of RuntimeWarnings."""
     line = _one_line_error(runs["diverge-overflow"].result(), 3)
@@ -271,6 +278,7 @@ def test_overflowing_runs_exit_3_with_one_line_and_no_numpy_warnings(runs):
 
 
 # ---------------------------------------------------------------- determinism
+@pytest.mark.slow
 def test_same_seed_same_summary_and_history(runs, tmp):
     """Rerunning from the recorded config (summary.json as --config) repeats the
     run exactly; another seed gives other numbers."""

@@ -78,6 +78,7 @@ def test_complete_top_n_prints_a_line(table, tmp_path):
     assert not (top & train)
 
 
+@pytest.mark.slow
 def test_bad_data_exits_2_with_the_line_and_writes_nothing(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("r,c,v\na,x,1\nb,y,oops\n")
@@ -89,6 +90,7 @@ def test_bad_data_exits_2_with_the_line_and_writes_nothing(tmp_path):
     assert "--top" in line
 
 
+@pytest.mark.slow
 def test_inspect(table, tmp_path):
     proc = run("inspect", table / "train.csv", "--json")
     assert proc.returncode == 0, proc.stderr

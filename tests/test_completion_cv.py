@@ -48,6 +48,7 @@ def test_cross_validate_beats_the_biases_on_a_low_rank_table():
     assert cv["folds"][0]["test_rmse"] < 0.5 * rmse(biases.predict(r[test], c[test]), y[test])
 
 
+@pytest.mark.slow
 def test_complete_cv_cli(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((20, 2)) @ rng.standard_normal((2, 15)) + 3
@@ -77,6 +78,7 @@ def test_time_split_holds_out_the_latest_entries_of_each_row(data, fraction):
             assert times[mine_test].min() >= times[mine_rest].max()
 
 
+@pytest.mark.slow
 def test_time_split_cli_and_job(tmp_path):
     rng = np.random.default_rng(2)
     X = rng.standard_normal((30, 2)) @ rng.standard_normal((2, 20)) + 3

@@ -98,6 +98,7 @@ def test_ensemble_model_saves_and_loads_as_one_factor_pair(tmp_path, fits):
     np.testing.assert_array_equal(member_predictions(loaded.fit, rows, cols), member_predictions(ens, rows, cols))
 
 
+@pytest.mark.slow
 def test_cli_refuses_an_ensemble_of_zero(tmp_path):
     import subprocess
     import sys

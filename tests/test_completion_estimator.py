@@ -39,6 +39,7 @@ def test_scikit_learn_parameter_checks(check):
     getattr(estimator_checks, check)("LowRankCompleter", LowRankCompleter())
 
 
+@pytest.mark.slow
 def test_fit_predict_score_with_string_and_int_ids():
     ids, y, X, r, c = pairs()
     est = LowRankCompleter(width=10, random_state=0, max_iter=1500, patience=100).fit(ids, y)

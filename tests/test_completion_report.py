@@ -84,6 +84,7 @@ def test_cli_warns_on_a_table_built_to_overfit_and_refuses_validation_09(tmp_pat
     assert proc.returncode == 2 and "--validation" in proc.stderr and not (tmp_path / "refused").exists()
 
 
+@pytest.mark.slow
 def test_warnings_from_python_name_parameters_not_flags(tmp_path):
     data = write_table(tmp_path / "t.csv")
     s = run_complete(data, tmp_path / "o", fit_options={"seed": 1, "init_scale": 0.5, "validation": 0.6}, top=0)
@@ -174,6 +175,7 @@ def test_complete_writes_top_10_by_default_and_says_where(tmp_path):
 
 
 # --------------------------------------------------------------------------- report, from its numbers
+@pytest.mark.slow
 def test_labels_file_and_captions_follow_the_stored_numbers(tmp_path):
     data = write_table(tmp_path / "t.csv", density=0.5, rank=2, noise=0.1)
     (tmp_path / "labels.csv").write_text("product,name,tags\n" + "".join(f"prod{j},Product {j} name,{'Red' if j % 2 else 'Blue'}|Big\n" for j in range(30)))
@@ -240,6 +242,7 @@ def test_row_features_name_the_segment_that_loads_on_component_1(tmp_path):
     assert "region north" in part and "customer segments that load on it (from features (f.csv)" in part.lower()
 
 
+@pytest.mark.slow
 def test_features_files_are_checked_before_fitting(tmp_path):
     data, _ = write_segmented_table(tmp_path)
     (tmp_path / "other.csv").write_text("customer,region\nx1,north\nx2,south\n")
@@ -283,6 +286,7 @@ def test_movielens_defaults_trigger_no_warning(movielens):
     assert summary.warnings == [] and json.loads((out / "warnings.json").read_text()) == []
 
 
+@pytest.mark.slow
 def test_movielens_report_has_titles_components_map_and_diagnostics(movielens):
     out, _ = movielens
     html = (out / "report.html").read_text()

@@ -105,6 +105,7 @@ def test_predict_cli_errors_are_one_line(data, tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow
 def test_predict_cli_fold_in_scores_new_customers(data, tmp_path):
     d, _, _ = data
     test = pcsv.read_csv(d / "new_test.csv")
@@ -223,6 +224,7 @@ def test_interval_level_rule(level):
             check_level(level)
 
 
+@pytest.mark.slow
 def test_complete_interval_writes_bounds_and_test_coverage(data, tmp_path):
     from asymsense.completion.workflow import run_complete
 
@@ -239,6 +241,7 @@ def test_complete_interval_writes_bounds_and_test_coverage(data, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_cold_start_from_features_beats_the_fallback(tmp_path):
     from asymsense.completion.features import read_features
 

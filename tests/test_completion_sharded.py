@@ -43,6 +43,7 @@ def client():
     cluster.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype, refit", [("float64", False), ("float32", True)])
 def test_sharded_fit_equals_the_single_process_fit(client, dtype, refit):
     """Same seed: the same iterations (selection and refit), best iteration,
@@ -181,6 +182,7 @@ def test_hash_split_does_not_depend_on_the_row_blocks():
     assert (in_training[np.bincount(rows, minlength=n1) > 0] >= 1).all()
 
 
+@pytest.mark.slow
 def test_cli_sharded_refuses_what_it_does_not_write_with_one_line(tmp_path):
     """Before any cluster starts: exit 2, one line naming the flag and what to run instead."""
     data = tmp_path / "t.csv"
@@ -191,6 +193,7 @@ def test_cli_sharded_refuses_what_it_does_not_write_with_one_line(tmp_path):
     assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_estimator_with_a_scheduler_predicts_as_the_single_process_estimator(client):
     from asymsense.completion.estimator import LowRankCompleter
 
@@ -210,6 +213,7 @@ def test_estimator_with_a_scheduler_predicts_as_the_single_process_estimator(cli
     ("nan", r"part-1\.parquet: value nan in column 'spend' is not finite"),
     ("duplicate", r"data: the entry of row id 'customer-\d+' and column id \d+: duplicate \(row, column\) pair"),
 ])
+@pytest.mark.slow
 def test_bad_parquet_entries_are_refused_naming_the_file_or_the_ids(client, tmp_path, damage, message):
     import pyarrow as pa
     import pyarrow.parquet as pq

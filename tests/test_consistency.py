@@ -25,6 +25,7 @@ def cli(*args, cwd=None, timeout=300):
 
 
 # ----------------------------------------------------------------- measure on every backend and dtype
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["numpy", "torch", "array-api-strict"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kind", KINDS)
@@ -92,6 +93,7 @@ def test_reproduce_progress_is_off_on_a_redirected_stderr_by_default():
 
 
 # ----------------------------------------------------------------- a TCP port that is no Dask scheduler
+@pytest.mark.slow
 def test_a_port_that_is_not_a_dask_scheduler_is_exit_2_with_one_line(tmp_path):
     pytest.importorskip("distributed")
     server = socket.socket()
@@ -187,11 +189,13 @@ def test_complete_without_seed_uses_the_documented_default_and_records_it(tmp_pa
 
 
 # ----------------------------------------------------------------- one command line
+@pytest.mark.slow
 def test_version():
     result = cli("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"asymsense {asymsense.__version__}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["solve", "compare", "sweep", "reproduce", "demo", "complete", "report"])
 def test_boolean_flags_show_no_type(command):
     result = subprocess.run([sys.executable, "-m", "asymsense", command, "--help"], capture_output=True, text=True, env={**__import__("os").environ, "COLUMNS": "200"})
@@ -199,6 +203,7 @@ def test_boolean_flags_show_no_type(command):
     assert "<bool>" not in result.stdout and "BOOLEAN" not in result.stdout
 
 
+@pytest.mark.slow
 def test_compare_takes_solves_flags_defaults_config_and_out(tmp_path):
     from asymsense.cli.cmd_compare import RECORDS_FILE
     from asymsense.spec import DEFAULTS
@@ -220,6 +225,7 @@ def test_compare_takes_solves_flags_defaults_config_and_out(tmp_path):
     assert default[0]["config"]["max_iter"] == DEFAULTS["max_iter"] and default[0]["config"]["seed"] == DEFAULTS["seed"]
 
 
+@pytest.mark.slow
 def test_threads_and_jobs_are_explained_in_one_sentence():
     from asymsense.cli.options import JOBS_HELP, THREADS_HELP
 

@@ -219,6 +219,7 @@ def copy_store(src: Path, dst: Path) -> Path:
     return dst
 
 
+@pytest.mark.slow
 def test_report_builder_writes_markdown_html_and_claims(tiny_store, tmp_path):
     from asymsense.paper.report import build_report
 
@@ -301,6 +302,7 @@ def test_cli_report_rebuilds_from_stored_results(tiny_store, tmp_path):
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_cli_report_bad_folder_exits_2(tmp_path):
     for target in (tmp_path / "missing", tmp_path):
         proc = _cli("report", str(target))
@@ -309,6 +311,7 @@ def test_cli_report_bad_folder_exits_2(tmp_path):
         assert len(lines) == 1 and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_reproduce_refuses_both_modes(tmp_path):
     proc = _cli("reproduce", "--quick", "--full", "--out", str(tmp_path / "x"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -328,6 +331,7 @@ def test_shipped_configs_expand_in_both_modes():
     assert all(s["seeds"] >= 5 for s in e6["sweeps"])
 
 
+@pytest.mark.slow
 def test_cli_reproduce_bad_jobs_is_one_line_before_any_output(tmp_path):
     proc = _cli("reproduce", "--out", str(tmp_path / "x"), "-e", "e1", "--jobs", "0")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -347,6 +351,7 @@ def test_e8_note_blames_the_spectral_gap_only_when_it_separates_the_seeds():
     assert "above every aligned seed's (0.700 at most)" in apart and "saturates" in apart
 
 
+@pytest.mark.slow
 def test_every_report_figure_has_labelled_axes_and_titles(tiny_store, tmp_path, monkeypatch):
     """A reader must never meet an unlabelled axis: every panel has a title and
     an x label, and a y label unless it shares the y axis of a labelled panel."""
@@ -369,6 +374,7 @@ def test_every_report_figure_has_labelled_axes_and_titles(tiny_store, tmp_path, 
             assert title and xlabel and ylabel, (name, title, xlabel, ylabel)
 
 
+@pytest.mark.slow
 def test_cli_report_malformed_manifest_is_one_line_naming_file_and_line(tiny_store, tmp_path):
     out = copy_store(tiny_store, tmp_path / "bad-manifest")
     (out / "reproduce.json").write_text('{"mode": "quick",\n "seconds": }\n')
@@ -415,6 +421,7 @@ def test_reproduce_adds_up_the_seconds_of_resumed_runs(tmp_path, monkeypatch):
     assert full["seconds"] == {"e4": 2.0} and full["cpu_seconds"] == {"e4": 1.0}
 
 
+@pytest.mark.slow
 def test_missing_trials_fail_their_claims_with_a_message_that_says_so(tiny_store, tmp_path):
     from asymsense.paper.report import build_report
 
@@ -445,6 +452,7 @@ def test_e1_best_error_within_a_budget_is_the_running_minimum_up_to_it():
     assert np.isnan(best_by_budget(h, [-1])[0])   # before the first record
 
 
+@pytest.mark.slow
 def test_e1_budget_figure_follows_the_publication_rules(tmp_path):
     """The error-vs-budget figure: two log–log panels (per width, per α), labelled, decades, legend off the data."""
     from asymsense.paper import plotting

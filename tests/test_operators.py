@@ -31,6 +31,7 @@ def test_adjoint_identity(kind, shape):
     assert lhs == pytest.approx(rhs, rel=1e-10, abs=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 @given(shape=shapes, k=st.integers(1, 9))
 def test_factor_forms_match_matrix_forms(kind, shape, k):

@@ -78,6 +78,7 @@ def test_sweep_config_cannot_name_subprocess_run(tmp_path):
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_sweep_query_has_no_file_access(tmp_path):
     from asymsense.sweep import store
 
@@ -106,6 +107,7 @@ def _stored_experiment(out: Path, config) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_report_refuses_a_stored_name_outside_its_folder(tmp_path):
     out = tmp_path / "run" / "out"
     _stored_experiment(out, {"name": "../../X", "sweeps": [], "keys": {}, "analysis": {}})
@@ -123,6 +125,7 @@ def test_single_component_refuses_paths():
             single_component(bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [b"\x80\x81\xff binary", b"[1, 2]", b'{"name": "e1", "keys": []}'])
 def test_report_on_a_binary_or_foreign_experiment_json_exits_2(tmp_path, content):
     out = tmp_path / "out"
@@ -131,6 +134,7 @@ def test_report_on_a_binary_or_foreign_experiment_json_exits_2(tmp_path, content
     assert "experiment.json" in one_line_error(run)
 
 
+@pytest.mark.slow
 def test_report_on_a_store_without_trials_exits_nonzero(tmp_path):
     from asymsense.paper.registry import experiment_config
 
@@ -144,6 +148,7 @@ def test_report_on_a_store_without_trials_exits_nonzero(tmp_path):
     assert "FAIL" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [b"\x80\x81\xff", b"[1, 2]"])
 def test_reproduce_refuses_a_binary_or_list_manifest(tmp_path, content):
     from asymsense.paper.registry import experiment_config
@@ -201,6 +206,7 @@ def test_memory_estimate_is_within_30_percent_of_the_measured_peak():
         assert 0.7 * peak <= estimate <= 1.3 * peak, (case, peak, estimate)
 
 
+@pytest.mark.slow
 def test_a_run_that_cannot_fit_is_refused_at_once(tmp_path, monkeypatch):
     from asymsense.jobs.solve import run_solve
     from asymsense.spec import SolveConfig
@@ -231,6 +237,7 @@ def test_python_api_refuses_huge_sizes_with_input_error(monkeypatch):
     assert info.value.parameter == "width"
 
 
+@pytest.mark.slow
 def test_complete_with_a_huge_width_exits_2_at_once(tmp_path):
     data = tmp_path / "r.csv"
     data.write_text("user,item,rating\n" + "".join(f"{u},{i},{(u * i) % 5 + 1}\n" for u in range(20) for i in range(10)))
@@ -283,6 +290,7 @@ def test_utf8_check_across_chunk_boundaries(tmp_path):
     (("--out", "o", "--validation", "0"), "validation"),
     (("--out", ""), "--out"),
 ])
+@pytest.mark.slow
 def test_complete_bad_options_exit_2(tmp_path, ratings, args, words):
     run = cli("complete", ratings, *args, cwd=tmp_path)
     assert words in one_line_error(run)
@@ -308,6 +316,7 @@ def test_auto_step_that_comes_out_non_finite_is_input_error():
             resolve_step("auto", curvature=lambda: curvature)
 
 
+@pytest.mark.slow
 def test_inspect_json_is_strict_json(tmp_path):
     data = tmp_path / "one.csv"
     data.write_text("u,i,r\n1,1,3\n1,2,3\n")  # one row: std and spectral quantities may be undefined
@@ -439,6 +448,7 @@ OUT_COMMANDS = [("demo",), ("report",), ("reproduce",), ("complete", "r.csv"), (
                 ("solve",), ("compare",), ("sweep", "c.toml")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", OUT_COMMANDS, ids=lambda c: c[0])
 def test_an_empty_out_is_refused_by_every_command_before_any_work(tmp_path, command):
     """`--out ''` (typer would read it as the current directory): exit 2, one
@@ -465,6 +475,7 @@ def test_check_out_path_refuses_empty_and_current_directory():
     assert check_out_path("a/b") == Path("a/b")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["", "# nothing set\n\n"])
 def test_an_empty_solve_config_is_refused_naming_the_file(tmp_path, text):
     from asymsense.spec import load_solve_config
@@ -487,6 +498,7 @@ def test_an_over_long_csv_line_is_refused_with_its_line_number(tmp_path, monkeyp
     assert io.long_line(data, 1024)[0] == 4 and io.long_line(data, 10**6) == (None, 0)
 
 
+@pytest.mark.slow
 def test_an_over_long_csv_line_exits_2_from_the_command_line(tmp_path):
     """A real 17 MB line (over the 16 MiB block): one line naming line 3, no traceback."""
     data = tmp_path / "long.csv"
@@ -592,6 +604,7 @@ def test_complete_outputs_appear_whole_or_not_at_all(tmp_path, ratings):
     assert time.perf_counter() - started < 30
 
 
+@pytest.mark.slow
 def test_complete_interrupted_while_writing_leaves_nothing(tmp_path, ratings, monkeypatch):
     from asymsense.completion import workflow
 
@@ -672,6 +685,7 @@ def test_report_outputs_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     assert "FAIL" in (out / "report.md").read_text() and not (out / "figures" / "previous.png").exists() and not _leftovers(out)
 
 
+@pytest.mark.slow
 def test_pilot_refuses_another_runs_folder_before_any_work(tmp_path, ratings):
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "pilot.json").write_text("{}")
@@ -680,6 +694,7 @@ def test_pilot_refuses_another_runs_folder_before_any_work(tmp_path, ratings):
     assert time.perf_counter() - started < 30 and (tmp_path / "p" / "pilot.json").read_text() == "{}"
 
 
+@pytest.mark.slow
 def test_predict_save_model_is_written_whole(tmp_path, ratings, monkeypatch):
     from asymsense.completion import saved
     from asymsense.completion.workflow import run_complete
@@ -764,6 +779,7 @@ def test_a_truncated_parquet_input_exits_2_naming_the_file(tmp_path, ratings):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_report_on_a_truncated_result_file_exits_2_naming_it(tmp_path):
     from asymsense.paper.registry import experiment_config
 

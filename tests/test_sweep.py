@@ -118,6 +118,7 @@ def test_keys_of_resolved_trials_differ_exactly_when_alpha_differs(a, b):
     assert (ka == kb) == (a == b)
 
 
+@pytest.mark.slow
 def test_keys_are_stable_across_processes():
     """sha256 of canonical JSON: the same in a fresh interpreter with another hash seed."""
     keys = [t.key for t in expand(tiny_config())]
@@ -163,6 +164,7 @@ def test_a_config_naming_code_is_refused_and_imports_nothing(tmp_path, monkeypat
     assert not (tmp_path / "out").exists(), "refused before anything was written"
 
 
+@pytest.mark.slow
 def test_cli_config_naming_os_system_exits_2_and_runs_nothing(tmp_path):
     path = tmp_path / "evil.toml"
     path.write_text('name = "evil"\nmethod = "os:system"\n[fixed]\ncommand = "touch pwned"\n')
@@ -346,6 +348,7 @@ def run_cli(*args):
     ('name = "x"\n[fixed]\nalpha = -1.0\n', "alpha must be finite and > 0"),
     ('name = "x"\nseeds = [9223372036854775808]\n', "seed must be <= 9223372036854775807"),
 ])
+@pytest.mark.slow
 def test_cli_bad_config_exits_2_with_one_line(tmp_path, text, message):
     path = tmp_path / "c.toml"
     path.write_text(text)
@@ -360,6 +363,7 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path, text, message):
     (["--scheduler", "no-port"], "--scheduler no-port: cannot connect to a Dask scheduler there"),
     (["--jobs", "0"], "--jobs must be >= 1"),
 ])
+@pytest.mark.slow
 def test_cli_bad_execution_options_exit_2_with_one_line_before_any_progress(tmp_path, args, message):
     path = tmp_path / "s.toml"
     path.write_text(to_toml({"name": "cli", "seeds": 1, "fixed": TINY}))
@@ -414,6 +418,7 @@ def test_exact_rank_baselines_default_to_width_rank_as_in_compare():
     assert resolve_method("balanced").resolve_params(dict(params))["width"] == 7
 
 
+@pytest.mark.slow
 def test_cli_missing_config_argument_is_one_line_naming_it():
     result = subprocess.run(["asymsense", "sweep"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == ["error: Missing argument 'CONFIG'. (see 'asymsense sweep --help')"]
