@@ -52,9 +52,10 @@ CONFIGS = {
 }
 
 
-def measure(name: str, t, tr, va, te, seed: int = 0, with_cv: bool = True) -> dict:
+def measure(name: str, t, tr, va, te, seed: int = 0, with_cv: bool = True, cv_folds=None) -> dict:
     """One configuration: the fixed split's test and validation RMSE, best iteration and seconds, and (with_cv) the 5-fold CV
-    of `cross_validate` (the folds of `asymsense complete DATA --cv 5 --seed S`), each with the load before and after."""
+    of `cross_validate` (the folds of `asymsense complete DATA --cv 5 --seed S`; `cv_folds`: only those), each with the load
+    before and after."""
     kw = CONFIGS[name]
     train, val = (t.rows[tr], t.cols[tr], t.values[tr]), (t.rows[va], t.cols[va], t.values[va])
     load0 = os.getloadavg()[0]
@@ -67,7 +68,7 @@ def measure(name: str, t, tr, va, te, seed: int = 0, with_cv: bool = True) -> di
           f"{seconds:.1f} s, load {load0:.1f}->{os.getloadavg()[0]:.1f}", flush=True)
     if with_cv:
         load0 = os.getloadavg()[0]
-        cv = cross_validate(t.rows, t.cols, t.values, t.shape, 5, seed=seed, **kw)
+        cv = cross_validate(t.rows, t.cols, t.values, t.shape, 5, seed=seed, only=cv_folds, **kw)
         row["cv"] = {**cv, "load": [load0, os.getloadavg()[0]]}
         scores = ", ".join(f"{f['test_rmse']:.4f}" for f in cv["folds"])
         times = ", ".join(f"{f['seconds']:.1f}" for f in cv["folds"])

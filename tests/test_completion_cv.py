@@ -46,6 +46,9 @@ def test_cross_validate_beats_the_biases_on_a_low_rank_table():
     train = np.setdiff1d(np.arange(len(y)), test)
     biases = bias_only(r[train], c[train], y[train], X.shape)
     assert cv["folds"][0]["test_rmse"] < 0.5 * rmse(biases.predict(r[test], c[test]), y[test])
+    one = cross_validate(r, c, y, X.shape, 3, seed=0, only=[1], width=6, max_iter=150)
+    assert one["k"] == 3 and [f["fold"] for f in one["folds"]] == [1]
+    assert {k: v for k, v in one["folds"][0].items() if k != "seconds"} == {k: v for k, v in cv["folds"][1].items() if k != "seconds"}
 
 
 @pytest.mark.slow
