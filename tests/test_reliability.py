@@ -134,14 +134,20 @@ def test_report_on_a_binary_or_foreign_experiment_json_exits_2(tmp_path, content
     assert "experiment.json" in one_line_error(run)
 
 
-@pytest.mark.slow
-def test_report_on_a_store_without_trials_exits_nonzero(tmp_path):
+def _stored_e1_without_trials(out):
+    """A results folder whose e1 manifest names one trial per sweep and stores none; its config."""
     from asymsense.paper.registry import experiment_config
 
-    out = tmp_path / "out"
     config = experiment_config("e1", "quick")
     config["keys"] = {s["label"]: ["k0"] for s in config["sweeps"]}
     _stored_experiment(out, config)
+    return config
+
+
+@pytest.mark.slow
+def test_report_on_a_store_without_trials_exits_nonzero(tmp_path):
+    out = tmp_path / "out"
+    _stored_e1_without_trials(out)
     run = cli("report", out)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1].startswith("error: the stored results of e1 could not be analyzed")
@@ -781,12 +787,8 @@ def test_a_truncated_parquet_input_exits_2_naming_the_file(tmp_path, ratings):
 
 @pytest.mark.slow
 def test_report_on_a_truncated_result_file_exits_2_naming_it(tmp_path):
-    from asymsense.paper.registry import experiment_config
-
     out = tmp_path / "out"
-    config = experiment_config("e1", "quick")
-    config["keys"] = {s["label"]: ["k0"] for s in config["sweeps"]}
-    _stored_experiment(out, config)
+    config = _stored_e1_without_trials(out)
     trials = out / "data" / "e1" / config["sweeps"][0]["label"] / "trials"
     trials.mkdir(parents=True)
     _truncated_parquet(trials / "c1.parquet")
