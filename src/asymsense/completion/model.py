@@ -388,13 +388,17 @@ def _complete(
     history = History()
     latest = {}
 
-    pending = {}
+    def with_pattern(MV, MtU):
+        if pattern is not None:  # W's direction, scaled to its own step: (w_rate/μ)·Nᵀ A*(e)V
+            MW = op.adjoint_t_times(pattern, MV).astype(dtype, copy=False) * np.asarray(w_rate / mu, dtype)
+            MtU = np.concatenate([MtU, MW], axis=-2)
+        return MV, MtU
 
-    def residual(U, V):
-        """r = A(UVᵀ) − z with the step's gradient products in the same call
+    def residual_gradient(U, V):
+        """r = A(UVᵀ) − z and the step's gradient products in one call
         (`EntrySample.residual_gradient`: one pass over the entries with the
         numba kernels; the same bits as forward − z and gradient_products
-        otherwise), kept for `gradient`; the fitted values for the monitors."""
+        otherwise); the fitted values kept for the monitors."""
         Ue, Ve = effective(U, V)
         if B == 1:
             r, MV, MtU, latest["fitted"] = op.residual_gradient(Ue, Ve, target, dtype, fitted=True)
@@ -404,18 +408,18 @@ def _complete(
             for b in range(B):
                 r[b], MV[b], MtU[b], fitted[b] = op.residual_gradient(Ue[b], Ve[b], target, dtype, fitted=True)
             latest["fitted"] = fitted
-        pending["step"] = (r, U, V, MV, MtU)
-        return r
+        return (r, *with_pattern(MV, MtU))
+
+    def residual(U, V):
+        return residual_gradient(U, V)[0]
 
     def gradient(r, U, V):
-        step = pending.pop("step", None)
-        if step is None or step[0] is not r or step[1] is not U or step[2] is not V:
-            raise RuntimeError("the completion step's gradient was asked for another iterate than its residual")
-        MV, MtU = step[3], step[4]
-        if pattern is not None:  # W's direction, scaled to its own step: (w_rate/μ)·Nᵀ A*(e)V
-            MW = op.adjoint_t_times(pattern, MV).astype(dtype, copy=False) * np.asarray(w_rate / mu, dtype)
-            MtU = np.concatenate([MtU, MW], axis=-2)
-        return MV, MtU
+        Ue, Ve = effective(U, V)
+        if B == 1:
+            MV, MtU = op.gradient_products(r, Ue, Ve)
+        else:
+            MV, MtU = (np.stack(p) for p in zip(*(op.gradient_products(r[b], Ue[b], Ve[b]) for b in range(B))))
+        return with_pattern(MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False))
 
     def direction(U, V, MV, MtU):
         """The gradient, plus the count-weighted L2 term when l2 > 0 (added in place: fresh arrays)."""
@@ -449,10 +453,9 @@ def _complete(
 
     report = None if progress is None else (lambda n, score: progress(n, score))
     outcome = DescentLoop(
-        Objective(residual, gradient, math.sqrt(float(np.dot(target, target)) or 1.0)), U, V, step=mu, max_iter=max_iter,
+        Objective(residual, gradient, math.sqrt(float(np.dot(target, target)) or 1.0), residual_gradient), U, V, step=mu, max_iter=max_iter,
         record=record, direction=direction, update=fresh_gradient_step, progress=report, dtype=dtype, budget=budget,
         validation=None if val is None else Validation(val_rmse_of, "val_rmse", every=1, patience=patience)).run()
-    pending.clear()  # the last residual's gradient products, never used
     U, V, t, stop_reason = outcome.U, outcome.V, outcome.last_iteration, outcome.stop_reason[0]
     best_iter = outcome.best_iter[0] if val is not None else t
     U, V = effective(U, V)

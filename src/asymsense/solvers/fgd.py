@@ -182,28 +182,22 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
         y_train = y_train.astype(dtype, copy=False)
 
         fused = getattr(train_op, "residual_gradient", None)
-        pending = {}
+        # One pass over the operator for r and the gradient where it has one (the
+        # matrix-free Gaussian generates each chunk once per step); the same bits
+        # as the two calls below.
+        residual_gradient = None if fused is None else (lambda U, V: fused(U, V, y_train, dtype))
 
         def residual(U, V):
-            if fused is not None:
-                # One pass over the operator for r and the gradient (the
-                # matrix-free Gaussian generates each chunk once per step);
-                # the same bits as the two calls below.
-                r, MV, MtU = fused(U, V, y_train, dtype)
-                pending["step"] = (r, U, V, MV, MtU)
-                return r
             return train_op.forward_factors(U, V).astype(dtype, copy=False) - y_train
 
         def gradient(r, U, V):
-            step = pending.pop("step", None)
-            if step is not None and step[0] is r and step[1] is U and step[2] is V:
-                return step[3], step[4]
             MV, MtU = train_op.gradient_products(r, U, V)
             return MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
     else:
         # Everything the loop touches lives on the operator's device; the
         # host reads losses (and factors, for the monitors) only at the
         # monitor cadence, where divergence and tol are checked too.
+        residual_gradient = None
         U, V, y_train = train_op.asarray(U, dtype), train_op.asarray(V, dtype), train_op.asarray(y_train, dtype)
         if val_op is not None:
             y_val = val_op.asarray(y_val)
@@ -232,7 +226,7 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
             histories[b].append(row)
 
     loop = DescentLoop(
-        Objective(residual, gradient, y_norm), U, V, step=mu, max_iter=max_iter, record_every=record_every, record=record,
+        Objective(residual, gradient, y_norm, residual_gradient), U, V, step=mu, max_iter=max_iter, record_every=record_every, record=record,
         validation=None if val_op is None else Validation(validation_loss, "val_loss", every=record_every, patience=patience),
         tol=tol, progress=None if progress is None else (lambda n, score: progress(n)), dtype=dtype,
         describe_trials=lambda bad: ", ".join(f"init_scale={scales[i % len(scales)]}" for i in bad))

@@ -101,12 +101,16 @@ class Objective:
 
     residual(U, V) → r = A(UVᵀ) − y (per trial);
     gradient(r, U, V) → (A*(r)V, A*(r)ᵀU), never forming A*(r);
-    y_norm: ‖y‖ (for rel_residual and the divergence limit).
+    y_norm: ‖y‖ (for rel_residual and the divergence limit);
+    residual_gradient(U, V) → (r, A*(r)V, A*(r)ᵀU) in one call, where the
+    operator fuses the two (one pass over the entries or over the generated
+    Gaussian chunks); when given, the loop uses it instead of the other two.
     """
 
     residual: Callable
     gradient: Callable
     y_norm: float
+    residual_gradient: Callable | None = None
 
 
 @dataclass
@@ -178,7 +182,10 @@ class DescentLoop:
         steps = self._steps(active)
         t = 0
         for t in range(self.max_iter + 1):
-            residual = obj.residual(U, V)
+            if obj.residual_gradient is not None:
+                residual, *products = obj.residual_gradient(U, V)
+            else:
+                residual, products = obj.residual(U, V), None
             last = t == self.max_iter
             recording = t % self.record_every == 0 or last
             if self.on_host:
@@ -216,7 +223,7 @@ class DescentLoop:
                 break
             if self.batched and not active.all():
                 steps = self._steps(active)
-            MV, MtU = obj.gradient(residual, U, V)
+            MV, MtU = products if products is not None else obj.gradient(residual, U, V)
             D_U, D_V = self.direction(U, V, MV, MtU)
             U, V = self.update(U, V, D_U, D_V, steps)
             n_iter[active] += 1
