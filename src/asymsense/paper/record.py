@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 
 from asymsense.paper.claims import Claim, claims_markdown
+from asymsense.paper.registry import EXPERIMENTS, TRIAL_METHODS, experiment_config
+from asymsense.paper.runner import sweep_configs
+from asymsense.sweep.run import expand, load_sweep_config
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "reproduce.md"
@@ -179,18 +182,12 @@ def make_full_record(parts: list[dict], cores: int = 2) -> dict:
 
 
 def _experiment_names() -> list[str]:
-    from asymsense.paper.registry import EXPERIMENTS
-
     return list(EXPERIMENTS)
 
 
 def trial_cost(name: str, mode: str) -> float:
     """Σ over the experiment's trials of max_iter·m·n1·n2: the work of the dense operator's two passes per
     iteration, which dominates every trial here (the factors' products are k/m times smaller)."""
-    from asymsense.paper.registry import TRIAL_METHODS, experiment_config
-    from asymsense.paper.runner import sweep_configs
-    from asymsense.sweep.run import expand, load_sweep_config
-
     cfg = experiment_config(name, mode)
     return float(sum(t.params["max_iter"] * t.params["m"] * t.params["n1"] * t.params["n2"]
                      for _, sc in sweep_configs(cfg) for t in expand(load_sweep_config(sc), TRIAL_METHODS)))
