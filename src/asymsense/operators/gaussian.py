@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.linalg.blas
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from asymsense.errors import InputError
 from asymsense.validation import check_dtype, check_int, resolve_seed
@@ -69,6 +69,35 @@ def scratch(name: str, n: int, dtype=np.float32) -> np.ndarray:
     return buf[:n]
 
 
+SUPERCHUNK_ENTRIES = 2**18
+"""Target number of entries a generator thread draws per Python-level call (a
+superchunk: consecutive chunks, one contiguous block of rows, 2 MiB in
+float64): one numba pass, one call of each NumPy ufunc and one product for
+all of them, so the Python work per call (slicing, scratch lookups, the BLAS
+call set-up) is spread over several chunks."""
+
+
+def superchunks(m: int, n_cols: int):
+    """The superchunks of an (m, n_cols) operator: (first chunk, last chunk + 1,
+    first row, last row + 1) of consecutive blocks of about SUPERCHUNK_ENTRIES
+    entries (whole chunks, at least one)."""
+    rows = rows_per_chunk(n_cols)
+    per = max(1, SUPERCHUNK_ENTRIES // (rows * n_cols))
+    n_chunks = -(-m // rows)
+    return [(c, min(c + per, n_chunks), c * rows, min((c + per) * rows, m)) for c in range(0, n_chunks, per)]
+
+
+def chunk_states(seed: int, first: int, last: int) -> np.ndarray:
+    """(last − first, 4) uint64: the initial state (a, b, c, counter) of the
+    SFC64 generators of chunks first … last − 1, SFC64(SeedSequence(seed,
+    spawn_key=(c,))). Computed once per operator (about 8 µs a chunk), then
+    every regeneration starts from a copy."""
+    states = np.empty((last - first, 4), dtype=np.uint64)
+    for i, c in enumerate(range(first, last)):
+        states[i] = np.random.SFC64(np.random.SeedSequence(seed, spawn_key=(c,))).state["state"]["state"]
+    return states
+
+
 _SHIFT = np.uint64(40)
 _LOW24 = np.uint64(0xFFFFFF)
 _UNIT = np.float32(2.0**-24)
@@ -80,28 +109,35 @@ def standard_normal_fill(bit_generator: np.random.BitGenerator, out: np.ndarray)
     Each 64-bit word w of the generator gives u₁ = (⌊w/2⁴⁰⌋ + ½)/2²⁴ ∈ (0, 1)
     and u₂ = (w mod 2²⁴)/2²⁴; the first half of `out` gets r·cos θ and the
     second half r·sin θ, r = √(−2 ln u₁), θ = 2πu₂. Raw words are drawn in
-    one call (5–10% faster here than float32 `Generator.random`).
+    one call (5–10% faster here than float32 `Generator.random`). An SFC64
+    with numba goes through `fill_chunks` (the same values).
     """
     n = out.size
+    if isinstance(bit_generator, np.random.SFC64) and rng_kernels.available() and n:
+        full = bit_generator.state
+        states = np.array(full["state"]["state"], dtype=np.uint64).reshape(1, 4)
+        flat = out if out.dtype in (np.float32, np.float64) and out.flags.c_contiguous else scratch("stage", n)
+        fill_chunks(states, n, flat)
+        if flat is not out:
+            out[...] = flat.reshape(out.shape)
+        full["state"]["state"] = states[0]
+        bit_generator.state = full
+        return out
     half = (n + 1) // 2
     staged = not (out.dtype == np.float32 and out.flags.c_contiguous)
     flat = scratch("stage", n) if staged else out.reshape(-1)
     radius, sine = flat[:half], flat[half:]
     theta = scratch("theta", half)
-    if isinstance(bit_generator, np.random.SFC64) and rng_kernels.available():
-        # The same float32 values from a numba pass (see rng_kernels).
-        rng_kernels.sfc64_box_muller_inputs(bit_generator, radius, theta, 0.5, _UNIT, _TWO_PI * _UNIT)
-    else:
-        words = bit_generator.random_raw(half)
-        bits = scratch("bits", half, np.uint64)
-        np.right_shift(words, _SHIFT, out=bits)
-        np.copyto(radius, bits, casting="unsafe")
-        np.bitwise_and(words, _LOW24, out=bits)
-        np.copyto(theta, bits, casting="unsafe")
-        del words
-        radius += np.float32(0.5)
-        radius *= _UNIT
-        theta *= _TWO_PI * _UNIT
+    words = bit_generator.random_raw(half)
+    bits = scratch("bits", half, np.uint64)
+    np.right_shift(words, _SHIFT, out=bits)
+    np.copyto(radius, bits, casting="unsafe")
+    np.bitwise_and(words, _LOW24, out=bits)
+    np.copyto(theta, bits, casting="unsafe")
+    del words
+    radius += np.float32(0.5)
+    radius *= _UNIT
+    theta *= _TWO_PI * _UNIT
     np.log(radius, out=radius)
     radius *= np.float32(-2.0)
     np.sqrt(radius, out=radius)
@@ -114,13 +150,60 @@ def standard_normal_fill(bit_generator: np.random.BitGenerator, out: np.ndarray)
     return out
 
 
+def fill_chunks(states: np.ndarray, entries: int, out: np.ndarray) -> np.ndarray:
+    """Standard normals of consecutive chunks into `out` (C-contiguous,
+    float32 or float64): its flat entries [j·entries, (j + 1)·entries) (the
+    last chunk may be shorter) are chunk j, drawn as `standard_normal_fill`
+    draws them from SFC64 state states[j], which is advanced past the chunk.
+
+    With numba, one kernel pass writes every chunk's Box–Muller inputs, NumPy's
+    float32 ln, sin and cos run once over all of them, and a second pass writes
+    √(−2 ln u₁)·(cos θ, sin θ) in out's dtype (rng_kernels): the values of the
+    per-chunk NumPy path bit for bit (NumPy's float32 ufuncs give each element
+    the same value wherever it sits in an array; tests/test_stream_kernels.py)."""
+    flat = out.reshape(-1)
+    total, n = flat.size, len(states)
+    if not rng_kernels.available():
+        bit_generator = np.random.SFC64(0)
+        full = bit_generator.state
+        for j in range(n):
+            full["state"]["state"] = states[j]
+            bit_generator.state = full
+            standard_normal_fill(bit_generator, flat[j * entries:(j + 1) * entries])
+            states[j] = bit_generator.state["state"]["state"]
+        return out
+    pairs = (entries + 1) // 2
+    size = (n - 1) * pairs + (total - (n - 1) * entries + 1) // 2
+    radius, theta, sine = scratch("radius", size), scratch("angle", size), scratch("sine", size)
+    rng_kernels.sfc64_box_muller_inputs(states, entries, total, radius, theta, 0.5, _UNIT, _TWO_PI * _UNIT)
+    np.log(radius, out=radius)
+    np.sin(theta, out=sine)
+    np.cos(theta, out=theta)
+    rng_kernels.box_muller_combine(radius, theta, sine, entries, total, flat)
+    return out
+
+
+def generation_bytes(entries: int, chunk_entries: int, dtype) -> int:
+    """Scratch bytes of `fill_chunks` for `entries` entries in chunks of
+    `chunk_entries`, beyond `out`: the float32 ln u₁, θ and sin θ arrays
+    with numba (half an entry each); without it, per chunk of
+    `standard_normal_fill`, θ (float32), the raw words and their bit fields
+    (uint64, half an entry each) and a float32 staging chunk (float64 only)."""
+    if rng_kernels.available():
+        return 3 * ((entries + 1) // 2 + 1) * 4
+    return ((chunk_entries + 1) // 2) * (4 + 8 + 8) + (chunk_entries * 4 if np.dtype(dtype) != np.float32 else 0)
+
+
 def generate_chunk(seed: int, chunk: int, rows: int, n_cols: int, dtype, out=None) -> np.ndarray:
     """Standard-normal rows of chunk `chunk` (unscaled), the same values for
     every dtype and for the dense and the matrix-free operator."""
-    bit_generator = np.random.SFC64(np.random.SeedSequence(seed, spawn_key=(chunk,)))
     if out is None:
         out = np.empty((rows, n_cols), dtype=dtype)
-    return standard_normal_fill(bit_generator, out)
+    target = out if out.flags.c_contiguous else np.empty(out.shape, dtype=out.dtype)
+    fill_chunks(chunk_states(seed, chunk, chunk + 1), rows * n_cols, target)
+    if target is not out:
+        out[...] = target
+    return out
 
 
 def gaussian_chunk(xp, device, seed: int, chunk: int, rows: int, n_cols: int, dtype):
@@ -161,10 +244,11 @@ class DenseGaussian(Operator):
         self.seed = resolve_seed(seed)
         if matrix is None:
             N = self.shape[0] * self.shape[1]
-            rows = rows_per_chunk(N)
+            blocks = superchunks(self.m, N)
+            states = chunk_states(self.seed, 0, blocks[-1][1])
             matrix = np.empty((self.m, N), dtype=self.dtype)
-            for c, (a, b) in enumerate(_chunk_bounds(self.m, rows)):
-                generate_chunk(self.seed, c, b - a, N, self.dtype, out=matrix[a:b])
+            for first, last, a, b in blocks:
+                fill_chunks(states[first:last], rows_per_chunk(N) * N, matrix[a:b])
             matrix *= self.dtype.type(1.0 / np.sqrt(self.m))
         self.matrix = np.ascontiguousarray(matrix, dtype=self.dtype)
 
@@ -212,11 +296,14 @@ class DenseGaussian(Operator):
 
 class StreamGaussian(Operator):
     """Matrix-free Gaussian operator: the same G as `DenseGaussian(seed)`,
-    regenerated chunk by chunk on every application; memory O(threads · chunk).
+    regenerated on every application; memory O(threads · superchunk).
 
-    Each application streams all m rows: forward computes G_c vec(X) for each
-    chunk c, adjoint accumulates G_cᵀ z_c. Chunks are spread over `threads`
-    workers (default: all cores), each with BLAS limited to one thread.
+    Each application streams all m rows, a superchunk (`superchunks`: whole
+    chunks, one block of consecutive rows) at a time: forward computes
+    G_s vec(X) for each superchunk s, adjoint accumulates G_sᵀ z_s.
+    Superchunk s goes to worker s mod T of `threads` workers (default: all
+    cores), each with BLAS limited to one thread. The chunks' SFC64 starting
+    states are computed once per operator (`chunk_states`, 32 bytes a chunk).
     """
 
     def __init__(self, n1, n2, m, *, seed=None, dtype="float64", threads=None, index=None):
@@ -230,68 +317,66 @@ class StreamGaussian(Operator):
         N = self.shape[0] * self.shape[1]
         self._rows = rows_per_chunk(N)
         self._bounds = _chunk_bounds(self.m_total, self._rows)
+        self._blocks = superchunks(self.m_total, N)
         self._scale = float(1.0 / np.sqrt(self.m_total))
+        self._states = None
         if self.index is not None:
-            # Which selected measurements fall in each chunk, and where they go.
+            # Which selected measurements fall in each chunk and each superchunk, and where they go.
             order = np.argsort(self.index, kind="stable")
             sorted_rows = self.index[order]
-            cuts = np.searchsorted(sorted_rows, [a for a, _ in self._bounds] + [self.m_total])
-            self._selection = [(order[cuts[c]:cuts[c + 1]], sorted_rows[cuts[c]:cuts[c + 1]] - a) for c, (a, _) in enumerate(self._bounds)]
+            def select(bounds):
+                cuts = np.searchsorted(sorted_rows, [a for a, _ in bounds] + [self.m_total])
+                return [(order[cuts[c]:cuts[c + 1]], sorted_rows[cuts[c]:cuts[c + 1]] - a) for c, (a, _) in enumerate(bounds)]
+            self._selection = select(self._bounds)
+            self._block_selection = select([(a, b) for _, _, a, b in self._blocks])
 
     @property
     def peak_bytes(self) -> int:
-        """Memory held by the generation buffers at any one time: per thread,
-        one chunk in the operator's dtype, a float32 staging chunk (float64
-        only), the Box–Muller scratch (θ in float32, the raw words and their
-        bit fields in uint64, half a chunk each) and the adjoint accumulator
-        of one n1·n2 row per trial (counted for one trial)."""
-        entries = self._rows * self.n1 * self.n2
-        half = entries // 2 + 1
-        per_thread = entries * self.dtype.itemsize + half * (4 + 8 + 8) + self.n1 * self.n2 * self.dtype.itemsize
-        if self.dtype != np.float32:
-            per_thread += entries * 4
-        return self.threads * per_thread
+        """Memory held by the generation buffers at any one time: the chunks'
+        SFC64 states (32 bytes a chunk) and, per thread, one superchunk in the
+        operator's dtype, its generation scratch (`generation_bytes`) and the
+        adjoint accumulator of one n1·n2 row per trial (counted for one trial)."""
+        return stream_buffer_bytes(self.n1, self.n2, self.m_total, self.dtype, self.threads)
 
-    def _per_thread(self, work):
-        """Run `work(c)` over all chunks, thread t taking chunks t, t+T, …;
-        returns each thread's sum of the non-None results (or None)."""
-        n_chunks = len(self._bounds)
+    def _state_table(self):
+        if self._states is None:
+            self._states = chunk_states(self.seed, 0, len(self._bounds))
+        return self._states
 
-        def run(t):
-            acc = None
-            for c in range(t, n_chunks, self.threads):
-                part = work(c)
-                if part is not None:
-                    acc = part if acc is None else acc.__iadd__(part)
-            return acc
-
-        with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
-            return list(pool.map(run, range(min(self.threads, n_chunks))))
+    def _map_threads(self, run):
+        """[run(t) for each worker t], the workers at once, one BLAS thread each
+        (the caller's thread when there is one worker)."""
+        self._state_table()  # once, before the workers start
+        workers = min(self.threads, len(self._blocks))
+        with _one_blas_thread():
+            if workers == 1:
+                return [run(0)]
+            with ThreadPoolExecutor(workers) as pool:
+                return list(pool.map(run, range(workers)))
 
     def _sum_over_threads(self, run):
         """Σ_t run(t) over the generator threads (one BLAS thread each), summed in thread order."""
-        with threadpool_limits(1), ThreadPoolExecutor(self.threads) as pool:
-            parts = list(pool.map(run, range(min(self.threads, len(self._bounds)))))
+        parts = self._map_threads(run)
         total = parts[0]
         for part in parts[1:]:
             total += part
         return total
 
-    def _chunks_of_thread(self, t: int):
-        """The non-empty chunks (G_c, targets) that thread t handles: c = t, t + T, t + 2T, …
-        (always the same thread for chunk c, so sums keep their order)."""
-        for c in range(t, len(self._bounds), self.threads):
-            G, targets = self._chunk(c)
+    def _blocks_of_thread(self, t: int):
+        """The non-empty superchunks (G_s, targets) that thread t handles: s = t, t + T, t + 2T, …
+        (always the same thread for superchunk s, so sums keep their order)."""
+        for s in range(t, len(self._blocks), self.threads):
+            G, targets = self._block(s)
             if G.shape[0]:
                 yield G, targets
 
-    def _chunk(self, c):
-        a, b = self._bounds[c]
+    def _block(self, s):
+        first, last, a, b = self._blocks[s]
         N = self.n1 * self.n2
-        G = generate_chunk(self.seed, c, b - a, N, self.dtype, out=scratch("chunk", (b - a) * N, self.dtype).reshape(b - a, N))
+        G = fill_chunks(self._states[first:last].copy(), self._rows * N, scratch("block", (b - a) * N, self.dtype).reshape(b - a, N))
         if self.index is None:
             return G, slice(a, b)
-        targets, local = self._selection[c]
+        targets, local = self._block_selection[s]
         return G[local], targets
 
     def _chunk_xp(self, c):
@@ -310,11 +395,11 @@ class StreamGaussian(Operator):
         flat = X.reshape(-1, self.n1 * self.n2)
         out = np.empty((flat.shape[0], self.m), dtype=self.dtype)
 
-        def work(c):
-            G, targets = self._chunk(c)
-            out[:, targets] = flat @ G.T
+        def run(t):
+            for G, targets in self._blocks_of_thread(t):
+                out[:, targets] = flat @ G.T
 
-        self._per_thread(work)
+        self._map_threads(run)
         out *= self.dtype.type(self._scale)
         return out.reshape(*X.shape[:-2], self.m)
 
@@ -335,18 +420,27 @@ class StreamGaussian(Operator):
             out = xp.take(out, xp.asarray(inverse, device=self.device), axis=1)
         return xp.reshape(out, (*X.shape[:-2], self.m))
 
+    def _accumulate(self, acc, G, z):
+        """acc += z·G in place (BLAS beta = 1, no B·n1·n2 temporary): gemv for
+        one trial (3× faster than a one-column gemm here), gemm for a batch."""
+        blas = scipy.linalg.blas
+        if acc.shape[0] == 1:
+            gemv = blas.dgemv if self.dtype == np.float64 else blas.sgemv
+            gemv(1.0, G.T, z[0], beta=1.0, y=acc[0], overwrite_y=True)
+        else:
+            gemm = blas.dgemm if self.dtype == np.float64 else blas.sgemm
+            gemm(1.0, G.T, z.T, beta=1.0, c=acc.T, overwrite_c=True)
+
     def adjoint(self, z):
         if not is_numpy(self.xp):
             return self._adjoint_xp(self._arr(z))
         z = np.asarray(z, dtype=self.dtype)
         flat = z.reshape(-1, self.m)
-        gemm = scipy.linalg.blas.dgemm if self.dtype == np.float64 else scipy.linalg.blas.sgemm
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
-            for G, targets in self._chunks_of_thread(t):
-                # accᵀ += Gᵀ z_cᵀ in place (BLAS beta = 1): no B·n1·n2 temporary per chunk.
-                gemm(1.0, G.T, np.ascontiguousarray(flat[:, targets]).T, beta=1.0, c=acc.T, overwrite_c=True)
+            for G, targets in self._blocks_of_thread(t):
+                self._accumulate(acc, G, np.ascontiguousarray(flat[:, targets]))
             return acc
 
         total = self._sum_over_threads(run)
@@ -354,15 +448,16 @@ class StreamGaussian(Operator):
         return total.reshape(*z.shape[:-1], self.n1, self.n2)
 
     def residual_gradient(self, U, V, y, dtype):
-        """One pass over the chunks for a whole gradient step: r = A(UVᵀ) − y
-        (in `dtype`) and (A*(r)V, A*(r)ᵀU), generating each chunk ONCE: row
-        block c's residual r_c is known as soon as its forward values are, and
-        its adjoint contribution G_cᵀ r_c needs the same rows.
+        """One pass over the superchunks for a whole gradient step:
+        r = A(UVᵀ) − y (in `dtype`) and (A*(r)V, A*(r)ᵀU), generating each
+        superchunk ONCE: row block s's residual r_s is known as soon as its
+        forward values are, and its adjoint contribution G_sᵀ r_s needs the
+        same rows.
 
         Bit for bit `forward_factors(U, V).astype(dtype) − y` and
-        `gradient_products(r, U, V)`: every chunk goes through the same BLAS
-        calls on the same operands, on the same thread (chunk c on thread
-        c mod T), and the parts are summed in the same order. NumPy only
+        `gradient_products(r, U, V)`: every superchunk goes through the same
+        BLAS calls on the same operands, on the same thread (superchunk s on
+        thread s mod T), and the parts are summed in the same order. NumPy only
         (returns None on other backends, where the caller uses the two passes)."""
         if not is_numpy(self.xp):
             return None
@@ -376,16 +471,14 @@ class StreamGaussian(Operator):
         y_rows = np.broadcast_to(y, lead + (self.m,)).reshape(-1, self.m)
         scale = self.dtype.type(self._scale)
         r = np.empty((flat.shape[0], self.m), dtype=dtype)
-        gemm = scipy.linalg.blas.dgemm if self.dtype == np.float64 else scipy.linalg.blas.sgemm
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
-            for G, targets in self._chunks_of_thread(t):
+            for G, targets in self._blocks_of_thread(t):
                 forward = flat @ G.T
                 forward *= scale
                 r[:, targets] = forward.astype(dtype, copy=False) - y_rows[:, targets]
-                z_c = np.ascontiguousarray(np.asarray(r[:, targets], dtype=self.dtype))
-                gemm(1.0, G.T, z_c.T, beta=1.0, c=acc.T, overwrite_c=True)
+                self._accumulate(acc, G, np.ascontiguousarray(np.asarray(r[:, targets], dtype=self.dtype)))
             return acc
 
         total = self._sum_over_threads(run)
@@ -409,4 +502,29 @@ class StreamGaussian(Operator):
         index = np.asarray(index)
         base = index if self.index is None else self.index[index]
         new = StreamGaussian(self.n1, self.n2, self.m_total, seed=self.seed, dtype=self.dtype, threads=self.threads, index=base)
+        new._states = self._states
         return new if is_numpy(self.xp) else new.to_namespace(self.xp, self.device)
+
+
+def stream_buffer_bytes(n1: int, n2: int, m: int, dtype, threads: int) -> int:
+    """Peak bytes of `StreamGaussian`'s generation buffers (its `peak_bytes`):
+    32 bytes of SFC64 state a chunk, and per thread the largest superchunk in
+    `dtype`, its `generation_bytes` and one n1·n2 accumulator row."""
+    N = int(n1) * int(n2)
+    itemsize = np.dtype(dtype).itemsize
+    blocks = superchunks(int(m), N)
+    entries = max(b - a for _, _, a, b in blocks) * N
+    per_thread = entries * itemsize + generation_bytes(entries, min(entries, rows_per_chunk(N) * N), dtype) + N * itemsize
+    return 32 * blocks[-1][1] + min(int(threads), len(blocks)) * per_thread
+
+
+_BLAS_CONTROLLER = []
+
+
+def _one_blas_thread():
+    """threadpool_limits(1) from a controller found once (finding the BLAS
+    libraries costs ~1.5 ms, a limit ~20 µs; NumPy's and SciPy's OpenBLAS are
+    loaded when this module is)."""
+    if not _BLAS_CONTROLLER:
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0].limit(limits=1)

@@ -1,21 +1,26 @@
-"""A numba kernel for the integer half of the Gaussian operator's Box–Muller
-draws (operators/gaussian.standard_normal_fill), used when numba is installed.
+"""numba kernels for the Gaussian operator's Box–Muller draws
+(operators/gaussian: `standard_normal_fill`, `fill_chunks`), used when numba is
+installed.
 
-It runs NumPy's SFC64 recurrence from the bit generator's state
+`sfc64_box_muller_inputs` runs NumPy's SFC64 recurrence
 (tmp = a + b + counter++; a = b ⊕ (b ≫ 11); b = c + (c ≪ 3); c = rotl(c, 24) + tmp;
-the word is tmp) and writes, for each word w, the float32 values
-(⌊w/2⁴⁰⌋ + ½)·2⁻²⁴ and (w mod 2²⁴)·(2π·2⁻²⁴) straight into the caller's
-buffers: the same float32 operations, in the same order, as the NumPy path
-(integers below 2²⁴ convert exactly; one add, one multiply each, no fused
-multiply–add), so the values are bit for bit those of `random_raw` followed by
-the NumPy ufuncs. The transcendental half (log, sqrt, sin, cos) stays with
-NumPy's own ufuncs so every entry of the operator is unchanged.
+the word is tmp) for several chunks in one call, each from its own state
+(a row of a states array: no `bit_generator.state` dict round trips), and
+writes, for each word w, the float32 values (⌊w/2⁴⁰⌋ + ½)·2⁻²⁴ and
+(w mod 2²⁴)·(2π·2⁻²⁴) straight into the caller's buffers: the same float32
+operations, in the same order, as the NumPy path (integers below 2²⁴ convert
+exactly; one add, one multiply each, no fused multiply–add), so the values are
+bit for bit those of `random_raw` followed by the NumPy ufuncs. ln, sin and
+cos stay with NumPy's own float32 ufuncs (their SIMD approximations cannot be
+reproduced here bit for bit), called by the caller over all chunks at once;
+`box_muller_combine` then does the correctly rounded rest (−2·ln u₁, √, the
+products) and writes the entries in the operator's dtype.
 
-What it saves: the fresh array of raw words per chunk (page faults), four
-passes of shifts, masks and casts, and two passes of scaling. The kernel
-releases the GIL (nogil), so the matrix-free operator's generator threads
-run it at the same time.
-"""
+What it saves: the fresh array of raw words per chunk (page faults), the
+passes of shifts, masks, casts and scalings, the float32 staging copy of a
+float64 chunk and the Python work per chunk. The kernels release the GIL
+(nogil), so the matrix-free operator's generator threads run them at the same
+time."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import numpy as np
 
 from asymsense.operators import entry_kernels
 
-_KERNEL = None
+_KERNELS = None
 
 
 def available() -> bool:
@@ -31,37 +36,67 @@ def available() -> bool:
     return entry_kernels.available()
 
 
-def _kernel():
-    global _KERNEL
-    if _KERNEL is None:
+def _kernels():
+    global _KERNELS
+    if _KERNELS is None:
         from numba import njit
 
         @njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
-        def fill(state, n, radius, theta, half, unit, angle):  # pragma: no cover - compiled
-            a, b, c, d = state[0], state[1], state[2], state[3]
+        def fill(states, entries, total, radius, theta, half, unit, angle):  # pragma: no cover - compiled
+            pairs = (entries + 1) // 2
             one, s11, s3, s24, s40 = np.uint64(1), np.uint64(11), np.uint64(3), np.uint64(24), np.uint64(40)
             low = np.uint64(0xFFFFFF)
-            for i in range(n):
-                tmp = a + b + d
-                d += one
-                a = b ^ (b >> s11)
-                b = c + (c << s3)
-                c = ((c << s24) | (c >> s40)) + tmp
-                r = np.float32(tmp >> s40) + half
-                radius[i] = r * unit
-                theta[i] = np.float32(tmp & low) * angle
-            state[0], state[1], state[2], state[3] = a, b, c, d
+            for j in range(states.shape[0]):
+                h = (min(entries, total - j * entries) + 1) // 2
+                r = radius[j * pairs:j * pairs + h]
+                t = theta[j * pairs:j * pairs + h]
+                a, b, c, d = states[j, 0], states[j, 1], states[j, 2], states[j, 3]
+                for i in range(h):
+                    tmp = a + b + d
+                    d += one
+                    a = b ^ (b >> s11)
+                    b = c + (c << s3)
+                    c = ((c << s24) | (c >> s40)) + tmp
+                    # both fields are below 2²⁴: exact through int32 (a cheaper conversion than from uint64)
+                    r[i] = (np.float32(np.int32(tmp >> s40)) + half) * unit
+                    t[i] = np.float32(np.int32(tmp & low)) * angle
+                states[j, 0], states[j, 1], states[j, 2], states[j, 3] = a, b, c, d
 
-        _KERNEL = fill
-    return _KERNEL
+        @njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+        def combine(log_radius, cosine, sine, entries, total, out):  # pragma: no cover - compiled
+            pairs = (entries + 1) // 2
+            minus_two = np.float32(-2.0)
+            for j in range((total + entries - 1) // entries):
+                e = min(entries, total - j * entries)
+                h = (e + 1) // 2
+                lr = log_radius[j * pairs:j * pairs + h]
+                first = out[j * entries:j * entries + h]
+                for i in range(h):
+                    first[i] = np.sqrt(minus_two * lr[i]) * cosine[j * pairs + i]
+                second = out[j * entries + h:j * entries + e]
+                for i in range(e - h):
+                    second[i] = np.sqrt(minus_two * lr[i]) * sine[j * pairs + i]
+
+        _KERNELS = fill, combine
+    return _KERNELS
 
 
-def sfc64_box_muller_inputs(bit_generator: np.random.SFC64, radius: np.ndarray, theta: np.ndarray, half, unit, angle) -> None:
-    """Fill radius[i] = (⌊wᵢ/2⁴⁰⌋ + half)·unit and theta[i] = (wᵢ mod 2²⁴)·angle
-    (float32) from the next len(radius) words of `bit_generator` (an SFC64
-    with no buffered 32-bit half), and advance its state past them."""
-    full = bit_generator.state
-    state = np.array(full["state"]["state"], dtype=np.uint64)
-    _kernel()(state, radius.shape[0], radius, theta, np.float32(half), np.float32(unit), np.float32(angle))
-    full["state"]["state"] = state
-    bit_generator.state = full
+def sfc64_box_muller_inputs(states: np.ndarray, entries: int, total: int, radius: np.ndarray, theta: np.ndarray, half, unit, angle) -> None:
+    """The integer half of Box–Muller for consecutive chunks of `entries`
+    entries (the last may be shorter; `total` entries in all), chunk j from
+    the SFC64 state states[j] = (a, b, c, counter), which is advanced past
+    the chunk's words. Chunk j takes h_j = ⌈e_j/2⌉ words w and writes
+    radius[j·p + i] = (⌊wᵢ/2⁴⁰⌋ + half)·unit and theta[j·p + i] = (wᵢ mod 2²⁴)·angle
+    in float32, p = ⌈entries/2⌉."""
+    _kernels()[0](states, entries, total, radius, theta, np.float32(half), np.float32(unit), np.float32(angle))
+
+
+def box_muller_combine(log_radius: np.ndarray, cosine: np.ndarray, sine: np.ndarray, entries: int, total: int, out: np.ndarray) -> None:
+    """The last Box–Muller pass for the chunks of `sfc64_box_muller_inputs`,
+    given NumPy's ln u₁ (log_radius), cos θ and sin θ: chunk j's entries
+    out[j·entries + i] = √(−2 ln u₁)·cos θ for i < h_j and
+    out[j·entries + h_j + i] = √(−2 ln u₁)·sin θ after, computed in float32
+    (−2·ln u₁, √ and the product are correctly rounded IEEE operations, the
+    values of NumPy's float32 ufuncs) and stored in out's dtype (float32 or
+    float64, no staging copy)."""
+    _kernels()[1](log_radius, cosine, sine, entries, total, out)
