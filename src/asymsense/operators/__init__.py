@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from asymsense.backend import to_backend
@@ -9,8 +11,7 @@ from asymsense.errors import InputError
 from asymsense.validation import check_dtype, check_memory
 from asymsense.operators.base import Operator, check_shape
 from asymsense.operators.entries import BLOCK_BYTES, EntrySample, random_entries
-from asymsense.operators.gaussian import CHUNK_ENTRIES, DenseGaussian, StreamGaussian
-from asymsense.operators import rng_kernels
+from asymsense.operators.gaussian import CHUNK_ENTRIES, DenseGaussian, StreamGaussian, stream_buffer_bytes
 from asymsense.operators.rank_one import RankOneOperator
 from asymsense.operators.structured import StructuredOperator
 
@@ -34,10 +35,10 @@ def operator_memory(kind: str, n1: int, n2: int, m: int, dtype="float64", *, dra
     item = np.dtype(check_dtype(dtype)).itemsize
     drawn = item + (8 if item < 8 and drawing else 0)
     n1, n2, m = int(n1), int(n2), int(m)
-    # the streamed Gaussian: a chunk per generator thread, plus NumPy's raw 64-bit words and their shifted
-    # copy (8 bytes an entry) where the numba generator is absent
-    if kind == "gaussian-stream":  # asked only here: available() loads numba and its kernels
-        return 2 * CHUNK_ENTRIES * (8 if rng_kernels.available() else 16) + 16 * m
+    # the streamed Gaussian: a superchunk and its generation scratch per generator thread (one per core),
+    # the chunks' generator states (StreamGaussian.peak_bytes)
+    if kind == "gaussian-stream":  # asked only here: the scratch size asks whether numba loads
+        return stream_buffer_bytes(n1, n2, m, dtype, os.cpu_count() or 1) + 16 * m
     sizes = {"gaussian": m * n1 * n2 * drawn, "rank-one": m * (n1 + n2) * drawn,
              "structured": 4 * n1 * n2 * 8 + 16 * m, "entries": 100 * m + 16 * (n1 + n2 + 2)}  # entries: + the row and column CSR offsets
     return sizes.get(kind, m * n1 * n2 * drawn)
