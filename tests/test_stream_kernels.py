@@ -39,9 +39,10 @@ def generator(request, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("entries, n_chunks, last", [(6, 5, 6), (7, 3, 7), (7, 4, 3), (1, 3, 1), (2, 1, 1), (101, 9, 50), (4096, 10, 4095)])
+@pytest.mark.parametrize("entries, n_chunks, last", [(6, 5, 6), (7, 3, 7), (7, 4, 3), (1, 3, 1), (2, 1, 1), (101, 9, 50), (4096, 10, 4095), (33, 17, 20), (16, 8, 16)])
 def test_superchunk_fill_equals_per_chunk_generation(generator, dtype, entries, n_chunks, last):
-    """Odd and even chunk sizes, a shorter last chunk, more chunks than the kernel's lanes."""
+    """Odd and even chunk sizes, a shorter last chunk, chunks beyond the kernel's
+    8 vector lanes and words beyond its 8-word steps (both done by the scalar loop)."""
     total = (n_chunks - 1) * entries + last
     states = g.chunk_states(7, 3, 3 + n_chunks)
     out = g.fill_chunks(states, entries, np.full(total, np.nan, dtype=dtype))

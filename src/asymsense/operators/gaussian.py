@@ -34,7 +34,7 @@ from threadpoolctl import ThreadpoolController
 from asymsense.errors import InputError
 from asymsense.validation import check_dtype, check_int, resolve_seed
 from asymsense.backend import is_numpy
-from asymsense.operators import jax_kernels, rng_kernels
+from asymsense.operators import entry_kernels, jax_kernels, rng_kernels
 from asymsense.operators.base import Operator, check_shape
 
 CHUNK_ENTRIES = 2**16
@@ -69,12 +69,13 @@ def scratch(name: str, n: int, dtype=np.float32) -> np.ndarray:
     return buf[:n]
 
 
-SUPERCHUNK_ENTRIES = 2**18
+SUPERCHUNK_ENTRIES = 2**19
 """Target number of entries a generator thread draws per Python-level call (a
-superchunk: consecutive chunks, one contiguous block of rows, 2 MiB in
+superchunk: consecutive chunks, one contiguous block of rows, 4 MiB in
 float64): one numba pass, one call of each NumPy ufunc and one product for
 all of them, so the Python work per call (slicing, scratch lookups, the BLAS
-call set-up) is spread over several chunks."""
+call set-up) is spread over several chunks, and 8 chunks fill the vector
+lanes of the SFC64 kernel (rng_numba)."""
 
 
 def superchunks(m: int, n_cols: int):
@@ -83,6 +84,7 @@ def superchunks(m: int, n_cols: int):
     entries (whole chunks, at least one)."""
     rows = rows_per_chunk(n_cols)
     per = max(1, SUPERCHUNK_ENTRIES // (rows * n_cols))
+    per = per - per % 8 if per >= 8 else per  # whole groups of the kernel's 8 lanes
     n_chunks = -(-m // rows)
     return [(c, min(c + per, n_chunks), c * rows, min((c + per) * rows, m)) for c in range(0, n_chunks, per)]
 
@@ -223,34 +225,82 @@ class DenseGaussian(Operator):
     A(X) = G vec(X) and A*(z) = mat(Gᵀ z); on a batch both become one
     matrix–matrix product, so B trials read G once per step instead of B times.
 
-    kernel="jax" computes whole steps (`residual_gradient`, which fgd calls)
-    with XLA instead of OpenBLAS (`operators.jax_kernels`: 2× faster skinny
-    GEMMs at B = 6; equal to ~1e-15 per step in float64, not bit for bit);
-    the default "blas" is NumPy's products.
+    Whole steps (`residual_gradient`, which fgd calls) take one of these kernels:
+
+    - "numba": the fused one-pass kernel (`operators.dense_numba`): each row
+      block of G gives its residuals and, still in cache, its adjoint
+      contribution, so G is read once per step instead of twice; a float64
+      operator keeps its unscaled float32 normals g (G = fl(g·m^(-1/2)) entry
+      for entry) and the kernel reads those, 4 bytes an entry. 3–4× faster than
+      OpenBLAS at the demo's B = 6 and 2–4× for one trial (one thread);
+      equal to rounding level, not bit for bit.
+    - "blas": NumPy's (OpenBLAS's) two products, bit for bit
+      `forward_factors` then `gradient_products`.
+    - "jax": XLA's products (`operators.jax_kernels`; opt-in, jax is not a
+      dependency).
+    - "auto" (default): "numba" where numba is installed and the batch's
+      factors product X (B·n1·n2 numbers) is at most FUSED_BATCH_BYTES, else "blas".
     """
 
-    KERNELS = ("blas", "jax")
+    KERNELS = ("auto", "numba", "blas", "jax")
 
-    def __init__(self, n1, n2, m, *, seed=None, dtype="float64", matrix=None, kernel="blas"):
+    FUSED_BATCH_BYTES = 2**20
+    """The largest batch X = UVᵀ (bytes) that "auto" gives the fused kernel:
+    its register tiles stream X from L2 for every 4 rows of G, so past L2's
+    size OpenBLAS's cache-blocked GEMMs win (measured crossover 1–2 MiB, f64
+    and f32, one thread)."""
+
+    def __init__(self, n1, n2, m, *, seed=None, dtype="float64", matrix=None, kernel="auto"):
         if kernel not in self.KERNELS:
             raise InputError(f"kernel must be one of {', '.join(self.KERNELS)}, got {kernel!r}")
         if kernel == "jax" and not jax_kernels.available():
             raise InputError("kernel='jax' needs jax (pip install jax)")
+        if kernel == "numba" and not entry_kernels.available():
+            raise InputError("kernel='numba' needs numba (pip install asymsense[fast])")
         self.kernel = kernel
         self._jax_matrix = None
         self.shape = check_shape(n1, n2, m)[:2]
         self.m = int(m)
         self.dtype = check_dtype(dtype)
         self.seed = resolve_seed(seed)
+        self._normals = None
         if matrix is None:
             N = self.shape[0] * self.shape[1]
             blocks = superchunks(self.m, N)
             states = chunk_states(self.seed, 0, blocks[-1][1])
-            matrix = np.empty((self.m, N), dtype=self.dtype)
+            keep_normals = self.dtype == np.float64 and self.fused_available()
+            matrix = np.empty((self.m, N), dtype=np.float32 if keep_normals else self.dtype)
             for first, last, a, b in blocks:
                 fill_chunks(states[first:last], rows_per_chunk(N) * N, matrix[a:b])
-            matrix *= self.dtype.type(1.0 / np.sqrt(self.m))
+            scale = 1.0 / np.sqrt(self.m)
+            if keep_normals:
+                self._normals, self._normals_scale, matrix = matrix, scale, matrix.astype(np.float64)
+            matrix *= self.dtype.type(scale)
         self.matrix = np.ascontiguousarray(matrix, dtype=self.dtype)
+
+    def fused_available(self) -> bool:
+        """Whether this operator's kernel setting can take the fused kernel at all."""
+        return self.kernel in ("auto", "numba") and entry_kernels.available()
+
+    def fused_operands(self):
+        """(G', s) with G = s·G' that the fused kernel reads: the float32
+        normals and m^(-1/2) for a float64 operator that drew its own matrix,
+        else the matrix itself and 1."""
+        if self._normals is not None:
+            return self._normals, self._normals_scale
+        return self.matrix, 1.0
+
+    def fused_max_trials(self) -> int:
+        """The largest batch "auto" gives the fused kernel (FUSED_BATCH_BYTES)."""
+        return max(1, self.FUSED_BATCH_BYTES // (self.n1 * self.n2 * self.dtype.itemsize))
+
+    def step_kernel(self, batch: int) -> str:
+        """The kernel `residual_gradient` takes for `batch` trials on NumPy."""
+        if self.kernel in ("blas", "jax"):
+            return self.kernel
+        if self.fused_available() and (self.kernel == "numba" or batch <= self.fused_max_trials()):
+            return "numba"
+        return "blas"
 
     backend_arrays = ("matrix",)
 
@@ -276,15 +326,22 @@ class DenseGaussian(Operator):
             new.matrix = self.xp.take(self.matrix, self.xp.asarray(index, device=self.device), axis=0)
             new.m = len(index)
             return new
-        return DenseGaussian(self.n1, self.n2, len(index), seed=self.seed, dtype=self.dtype, matrix=self.matrix[index], kernel=self.kernel)
+        new = DenseGaussian(self.n1, self.n2, len(index), seed=self.seed, dtype=self.dtype, matrix=self.matrix[index], kernel=self.kernel)
+        if self._normals is not None:
+            new._normals, new._normals_scale = self._normals[index], self._normals_scale
+        return new
 
     def residual_gradient(self, U, V, y, dtype):
-        """r = A(UVᵀ) − y (in `dtype`) and (A*(r)V, A*(r)ᵀU) for a whole step:
-        with kernel="jax" one compiled XLA function; otherwise exactly
+        """r = A(UVᵀ) − y (in `dtype`) and (A*(r)V, A*(r)ᵀU) for a whole step,
+        by the kernel `step_kernel(B)` names (see the class): the fused
+        one-pass kernel, one compiled XLA function, or exactly
         `forward_factors(U, V).astype(dtype) − y` and `gradient_products`
         (the bits of the two calls). NumPy only (None on other backends)."""
         if not is_numpy(self.xp):
             return None
+        U, V = np.asarray(U), np.asarray(V)
+        if np.ndim(y) == 1 and self.step_kernel(math.prod(U.shape[:-2])) == "numba":
+            return self._fused_step(U, V, y, np.dtype(dtype))
         if self.kernel == "jax":
             if self._jax_matrix is None:
                 self._jax_matrix = jax_kernels.device_matrix(self.matrix)
@@ -292,6 +349,26 @@ class DenseGaussian(Operator):
         r = self.forward_factors(U, V).astype(dtype, copy=False) - y
         MV, MtU = self.gradient_products(r, U, V)
         return r, MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
+
+    def _fused_step(self, U, V, y, dtype):
+        """The step by `dense_numba.fused_step`: X = UVᵀ and the small products
+        MV, MᵀU by NumPy, the two products over G in one pass, sums in the
+        operator's dtype."""
+        from asymsense.operators import dense_numba
+
+        kind = self.dtype
+        U, V = U.astype(kind, copy=False), V.astype(kind, copy=False)
+        X = U @ np.swapaxes(V, -1, -2)
+        lead = X.shape[:-2]
+        flat = np.ascontiguousarray(X.reshape(-1, self.n1 * self.n2))
+        y_rows = np.ascontiguousarray(np.broadcast_to(np.asarray(y, dtype=kind), (self.m,)))
+        r = np.empty((flat.shape[0], self.m), dtype=kind)
+        M = np.empty_like(flat)
+        G, scale = self.fused_operands()
+        dense_numba.fused_step(G, kind.type(scale), flat, y_rows, r, M, kind.type(0))
+        M = M.reshape(X.shape)
+        MV, MtU = M @ V, np.swapaxes(M, -1, -2) @ U
+        return r.reshape(*lead, self.m).astype(dtype, copy=False), MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
 
 
 class StreamGaussian(Operator):

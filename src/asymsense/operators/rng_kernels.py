@@ -39,45 +39,9 @@ def available() -> bool:
 def _kernels():
     global _KERNELS
     if _KERNELS is None:
-        from numba import njit
+        from asymsense.operators import rng_numba
 
-        @njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
-        def fill(states, entries, total, radius, theta, half, unit, angle):  # pragma: no cover - compiled
-            pairs = (entries + 1) // 2
-            one, s11, s3, s24, s40 = np.uint64(1), np.uint64(11), np.uint64(3), np.uint64(24), np.uint64(40)
-            low = np.uint64(0xFFFFFF)
-            for j in range(states.shape[0]):
-                h = (min(entries, total - j * entries) + 1) // 2
-                r = radius[j * pairs:j * pairs + h]
-                t = theta[j * pairs:j * pairs + h]
-                a, b, c, d = states[j, 0], states[j, 1], states[j, 2], states[j, 3]
-                for i in range(h):
-                    tmp = a + b + d
-                    d += one
-                    a = b ^ (b >> s11)
-                    b = c + (c << s3)
-                    c = ((c << s24) | (c >> s40)) + tmp
-                    # both fields are below 2²⁴: exact through int32 (a cheaper conversion than from uint64)
-                    r[i] = (np.float32(np.int32(tmp >> s40)) + half) * unit
-                    t[i] = np.float32(np.int32(tmp & low)) * angle
-                states[j, 0], states[j, 1], states[j, 2], states[j, 3] = a, b, c, d
-
-        @njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
-        def combine(log_radius, cosine, sine, entries, total, out):  # pragma: no cover - compiled
-            pairs = (entries + 1) // 2
-            minus_two = np.float32(-2.0)
-            for j in range((total + entries - 1) // entries):
-                e = min(entries, total - j * entries)
-                h = (e + 1) // 2
-                lr = log_radius[j * pairs:j * pairs + h]
-                first = out[j * entries:j * entries + h]
-                for i in range(h):
-                    first[i] = np.sqrt(minus_two * lr[i]) * cosine[j * pairs + i]
-                second = out[j * entries + h:j * entries + e]
-                for i in range(e - h):
-                    second[i] = np.sqrt(minus_two * lr[i]) * sine[j * pairs + i]
-
-        _KERNELS = fill, combine
+        _KERNELS = rng_numba.fill, rng_numba.combine
     return _KERNELS
 
 
