@@ -1,7 +1,7 @@
 """The optional XLA kernel of the dense Gaussian step (operators/jax_kernels,
-DenseGaussian(kernel="jax")) against the default OpenBLAS path: the same step
+DenseGaussian(kernel="jax")) against the OpenBLAS path (kernel="blas"): the same step
 to 1e-12 relative in float64, the same fit (final errors to 1e-12), and the
-default path untouched (residual_gradient is the two calls bit for bit)."""
+OpenBLAS path untouched (kernel="blas": residual_gradient is the two calls bit for bit)."""
 
 import numpy as np
 import pytest
@@ -19,8 +19,8 @@ def _problem(B, dtype="float64"):
     return U, V, y
 
 
-def test_default_residual_gradient_is_the_two_calls_bit_for_bit():
-    op = DenseGaussian(12, 9, 200, seed=1)
+def test_blas_residual_gradient_is_the_two_calls_bit_for_bit():
+    op = DenseGaussian(12, 9, 200, seed=1, kernel="blas")
     U, V, y = _problem(3)
     r, MV, MtU = op.residual_gradient(U, V, y, np.float64)
     r2 = op.forward_factors(U, V) - y
@@ -36,7 +36,7 @@ def test_unknown_kernel_is_refused():
 @pytest.mark.parametrize("B", [1, 4])
 def test_jax_step_matches_blas_to_1e12(B):
     pytest.importorskip("jax")
-    blas, xla = DenseGaussian(12, 9, 200, seed=1), DenseGaussian(12, 9, 200, seed=1, kernel="jax")
+    blas, xla = DenseGaussian(12, 9, 200, seed=1, kernel="blas"), DenseGaussian(12, 9, 200, seed=1, kernel="jax")
     U, V, y = _problem(B)
     for a, b in zip(xla.residual_gradient(U, V, y, np.float64), blas.residual_gradient(U, V, y, np.float64)):
         assert a.dtype == np.float64 and a.shape == b.shape

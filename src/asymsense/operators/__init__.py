@@ -9,6 +9,7 @@ import numpy as np
 from asymsense.backend import to_backend
 from asymsense.errors import InputError
 from asymsense.validation import check_dtype, check_memory
+from asymsense.operators import entry_kernels
 from asymsense.operators.base import Operator, check_shape
 from asymsense.operators.entries import BLOCK_BYTES, EntrySample, random_entries
 from asymsense.operators.gaussian import CHUNK_ENTRIES, DenseGaussian, StreamGaussian, stream_buffer_bytes
@@ -27,7 +28,8 @@ OPERATOR_KINDS = {
 def operator_memory(kind: str, n1: int, n2: int, m: int, dtype="float64", *, drawing: bool = True) -> int:
     """Peak bytes of building an operator of family `kind` (its arrays plus the
     temporaries of drawing them; float32 arrays are drawn in float64 first):
-    m·n1·n2 numbers for the dense Gaussian, m·(n1 + n2) for rank-one, a few
+    m·n1·n2 numbers for the dense Gaussian (plus its float32 normals for the
+    fused kernel, float64 with numba), m·(n1 + n2) for rank-one, a few
     chunks for the streamed Gaussian, O(n1·n2 + m) for the structured
     operator and O(n1 + n2 + m) for entry sampling. With `drawing=False`: what the operator keeps once
     built (no drawing temporaries). Measured against tracemalloc in
@@ -39,7 +41,9 @@ def operator_memory(kind: str, n1: int, n2: int, m: int, dtype="float64", *, dra
     # the chunks' generator states (StreamGaussian.peak_bytes)
     if kind == "gaussian-stream":  # asked only here: the scratch size asks whether numba loads
         return stream_buffer_bytes(n1, n2, m, dtype, os.cpu_count() or 1) + 16 * m
-    sizes = {"gaussian": m * n1 * n2 * drawn, "rank-one": m * (n1 + n2) * drawn,
+    # a float64 dense Gaussian also keeps its float32 normals where the fused kernel can read them (DenseGaussian)
+    normals = 4 if kind == "gaussian" and item == 8 and entry_kernels.available() else 0
+    sizes = {"gaussian": m * n1 * n2 * (drawn + normals), "rank-one": m * (n1 + n2) * drawn,
              "structured": 4 * n1 * n2 * 8 + 16 * m, "entries": 100 * m + 16 * (n1 + n2 + 2)}  # entries: + the row and column CSR offsets
     return sizes.get(kind, m * n1 * n2 * drawn)
 
