@@ -66,3 +66,22 @@ def test_written_tables_appear_whole_with_the_usual_permissions(tmp_path):
     os.umask(mask)
     assert (path.stat().st_mode & 0o777) == 0o666 & ~mask
     assert [p.name for p in tmp_path.iterdir()] == ["history.parquet"]
+
+
+@given(rows=st.integers(1, 9), cols=st.integers(1, 9), exponent=st.integers(-12, 3), seed=st.integers(0, 10**6))
+def test_spectral_norm_keeps_relative_precision_at_any_scale(rows, cols, exponent, seed):
+    """√λ_max of the shorter side's Gram equals the largest singular value to
+    ~eps relative, however small the matrix (a tail of 1e-12 included)."""
+    from asymsense.metrics import spectral_norm
+
+    A = 10.0**exponent * np.random.default_rng(seed).standard_normal((3, rows, cols))
+    assert np.allclose(spectral_norm(A), np.linalg.svd(A, compute_uv=False)[..., 0], rtol=1e-13, atol=0)
+
+
+def test_qr_core_skips_the_qr_of_square_and_wide_factors():
+    from asymsense.metrics import qr_core
+
+    F = np.random.default_rng(0).standard_normal((4, 6))
+    assert qr_core(F)[0] is None and qr_core(F)[1] is F
+    Q, R = qr_core(F.T)
+    assert R.shape == (4, 4) and np.allclose(Q @ R, F.T)
