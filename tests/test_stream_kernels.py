@@ -116,3 +116,36 @@ def test_peak_bytes_counts_a_superchunk_per_thread(monkeypatch):
     block_rows = max(b - a for _, _, a, b in op._blocks)
     assert op.peak_bytes >= 2 * block_rows * 100 * 100 * 8 + 32 * len(op._bounds)
     assert op.peak_bytes < 0.05 * 10_000 * 100 * 100 * 8  # well under the dense matrix
+
+
+@pytest.mark.parametrize("op_dtype, step_dtype, y_dtype", [("float32", "float64", "float64"), ("float64", "float32", "float32"),
+                                                            ("float32", "float32", "float64"), ("float32", "float32", "float32")])
+@pytest.mark.parametrize("take", [False, True])
+def test_one_trial_step_is_the_two_pass_bits_across_dtypes_and_subsets(monkeypatch, op_dtype, step_dtype, y_dtype, take):
+    """One trial takes the row kernels (products while the chunk is in cache);
+    with dtype conversions or a row subset the step is the two passes' bits too."""
+    monkeypatch.setattr(g, "CHUNK_ENTRIES", 60)
+    monkeypatch.setattr(g, "SUPERCHUNK_ENTRIES", 600)
+    op = StreamGaussian(6, 5, 97, seed=8, dtype=op_dtype, threads=2)
+    if take:
+        op = op.take(np.arange(97)[::-3])
+    rng = np.random.default_rng(3)
+    U, V = rng.standard_normal((6, 2)).astype(step_dtype), rng.standard_normal((5, 2)).astype(step_dtype)
+    y = rng.standard_normal(op.m).astype(y_dtype)
+    r, MV, MtU = op.residual_gradient(U, V, y, np.dtype(step_dtype))
+    r2 = op.forward_factors(U, V).astype(step_dtype) - y
+    MV2, MtU2 = op.gradient_products(r2, U, V)
+    np.testing.assert_array_equal(r, r2.astype(step_dtype))
+    np.testing.assert_array_equal(MV, MV2.astype(step_dtype))
+    np.testing.assert_array_equal(MtU, MtU2.astype(step_dtype))
+
+
+def test_row_products_match_blas_to_rounding():
+    """The row kernels' products (numba dot and row accumulation) against the dense matrix's BLAS products."""
+    pytest.importorskip("numba")
+    op = StreamGaussian(20, 30, 900, seed=1, threads=2)
+    dense = DenseGaussian(20, 30, 900, seed=1)
+    rng = np.random.default_rng(4)
+    X, z = rng.standard_normal((20, 30)), rng.standard_normal(900)
+    np.testing.assert_allclose(op.forward(X), dense.forward(X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(op.adjoint(z), dense.adjoint(z), rtol=1e-12, atol=1e-12)

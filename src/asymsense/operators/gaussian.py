@@ -152,7 +152,7 @@ def standard_normal_fill(bit_generator: np.random.BitGenerator, out: np.ndarray)
     return out
 
 
-def fill_chunks(states: np.ndarray, entries: int, out: np.ndarray) -> np.ndarray:
+def fill_chunks(states: np.ndarray, entries: int, out: np.ndarray, products=None) -> np.ndarray:
     """Standard normals of consecutive chunks into `out` (C-contiguous,
     float32 or float64): its flat entries [j·entries, (j + 1)·entries) (the
     last chunk may be shorter) are chunk j, drawn as `standard_normal_fill`
@@ -162,7 +162,9 @@ def fill_chunks(states: np.ndarray, entries: int, out: np.ndarray) -> np.ndarray
     float32 ln, sin and cos run once over all of them, and a second pass writes
     √(−2 ln u₁)·(cos θ, sin θ) in out's dtype (rng_kernels): the values of the
     per-chunk NumPy path bit for bit (NumPy's float32 ufuncs give each element
-    the same value wherever it sits in an array; tests/test_stream_kernels.py)."""
+    the same value wherever it sits in an array; tests/test_stream_kernels.py).
+    `products` (numba only): the row products computed in that pass
+    (`rng_kernels.box_muller_combine`)."""
     flat = out.reshape(-1)
     total, n = flat.size, len(states)
     if not rng_kernels.available():
@@ -181,7 +183,7 @@ def fill_chunks(states: np.ndarray, entries: int, out: np.ndarray) -> np.ndarray
     np.log(radius, out=radius)
     np.sin(theta, out=sine)
     np.cos(theta, out=theta)
-    rng_kernels.box_muller_combine(radius, theta, sine, entries, total, flat)
+    rng_kernels.box_muller_combine(radius, theta, sine, entries, total, flat, products)
     return out
 
 
@@ -440,21 +442,31 @@ class StreamGaussian(Operator):
         return total
 
     def _blocks_of_thread(self, t: int):
-        """The non-empty superchunks (G_s, targets) that thread t handles: s = t, t + T, t + 2T, …
-        (always the same thread for superchunk s, so sums keep their order)."""
+        """The superchunks s = t, t + T, t + 2T, … that thread t handles (always the
+        same thread for superchunk s, so sums keep their order), those with a
+        selected row."""
         for s in range(t, len(self._blocks), self.threads):
-            G, targets = self._block(s)
-            if G.shape[0]:
-                yield G, targets
+            if self.index is None or len(self._block_selection[s][0]):
+                yield s
 
-    def _block(self, s):
+    def _block(self, s, products=None):
+        """Superchunk s's rows G (all of them), the measurement positions they
+        feed and, with an index, which rows of G those are (else None)."""
         first, last, a, b = self._blocks[s]
         N = self.n1 * self.n2
-        G = fill_chunks(self._states[first:last].copy(), self._rows * N, scratch("block", (b - a) * N, self.dtype).reshape(b - a, N))
+        G = fill_chunks(self._states[first:last].copy(), self._rows * N, scratch("block", (b - a) * N, self.dtype).reshape(b - a, N), products)
         if self.index is None:
-            return G, slice(a, b)
+            return G, slice(a, b), None
         targets, local = self._block_selection[s]
-        return G[local], targets
+        return G, targets, local
+
+    def _row_kernels(self, trials: int) -> bool:
+        """Whether products of `trials` trials take the numba row kernels (one
+        trial, numba installed): the forward products are computed while each
+        chunk is in cache, and the adjoint is `rng_kernels.accumulate_rows`.
+        forward, adjoint and residual_gradient decide alike, so the one-pass
+        step keeps the two passes' bits."""
+        return trials == 1 and rng_kernels.available()
 
     def _chunk_xp(self, c):
         """Chunk c on this operator's backend, with the measurement positions it feeds."""
@@ -471,10 +483,19 @@ class StreamGaussian(Operator):
         X = np.asarray(X, dtype=self.dtype)
         flat = X.reshape(-1, self.n1 * self.n2)
         out = np.empty((flat.shape[0], self.m), dtype=self.dtype)
+        rows = self._row_kernels(flat.shape[0])
+        x = np.ascontiguousarray(flat[0])
 
         def run(t):
-            for G, targets in self._blocks_of_thread(t):
-                out[:, targets] = flat @ G.T
+            dots = np.empty(max(b - a for _, _, a, b in self._blocks), dtype=self.dtype)
+            for s in self._blocks_of_thread(t):
+                _, _, a, b = self._blocks[s]
+                if rows:
+                    G, targets, local = self._block(s, (x, dots[:b - a]))
+                    out[0, targets] = dots[:b - a] if local is None else dots[local]
+                else:
+                    G, targets, local = self._block(s)
+                    out[:, targets] = flat @ (G if local is None else G[local]).T
 
         self._map_threads(run)
         out *= self.dtype.type(self._scale)
@@ -497,17 +518,6 @@ class StreamGaussian(Operator):
             out = xp.take(out, xp.asarray(inverse, device=self.device), axis=1)
         return xp.reshape(out, (*X.shape[:-2], self.m))
 
-    def _accumulate(self, acc, G, z):
-        """acc += z·G in place (BLAS beta = 1, no B·n1·n2 temporary): gemv for
-        one trial (3× faster than a one-column gemm here), gemm for a batch."""
-        blas = scipy.linalg.blas
-        if acc.shape[0] == 1:
-            gemv = blas.dgemv if self.dtype == np.float64 else blas.sgemv
-            gemv(1.0, G.T, z[0], beta=1.0, y=acc[0], overwrite_y=True)
-        else:
-            gemm = blas.dgemm if self.dtype == np.float64 else blas.sgemm
-            gemm(1.0, G.T, z.T, beta=1.0, c=acc.T, overwrite_c=True)
-
     def adjoint(self, z):
         if not is_numpy(self.xp):
             return self._adjoint_xp(self._arr(z))
@@ -516,24 +526,42 @@ class StreamGaussian(Operator):
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
-            for G, targets in self._blocks_of_thread(t):
-                self._accumulate(acc, G, np.ascontiguousarray(flat[:, targets]))
+            for s in self._blocks_of_thread(t):
+                G, targets, local = self._block(s)
+                self._accumulate(acc, G if local is None else G[local], np.ascontiguousarray(flat[:, targets]))
             return acc
 
         total = self._sum_over_threads(run)
         total *= self.dtype.type(self._scale)
         return total.reshape(*z.shape[:-1], self.n1, self.n2)
 
+    def _accumulate(self, acc, G, z):
+        """acc += z·G in place: `rng_kernels.accumulate_rows` for one trial
+        with numba, else BLAS (beta = 1, no B·n1·n2 temporary): gemv for one
+        trial (3× faster than a one-column gemm here), gemm for a batch."""
+        if self._row_kernels(acc.shape[0]):
+            rng_kernels.accumulate_rows(G, z[0], acc[0])
+            return
+        blas = scipy.linalg.blas
+        if acc.shape[0] == 1:
+            gemv = blas.dgemv if self.dtype == np.float64 else blas.sgemv
+            gemv(1.0, G.T, z[0], beta=1.0, y=acc[0], overwrite_y=True)
+        else:
+            gemm = blas.dgemm if self.dtype == np.float64 else blas.sgemm
+            gemm(1.0, G.T, z.T, beta=1.0, c=acc.T, overwrite_c=True)
+
     def residual_gradient(self, U, V, y, dtype):
         """One pass over the superchunks for a whole gradient step:
         r = A(UVᵀ) − y (in `dtype`) and (A*(r)V, A*(r)ᵀU), generating each
         superchunk ONCE: row block s's residual r_s is known as soon as its
         forward values are, and its adjoint contribution G_sᵀ r_s needs the
-        same rows.
+        same rows. For one trial with numba and no dtype conversions, each
+        chunk's products, residuals and adjoint part are computed in the
+        generating kernel while the chunk is in cache.
 
         Bit for bit `forward_factors(U, V).astype(dtype) − y` and
         `gradient_products(r, U, V)`: every superchunk goes through the same
-        BLAS calls on the same operands, on the same thread (superchunk s on
+        products on the same operands, on the same thread (superchunk s on
         thread s mod T), and the parts are summed in the same order. NumPy only
         (returns None on other backends, where the caller uses the two passes)."""
         if not is_numpy(self.xp):
@@ -548,14 +576,28 @@ class StreamGaussian(Operator):
         y_rows = np.broadcast_to(y, lead + (self.m,)).reshape(-1, self.m)
         scale = self.dtype.type(self._scale)
         r = np.empty((flat.shape[0], self.m), dtype=dtype)
+        rows = self._row_kernels(flat.shape[0])
+        fused = rows and self.index is None and dtype == self.dtype and y.dtype == self.dtype
+        x = np.ascontiguousarray(flat[0])
+        y_first = np.ascontiguousarray(y_rows[0]) if fused else None
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
-            for G, targets in self._blocks_of_thread(t):
-                forward = flat @ G.T
-                forward *= scale
+            dots = np.empty(max(b - a for _, _, a, b in self._blocks), dtype=self.dtype)
+            for s in self._blocks_of_thread(t):
+                _, _, a, b = self._blocks[s]
+                if fused:
+                    self._block(s, (x, r[0, a:b], scale, y_first[a:b], acc[0]))
+                    continue
+                if rows:
+                    G, targets, local = self._block(s, (x, dots[:b - a]))
+                    forward = (dots[:b - a] if local is None else dots[local])[None, :] * scale
+                else:
+                    G, targets, local = self._block(s)
+                    forward = flat @ (G if local is None else G[local]).T
+                    forward *= scale
                 r[:, targets] = forward.astype(dtype, copy=False) - y_rows[:, targets]
-                self._accumulate(acc, G, np.ascontiguousarray(np.asarray(r[:, targets], dtype=self.dtype)))
+                self._accumulate(acc, G if local is None else G[local], np.ascontiguousarray(np.asarray(r[:, targets], dtype=self.dtype)))
             return acc
 
         total = self._sum_over_threads(run)

@@ -41,7 +41,7 @@ def _kernels():
     if _KERNELS is None:
         from asymsense.operators import rng_numba
 
-        _KERNELS = rng_numba.fill, rng_numba.combine
+        _KERNELS = rng_numba.fill, rng_numba.combine, rng_numba.axpy_rows
     return _KERNELS
 
 
@@ -55,12 +55,38 @@ def sfc64_box_muller_inputs(states: np.ndarray, entries: int, total: int, radius
     _kernels()[0](states, entries, total, radius, theta, np.float32(half), np.float32(unit), np.float32(angle))
 
 
-def box_muller_combine(log_radius: np.ndarray, cosine: np.ndarray, sine: np.ndarray, entries: int, total: int, out: np.ndarray) -> None:
+def box_muller_combine(log_radius: np.ndarray, cosine: np.ndarray, sine: np.ndarray, entries: int, total: int, out: np.ndarray,
+                       products=None) -> None:
     """The last Box–Muller pass for the chunks of `sfc64_box_muller_inputs`,
     given NumPy's ln u₁ (log_radius), cos θ and sin θ: chunk j's entries
     out[j·entries + i] = √(−2 ln u₁)·cos θ for i < h_j and
     out[j·entries + h_j + i] = √(−2 ln u₁)·sin θ after, computed in float32
     (−2·ln u₁, √ and the product are correctly rounded IEEE operations, the
     values of NumPy's float32 ufuncs) and stored in out's dtype (float32 or
-    float64, no staging copy)."""
-    _kernels()[1](log_radius, cosine, sine, entries, total, out)
+    float64, no staging copy).
+
+    With products = (x, r) (out read as rows of len(x)): r[i] = ⟨G_i, x⟩ for
+    each row G_i of out, computed as soon as the row's chunk is written (in
+    cache). With products = (x, r, scale, y, acc): r[i] = ⟨G_i, x⟩·scale − y[i]
+    and acc += Σ_i r[i]·G_i (`accumulate_rows`' order), the whole one-trial
+    step of a superchunk without reading it back from memory."""
+    kernel = _kernels()[1]
+    if products is None:
+        dummy = np.zeros(1, out.dtype)
+        kernel(log_radius, cosine, sine, entries, total, out, 1, dummy, out.dtype.type(1), dummy, dummy, dummy, 0)
+    elif len(products) == 2:
+        x, r = products
+        kernel(log_radius, cosine, sine, entries, total, out, x.shape[0], x, out.dtype.type(1), r, r, r, 1)
+    else:
+        x, r, scale, y, acc = products
+        kernel(log_radius, cosine, sine, entries, total, out, x.shape[0], x, out.dtype.type(scale), y, r, acc, 2)
+
+
+def accumulate_rows(G: np.ndarray, coef: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """acc += Σ_i coef[i]·G_i over the rows of G in order, elementwise
+    acc_k ← acc_k + coef[i]·G_ik (rounded after every multiply and add, no
+    fused multiply–add; four rows per pass over acc, which gives the same
+    bits), so a superchunk's adjoint part is the same whether the rows come
+    from `box_muller_combine` or from a stored block."""
+    _kernels()[2](G, coef, acc)
+    return acc

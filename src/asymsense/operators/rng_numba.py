@@ -143,8 +143,34 @@ def fill(states, entries, total, radius, theta, half, unit, angle):  # pragma: n
         _scalar(states, jj, radius, theta, jj * pairs, (min(entries, total - jj * entries) + 1) // 2, half, unit, angle)
 
 
+@njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
+def _dot(a, b):  # pragma: no cover - compiled
+    # reassociation lets LLVM vectorize the sum (a fixed order of partial sums for this compiled kernel)
+    s = a[0] * b[0]
+    for i in range(1, a.shape[0]):
+        s += a[i] * b[i]
+    return s
+
+
 @njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
-def combine(log_radius, cosine, sine, entries, total, out):  # pragma: no cover - compiled
+def axpy_rows(G, coef, acc):  # pragma: no cover - compiled
+    rows, n = G.shape
+    i = 0
+    while i + 4 <= rows:
+        c0, c1, c2, c3 = coef[i], coef[i + 1], coef[i + 2], coef[i + 3]
+        g0, g1, g2, g3 = G[i], G[i + 1], G[i + 2], G[i + 3]
+        for k in range(n):
+            acc[k] = (((acc[k] + c0 * g0[k]) + c1 * g1[k]) + c2 * g2[k]) + c3 * g3[k]
+        i += 4
+    while i < rows:
+        c, g = coef[i], G[i]
+        for k in range(n):
+            acc[k] = acc[k] + c * g[k]
+        i += 1
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def combine(log_radius, cosine, sine, entries, total, out, n_cols, x, scale, y, r, acc, mode):  # pragma: no cover - compiled
     pairs = (entries + 1) // 2
     minus_two = np.float32(-2.0)
     for j in range((total + entries - 1) // entries):
@@ -158,3 +184,16 @@ def combine(log_radius, cosine, sine, entries, total, out):  # pragma: no cover 
         second = out[j * entries + h:j * entries + e]
         for i in range(e - h):
             second[i] = np.sqrt(minus_two * lr[i]) * si[i]
+        if mode == 0:
+            continue
+        # the chunk's rows, still in cache: their products with x, then (mode 2) residuals and adjoint part
+        first_row, last_row = j * entries // n_cols, (j * entries + e) // n_cols
+        for row in range(first_row, last_row):
+            d = _dot(out[row * n_cols:(row + 1) * n_cols], x)
+            if mode == 1:
+                r[row] = d
+            else:
+                f = d * scale
+                r[row] = f - y[row]
+        if mode == 2:
+            axpy_rows(out[first_row * n_cols:last_row * n_cols].reshape(last_row - first_row, n_cols), r[first_row:last_row], acc)
