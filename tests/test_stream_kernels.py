@@ -149,3 +149,39 @@ def test_row_products_match_blas_to_rounding():
     X, z = rng.standard_normal((20, 30)), rng.standard_normal(900)
     np.testing.assert_allclose(op.forward(X), dense.forward(X), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(op.adjoint(z), dense.adjoint(z), rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_loops_are_the_ufuncs():
+    """The C inner loops the one-call generator runs are NumPy's own (checked on all inputs when first asked)."""
+    pytest.importorskip("numba")
+    from asymsense.operators import rng_kernels
+
+    loops = rng_kernels.numpy_loops()
+    assert loops is not None
+    x = np.random.default_rng(0).random(1001).astype(np.float32) * np.float32(7) + np.float32(1e-3)
+    out = np.empty_like(x)
+    for loop, ufunc in zip(loops, (np.log, np.sin, np.cos)):
+        rng_kernels._kernels()[4](loop, x[1:], out[1:])
+        np.testing.assert_array_equal(out[1:], ufunc(x[1:]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_without_numpy_loops_the_values_and_bits_are_the_same(monkeypatch, dtype):
+    """Where NumPy's loops cannot be called from numba, the ufuncs run from Python: the same G, and the step
+    is still the two passes' bits."""
+    pytest.importorskip("numba")
+    from asymsense.operators import rng_kernels
+
+    states = g.chunk_states(2, 0, 11)
+    with_loops = g.fill_chunks(states.copy(), 40, np.empty(430, dtype=dtype))
+    monkeypatch.setattr(rng_kernels, "_LOOPS", [None])
+    np.testing.assert_array_equal(g.fill_chunks(states.copy(), 40, np.empty(430, dtype=dtype)), with_loops)
+    monkeypatch.setattr(g, "CHUNK_ENTRIES", 60)
+    monkeypatch.setattr(g, "SUPERCHUNK_ENTRIES", 600)
+    op = StreamGaussian(6, 5, 97, seed=8, dtype=dtype, threads=2)
+    rng = np.random.default_rng(3)
+    U, V, y = rng.standard_normal((6, 2)).astype(dtype), rng.standard_normal((5, 2)).astype(dtype), rng.standard_normal(97).astype(dtype)
+    r, MV, MtU = op.residual_gradient(U, V, y, np.dtype(dtype))
+    r2 = op.forward_factors(U, V) - y
+    np.testing.assert_array_equal(r, r2)
+    np.testing.assert_array_equal(MV, op.gradient_products(r2, U, V)[0])

@@ -159,8 +159,9 @@ def fill_chunks(states: np.ndarray, entries: int, out: np.ndarray, products=None
     draws them from SFC64 state states[j], which is advanced past the chunk.
 
     With numba, one kernel pass writes every chunk's Box–Muller inputs, NumPy's
-    float32 ln, sin and cos run once over all of them, and a second pass writes
-    √(−2 ln u₁)·(cos θ, sin θ) in out's dtype (rng_kernels): the values of the
+    float32 ln, sin and cos loops run once over all of them, and a second pass
+    writes √(−2 ln u₁)·(cos θ, sin θ) in out's dtype (rng_kernels.generate, one
+    call without the GIL where NumPy's loops can be called from numba): the values of the
     per-chunk NumPy path bit for bit (NumPy's float32 ufuncs give each element
     the same value wherever it sits in an array; tests/test_stream_kernels.py).
     `products` (numba only): the row products computed in that pass
@@ -179,11 +180,7 @@ def fill_chunks(states: np.ndarray, entries: int, out: np.ndarray, products=None
     pairs = (entries + 1) // 2
     size = (n - 1) * pairs + (total - (n - 1) * entries + 1) // 2
     radius, theta, sine = scratch("radius", size), scratch("angle", size), scratch("sine", size)
-    rng_kernels.sfc64_box_muller_inputs(states, entries, total, radius, theta, 0.5, _UNIT, _TWO_PI * _UNIT)
-    np.log(radius, out=radius)
-    np.sin(theta, out=sine)
-    np.cos(theta, out=theta)
-    rng_kernels.box_muller_combine(radius, theta, sine, entries, total, flat, products)
+    rng_kernels.generate(states, entries, total, radius, theta, sine, flat, products, 0.5, _UNIT, _TWO_PI * _UNIT)
     return out
 
 
@@ -397,6 +394,7 @@ class StreamGaussian(Operator):
         self._rows = rows_per_chunk(N)
         self._bounds = _chunk_bounds(self.m_total, self._rows)
         self._blocks = superchunks(self.m_total, N)
+        self._block_array = np.array(self._blocks, dtype=np.int64)
         self._scale = float(1.0 / np.sqrt(self.m_total))
         self._states = None
         if self.index is not None:
@@ -454,11 +452,32 @@ class StreamGaussian(Operator):
         feed and, with an index, which rows of G those are (else None)."""
         first, last, a, b = self._blocks[s]
         N = self.n1 * self.n2
-        G = fill_chunks(self._states[first:last].copy(), self._rows * N, scratch("block", (b - a) * N, self.dtype).reshape(b - a, N), products)
+        if products is not None and rng_kernels.numpy_loops() is not None:
+            G = self._stream(s, len(self._blocks), products, row0=a)[:(b - a) * N].reshape(b - a, N)
+        else:
+            G = fill_chunks(self._states[first:last].copy(), self._rows * N, scratch("block", (b - a) * N, self.dtype).reshape(b - a, N), products)
         if self.index is None:
             return G, slice(a, b), None
         targets, local = self._block_selection[s]
         return G, targets, local
+
+    def _stream(self, start, step, products, row0=0):
+        """Superchunks start, start + step, … by `rng_kernels.stream_blocks`
+        (one call, no GIL) with `products`; returns the superchunk buffer
+        (the last one's rows first)."""
+        N = self.n1 * self.n2
+        entries, pairs = self._rows * N, (self._rows * N + 1) // 2
+        most = max(last - first for first, last, _, _ in self._blocks)
+        G = scratch("block", max(b - a for _, _, a, b in self._blocks) * N, self.dtype)
+        radius, theta, sine = scratch("radius", most * pairs), scratch("angle", most * pairs), scratch("sine", most * pairs)
+        rng_kernels.stream_blocks(self._states, self._block_array, start, step, entries, N, radius, theta, sine, G, products, row0,
+                                  0.5, _UNIT, _TWO_PI * _UNIT)
+        return G
+
+    def _whole_threads(self) -> bool:
+        """Whether a one-trial product runs each thread's share in one call
+        (`_stream`: numba with NumPy's loops, all rows)."""
+        return self.index is None and rng_kernels.numpy_loops() is not None
 
     def _row_kernels(self, trials: int) -> bool:
         """Whether products of `trials` trials take the numba row kernels (one
@@ -487,6 +506,9 @@ class StreamGaussian(Operator):
         x = np.ascontiguousarray(flat[0])
 
         def run(t):
+            if rows and self._whole_threads():
+                self._stream(t, self.threads, (x, out[0]))
+                return
             dots = np.empty(max(b - a for _, _, a, b in self._blocks), dtype=self.dtype)
             for s in self._blocks_of_thread(t):
                 _, _, a, b = self._blocks[s]
@@ -583,6 +605,9 @@ class StreamGaussian(Operator):
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
+            if fused and self._whole_threads():
+                self._stream(t, self.threads, (x, r[0], scale, y_first, acc[0]))
+                return acc
             dots = np.empty(max(b - a for _, _, a, b in self._blocks), dtype=self.dtype)
             for s in self._blocks_of_thread(t):
                 _, _, a, b = self._blocks[s]

@@ -197,3 +197,36 @@ def combine(log_radius, cosine, sine, entries, total, out, n_cols, x, scale, y, 
                 r[row] = f - y[row]
         if mode == 2:
             axpy_rows(out[first_row * n_cols:last_row * n_cols].reshape(last_row - first_row, n_cols), r[first_row:last_row], acc)
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def apply_loop(loop, x, out):  # pragma: no cover - compiled
+    # NumPy's inner-loop convention: loop(char **args, npy_intp *dimensions, npy_intp *steps, void *data)
+    args = np.empty(2, dtype=np.uint64)
+    sizes = np.empty(1, dtype=np.int64)
+    steps = np.full(2, 4, dtype=np.int64)
+    args[0], args[1], sizes[0] = x.ctypes.data, out.ctypes.data, x.shape[0]
+    loop(args.ctypes.data, sizes.ctypes.data, steps.ctypes.data, 0)
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def generate(states, entries, total, radius, theta, sine, half, unit, angle, log, sin, cos,
+             out, n_cols, x, scale, y, r, acc, mode):  # pragma: no cover - compiled
+    fill(states, entries, total, radius, theta, half, unit, angle)
+    apply_loop(log, radius, radius)
+    apply_loop(sin, theta, sine)
+    apply_loop(cos, theta, theta)
+    combine(radius, theta, sine, entries, total, out, n_cols, x, scale, y, r, acc, mode)
+
+
+@njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+def stream_blocks(table, blocks, start, step, entries, n_cols, radius, theta, sine, G, half, unit, angle, log, sin, cos,
+                  x, scale, y, r, row0, acc, mode):  # pragma: no cover - compiled
+    pairs = (entries + 1) // 2
+    for s in range(start, blocks.shape[0], step):
+        first, last, a, b = blocks[s, 0], blocks[s, 1], blocks[s, 2], blocks[s, 3]
+        n = last - first
+        total = (b - a) * n_cols
+        size = (n - 1) * pairs + (total - (n - 1) * entries + 1) // 2
+        generate(table[first:last].copy(), entries, total, radius[:size], theta[:size], sine[:size], half, unit, angle, log, sin, cos,
+                 G[:total], n_cols, x, scale, y[a - row0:b - row0], r[a - row0:b - row0], acc, mode)
