@@ -43,8 +43,10 @@ def operator_memory(kind: str, n1: int, n2: int, m: int, dtype="float64", *, dra
         return stream_buffer_bytes(n1, n2, m, dtype, os.cpu_count() or 1) + 16 * m
     # a float64 dense Gaussian also keeps its float32 normals where the fused kernel can read them (DenseGaussian)
     normals = 4 if kind == "gaussian" and item == 8 and entry_kernels.available() else 0
+    # structured: drawing the signs and the m rows (rng.choice of n1·n2) takes about 4·n1·n2 numbers, the operator keeps
+    # its n1·n2 signs and the m selected rows
     sizes = {"gaussian": m * n1 * n2 * (drawn + normals), "rank-one": m * (n1 + n2) * drawn,
-             "structured": 4 * n1 * n2 * 8 + 16 * m, "entries": 100 * m + 16 * (n1 + n2 + 2)}  # entries: + the row and column CSR offsets
+             "structured": (4 * n1 * n2 * 8 + 16 * m) if drawing else n1 * n2 * item + 8 * m, "entries": 100 * m + 16 * (n1 + n2 + 2)}  # entries: + the row and column CSR offsets
     return sizes.get(kind, m * n1 * n2 * drawn)
 
 
