@@ -93,7 +93,7 @@ def _checked_loops():
             return None
         loops.append(_LOOP(head.functions[index]))
     apply = _kernels()[4]
-    block = 2**20
+    block = 2**18  # 5 MiB of temporaries
     k = np.arange(block, dtype=np.float32)
     mine, theirs = np.empty(block, np.float32), np.empty(block, np.float32)
     for start in range(0, 2**24, block):
