@@ -424,6 +424,8 @@ class StreamGaussian(Operator):
         """[run(t) for each worker t], the workers at once, one BLAS thread each
         (the caller's thread when there is one worker)."""
         self._state_table()  # once, before the workers start
+        if rng_kernels.available():
+            rng_kernels.numpy_loops()  # likewise
         workers = min(self.threads, len(self._blocks))
         with _one_blas_thread():
             if workers == 1:
