@@ -509,13 +509,13 @@ class StreamGaussian(Operator):
 
         def run(t):
             if rows and self._whole_threads():
-                self._stream(t, self.threads, (x, out[0]))
+                self._stream(t, self.threads, ("dots", x, out[0]))
                 return
             dots = np.empty(max(b - a for _, _, a, b in self._blocks), dtype=self.dtype)
             for s in self._blocks_of_thread(t):
                 _, _, a, b = self._blocks[s]
                 if rows:
-                    G, targets, local = self._block(s, (x, dots[:b - a]))
+                    G, targets, local = self._block(s, ("dots", x, dots[:b - a]))
                     out[0, targets] = dots[:b - a] if local is None else dots[local]
                 else:
                     G, targets, local = self._block(s)
@@ -548,8 +548,14 @@ class StreamGaussian(Operator):
         z = np.asarray(z, dtype=self.dtype)
         flat = z.reshape(-1, self.m)
 
+        whole = self._row_kernels(flat.shape[0]) and self._whole_threads()
+        z_first = np.ascontiguousarray(flat[0]) if whole else None
+
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
+            if whole:
+                self._stream(t, self.threads, ("adjoint", z_first, acc[0]))
+                return acc
             for s in self._blocks_of_thread(t):
                 G, targets, local = self._block(s)
                 self._accumulate(acc, G if local is None else G[local], np.ascontiguousarray(flat[:, targets]))
@@ -608,16 +614,16 @@ class StreamGaussian(Operator):
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
             if fused and self._whole_threads():
-                self._stream(t, self.threads, (x, r[0], scale, y_first, acc[0]))
+                self._stream(t, self.threads, ("step", x, r[0], scale, y_first, acc[0]))
                 return acc
             dots = np.empty(max(b - a for _, _, a, b in self._blocks), dtype=self.dtype)
             for s in self._blocks_of_thread(t):
                 _, _, a, b = self._blocks[s]
                 if fused:
-                    self._block(s, (x, r[0, a:b], scale, y_first[a:b], acc[0]))
+                    self._block(s, ("step", x, r[0, a:b], scale, y_first[a:b], acc[0]))
                     continue
                 if rows:
-                    G, targets, local = self._block(s, (x, dots[:b - a]))
+                    G, targets, local = self._block(s, ("dots", x, dots[:b - a]))
                     forward = (dots[:b - a] if local is None else dots[local])[None, :] * scale
                 else:
                     G, targets, local = self._block(s)

@@ -126,7 +126,7 @@ def generate(states, entries, total, radius, theta, sine, out, products=None, ha
         return
     x, scale, y, r, acc, mode = _products(out, products)
     _kernels()[3](states, entries, total, radius, theta, sine, np.float32(half), np.float32(unit), np.float32(angle), *loops,
-                  out, x.shape[0] if mode else 1, x, scale, y, r, acc, mode)
+                  out, (acc.shape[0] if mode >= 2 else x.shape[0] if mode else 1), x, scale, y, r, acc, mode)
 
 
 def stream_blocks(table, blocks, start, step, entries, n_cols, radius, theta, sine, G, products, row0=0,
@@ -134,8 +134,8 @@ def stream_blocks(table, blocks, start, step, entries, n_cols, radius, theta, si
     """`generate` for superchunks s = start, start + step, … of `blocks`
     (rows (first chunk, last chunk + 1, first row, last row + 1)), chunk c
     from a copy of table[c], each superchunk's rows written to G (flat) and
-    its products (x, r) or (x, r, scale, y, acc) taken with r and y indexed
-    by row − row0: a generator thread's whole share of a one-trial step in
+    its `products` (`box_muller_combine`) taken with r, y and z indexed by
+    row − row0: a generator thread's whole share of a one-trial step in
     one call without the GIL. Needs `numpy_loops()`. The row products of the
     matrix-free operator always come from this one compiled function, so
     forward, adjoint and the one-pass step agree bit for bit."""
@@ -146,14 +146,17 @@ def stream_blocks(table, blocks, start, step, entries, n_cols, radius, theta, si
 
 def _products(out, products):
     """The combine kernel's product arguments (x, scale, y, r, acc, mode) for `products`."""
+    dummy = np.zeros(1, out.dtype)
     if products is None:
-        dummy = np.zeros(1, out.dtype)
         return dummy, out.dtype.type(1), dummy, dummy, dummy, 0
-    if len(products) == 2:
-        x, r = products
+    if products[0] == "dots":
+        _, x, r = products
         return x, out.dtype.type(1), r, r, r, 1
-    x, r, scale, y, acc = products
-    return x, out.dtype.type(scale), y, r, acc, 2
+    if products[0] == "step":
+        _, x, r, scale, y, acc = products
+        return x, out.dtype.type(scale), y, r, acc, 2
+    _, z, acc = products
+    return dummy, out.dtype.type(1), z, z, acc, 3
 
 
 def sfc64_box_muller_inputs(states: np.ndarray, entries: int, total: int, radius: np.ndarray, theta: np.ndarray, half, unit, angle) -> None:
@@ -176,13 +179,14 @@ def box_muller_combine(log_radius: np.ndarray, cosine: np.ndarray, sine: np.ndar
     values of NumPy's float32 ufuncs) and stored in out's dtype (float32 or
     float64, no staging copy).
 
-    With products = (x, r) (out read as rows of len(x)): r[i] = ⟨G_i, x⟩ for
-    each row G_i of out, computed as soon as the row's chunk is written (in
-    cache). With products = (x, r, scale, y, acc): r[i] = ⟨G_i, x⟩·scale − y[i]
+    With products (out read as rows of len(acc) or len(x)), computed as soon
+    as a chunk is written (in cache): ("dots", x, r): r[i] = ⟨G_i, x⟩ for each
+    row G_i of out; ("step", x, r, scale, y, acc): r[i] = ⟨G_i, x⟩·scale − y[i]
     and acc += Σ_i r[i]·G_i (`accumulate_rows`' order), the whole one-trial
-    step of a superchunk without reading it back from memory."""
+    step of a superchunk without reading it back from memory; ("adjoint", z,
+    acc): acc += Σ_i z[i]·G_i."""
     x, scale, y, r, acc, mode = _products(out, products)
-    _kernels()[1](log_radius, cosine, sine, entries, total, out, x.shape[0] if mode else 1, x, scale, y, r, acc, mode)
+    _kernels()[1](log_radius, cosine, sine, entries, total, out, (acc.shape[0] if mode >= 2 else x.shape[0] if mode else 1), x, scale, y, r, acc, mode)
 
 
 def accumulate_rows(G: np.ndarray, coef: np.ndarray, acc: np.ndarray) -> np.ndarray:

@@ -186,16 +186,16 @@ def combine(log_radius, cosine, sine, entries, total, out, n_cols, x, scale, y, 
             second[i] = np.sqrt(minus_two * lr[i]) * si[i]
         if mode == 0:
             continue
-        # the chunk's rows, still in cache: their products with x, then (mode 2) residuals and adjoint part
+        # the chunk's rows, still in cache: their products with x (modes 1, 2), residuals (2) and adjoint part (2, 3)
         first_row, last_row = j * entries // n_cols, (j * entries + e) // n_cols
-        for row in range(first_row, last_row):
+        for row in range(first_row, last_row if mode != 3 else first_row):
             d = _dot(out[row * n_cols:(row + 1) * n_cols], x)
             if mode == 1:
                 r[row] = d
             else:
                 f = d * scale
                 r[row] = f - y[row]
-        if mode == 2:
+        if mode >= 2:
             axpy_rows(out[first_row * n_cols:last_row * n_cols].reshape(last_row - first_row, n_cols), r[first_row:last_row], acc)
 
 
