@@ -505,10 +505,11 @@ class StreamGaussian(Operator):
         flat = X.reshape(-1, self.n1 * self.n2)
         out = np.empty((flat.shape[0], self.m), dtype=self.dtype)
         rows = self._row_kernels(flat.shape[0])
-        x = np.ascontiguousarray(flat[0])
+        whole = rows and self._whole_threads()
+        x = np.ascontiguousarray(flat[0]) if rows else None
 
         def run(t):
-            if rows and self._whole_threads():
+            if whole:
                 self._stream(t, self.threads, ("dots", x, out[0]))
                 return
             dots = np.empty(max(b - a for _, _, a, b in self._blocks), dtype=self.dtype)
@@ -609,12 +610,13 @@ class StreamGaussian(Operator):
         r = np.empty((flat.shape[0], self.m), dtype=dtype)
         rows = self._row_kernels(flat.shape[0])
         fused = rows and self.index is None and dtype == self.dtype and y.dtype == self.dtype
-        x = np.ascontiguousarray(flat[0])
+        whole = fused and self._whole_threads()
+        x = np.ascontiguousarray(flat[0]) if rows else None
         y_first = np.ascontiguousarray(y_rows[0]) if fused else None
 
         def run(t):
             acc = np.zeros((flat.shape[0], self.n1 * self.n2), dtype=self.dtype)
-            if fused and self._whole_threads():
+            if whole:
                 self._stream(t, self.threads, ("step", x, r[0], scale, y_first, acc[0]))
                 return acc
             dots = np.empty(max(b - a for _, _, a, b in self._blocks), dtype=self.dtype)
