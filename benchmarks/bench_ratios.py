@@ -7,17 +7,22 @@ is shared, so absolute times move by ±30 % between runs, ratios much less.
 
 Figures (names as in the JSON):
 
-- dense_f64 / dense_f32: one fgd step (n1 = n2 = 100, m = 10⁴, k = 100, the
-  operator's own forward_factors + gradient_products + update) over two bare
-  GEMVs over A (A·x, zᵀA), at 1 and 2 BLAS threads.
+- dense_f64 / dense_f32: one fgd step (n1 = n2 = 100, m = 10⁴, k = 100: the
+  operator's `residual_gradient`, which fgd calls, + the update; with numba
+  the fused one-pass kernel) over two bare GEMVs over A (A·x, zᵀA), at 1 and
+  2 BLAS threads; with the OpenBLAS path (kernel="blas") in the same rounds.
 - batched_f32_b64: per-trial time of a B = 64 batched step over the GEMM
   compute bound (4·B·m·n1·n2 flops at the sgemm rate measured on a
-  compute-bound 2048³ product in the same round).
+  compute-bound 2048³ product in the same round); and over the two bare
+  GEMMs of the step's own shapes (A·Xᵀ and R·A, 64 wide), the rate OpenBLAS
+  reaches on those shapes.
 - demo_sweep: the demo's α sweep (60×40, r = 3, κ = 3, m = 1455, k = 60,
   6 α, --demo-iter iterations, monitors every 10): the plain NumPy script of
   bench_end_to_end (one trial at a time, monitors from UVᵀ) over one batched
-  `fgd` call, both with 1 BLAS thread; with the bare bound (two bare 6-row
-  GEMMs over A per step) and the monitors' share of the fgd run.
+  `fgd` call (default kernel: with numba the fused one-pass kernel), both with
+  1 BLAS thread; with the OpenBLAS kernel (kernel="blas") in the same rounds,
+  the bare bound (two bare 6-row GEMMs over A per step) and the monitors'
+  share of the fgd run.
 - demo_sweep_plain_over_fgd_jax_1t (when jax is installed): the same sweep
   with DenseGaussian(kernel="jax") (XLA's skinny GEMMs; XLA_FLAGS set to one
   thread unless given), in the same rounds, with its final errors against
@@ -25,8 +30,11 @@ Figures (names as in the JSON):
 - demo_sweep_loaded: the same two, default settings (no thread limit in the
   plain script, `fgd`'s default threads), --loaded-iter iterations, while two
   busy processes started by this script hold the cores.
-- stream_f64: the matrix-free Gaussian step over the dense step (same matrix),
-  at 1 and 2 generator threads.
+- stream_f64: the matrix-free Gaussian step (`residual_gradient`) over the
+  dense step as two OpenBLAS passes (forward_factors, gradient_products; same
+  matrix), at 1 and 2 generator threads; and over the dense step `fgd` takes
+  (`residual_gradient`: with numba the fused one-pass kernel reading float32
+  normals, 4 bytes an entry once per step).
 - completion: one completion step at 10⁶ × 10⁵, 10⁷ entries, k = 64,
   float32: as two calls (forward_factors, gradient_products) with the numba
   kernels and with the NumPy fallback, and as one `residual_gradient` (the
@@ -111,9 +119,10 @@ def dense_step_figures(rounds: int, threads_list=(1, 2)) -> dict:
         x = rng.standard_normal(n * n).astype(dtype)
         mu = np.dtype(dtype).type(1e-3)
 
-        def ours():
-            r = op.forward_factors(U, V).astype(dtype, copy=False) - y
-            MV, MtU = op.gradient_products(r, U, V)
+        op_blas = DenseGaussian(n, n, m, seed=3, dtype=dtype, matrix=G, kernel="blas")
+
+        def ours(operator=op):
+            r, MV, MtU = operator.residual_gradient(U, V, y, dtype)
             return U - mu * MV, V - mu * MtU
 
         def bare():
@@ -122,11 +131,14 @@ def dense_step_figures(rounds: int, threads_list=(1, 2)) -> dict:
 
         for threads in threads_list:
             with threadpool_limits(threads):
-                ours(), bare()
+                ours(), ours(op_blas), bare()
                 rs = []
                 for _ in range(rounds):
-                    rs.append({"bare": timed(bare, 3), "ours": timed(ours, 3), "load": load()})
-            out[f"dense_{dtype[-2:]}_step_over_two_gemvs_{threads}t"] = summarize(rs, "ours", "bare")
+                    rs.append({"bare": timed(bare, 3), "ours": timed(ours, 3), "blas": timed(lambda: ours(op_blas), 3), "load": load()})
+            fig = summarize(rs, "ours", "bare")
+            fig["kernel"] = op.step_kernel(1)
+            fig["blas_over_bare"] = summarize(rs, "blas", "bare")["ratio"]
+            out[f"dense_{dtype[-2:]}_step_over_two_gemvs_{threads}t"] = fig
         del op, G
     return out
 
@@ -145,22 +157,32 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
     flops = 4.0 * B * m * n * n
 
     def ours():
-        r = op.forward_factors(U, V) - y
-        MV, MtU = op.gradient_products(r, U, V)
+        r, MV, MtU = op.residual_gradient(U, V, y, np.float32)
         return U - mu * MV, V - mu * MtU
+
+    G = op.matrix
+    X = rng.standard_normal((B, n * n)).astype(np.float32)
+
+    def bare_gemms():
+        r = (G @ X.T).T - y
+        return r @ G
 
     out = {}
     for threads in threads_list:
         with threadpool_limits(threads):
-            ours()
+            ours(), bare_gemms()
             rs = []
             for _ in range(rounds):
                 t_big = timed(lambda: big @ big, 2)
                 rate = 2.0 * 2048**3 / t_big
                 t = timed(ours, 2)
-                rs.append({"ours": t / B, "bound": flops / rate / B, "gflops_peak": rate / 1e9, "load": load()})
+                rs.append({"ours": t / B, "bound": flops / rate / B, "gemms": timed(bare_gemms, 2) / B,
+                           "gflops_peak": rate / 1e9, "load": load()})
         fig = summarize(rs, "ours", "bound")
         fig["sgemm_gflops"] = float(np.median([r["gflops_peak"] for r in rs]))
+        fig["ours_over_bare_gemms"] = summarize(rs, "ours", "gemms")["ratio"]
+        fig["bare_gemms_over_bound"] = summarize(rs, "gemms", "bound")["ratio"]
+        fig["kernel"] = op.step_kernel(B)
         out[f"batched_f32_b{B}_per_trial_over_gemm_bound_{threads}t"] = fig
     return out
 
@@ -187,10 +209,12 @@ def demo_setup(iters: int):
 
     from asymsense.operators import jax_kernels
 
-    op_jax = DenseGaussian(be.N1, be.N2, be.M, seed=2, matrix=op.matrix, kernel="jax") if jax_kernels.available() else None
+    operators = {"default": op, "blas": DenseGaussian(be.N1, be.N2, be.M, seed=2, matrix=op.matrix, kernel="blas")}
+    if jax_kernels.available():
+        operators["jax"] = DenseGaussian(be.N1, be.N2, be.M, seed=2, matrix=op.matrix, kernel="jax")
 
-    def ours(threads=1, record_every=10, kernel="blas"):
-        return asymsense.fgd(op if kernel == "blas" else op_jax, y, width=be.WIDTH, init_scale=be.ALPHAS, step_size=mu, max_iter=iters, seed=0, truth=truth,
+    def ours(threads=1, record_every=10, kernel="default"):
+        return asymsense.fgd(operators[kernel], y, width=be.WIDTH, init_scale=be.ALPHAS, step_size=mu, max_iter=iters, seed=0, truth=truth,
                              record_every=record_every, tol=be.TOL, threads=threads)
 
     G = op.matrix
@@ -203,6 +227,14 @@ def demo_setup(iters: int):
             r @ G
 
     return be, plain, ours, bare
+
+
+def demo_kernel() -> str:
+    """The kernel the demo's default operator takes for its batch of len(ALPHAS) trials."""
+    import bench_end_to_end as be
+    from asymsense.operators import DenseGaussian
+
+    return DenseGaussian(be.N1, be.N2, be.M, seed=2).step_kernel(len(be.ALPHAS))
 
 
 def demo_figures(rounds: int, iters: int) -> dict:
@@ -221,7 +253,8 @@ def demo_figures(rounds: int, iters: int) -> dict:
             batch = ours(threads=1)
             t_ours = time.perf_counter() - t0
             t_nomon = timed(lambda: ours(threads=1, record_every=iters + 1))
-            row = {"plain": t_plain, "ours": t_ours, "bare": t_bare, "ours_without_monitors": t_nomon, "load": load()}
+            t_blas = timed(lambda: ours(threads=1, kernel="blas"))
+            row = {"plain": t_plain, "ours": t_ours, "bare": t_bare, "ours_without_monitors": t_nomon, "ours_blas": t_blas, "load": load()}
             if with_jax:
                 t0 = time.perf_counter()
                 batch_jax = ours(threads=1, kernel="jax")
@@ -238,6 +271,8 @@ def demo_figures(rounds: int, iters: int) -> dict:
         fig["xla_flags"] = os.environ.get("XLA_FLAGS", "")
         out["demo_sweep_plain_over_fgd_jax_1t"] = fig
     fig = summarize(rs, "plain", "ours")
+    fig["kernel"] = demo_kernel()
+    fig["plain_over_fgd_blas"] = summarize(rs, "plain", "ours_blas")["ratio"]
     fig["ours_over_bare_gemms"] = summarize(rs, "ours", "bare")["ratio"]
     fig["monitor_share"] = float(np.median([1 - r["ours_without_monitors"] / r["ours"] for r in rs]))
     fig["max_rel_diff_final_error"] = float(max(abs(a - b) / a for a, b in errs))
@@ -300,12 +335,21 @@ def stream_figures(rounds: int, threads_list=(1, 2)) -> dict:
             dense_step(), stream.residual_gradient(U, V, y, np.float64)
             rs = []
             for _ in range(rounds):
+                # a pause before each: OpenBLAS's worker spins ~0.1 s after a 2-thread product and would take a core
+                # from the next timing (measured: the stream step 122 ms right after the dense one, 79 ms after 0.2 s)
+                time.sleep(0.2)
                 t_dense = timed(dense_step, 2)
+                time.sleep(0.2)
                 t_stream = timed(lambda: stream.residual_gradient(U, V, y, np.float64))
+                time.sleep(0.2)
                 t_two = timed(lambda: stream.gradient_products(stream.forward_factors(U, V) - y, U, V))
-                rs.append({"stream": t_stream, "dense": t_dense, "two_pass": t_two, "load": load()})
+                time.sleep(0.2)
+                t_fused = timed(lambda: dense.residual_gradient(U, V, y, np.float64), 2)
+                rs.append({"stream": t_stream, "dense": t_dense, "two_pass": t_two, "dense_fgd": t_fused, "load": load()})
         fig = summarize(rs, "stream", "dense")
         fig["two_pass_over_dense"] = summarize(rs, "two_pass", "dense")["ratio"]
+        fig["stream_over_dense_fgd_step"] = summarize(rs, "stream", "dense_fgd")["ratio"]
+        fig["dense_fgd_kernel"] = dense.step_kernel(1)
         out[f"stream_f64_step_over_dense_{threads}t"] = fig
     return out
 
