@@ -232,7 +232,9 @@ class DenseGaussian(Operator):
       operator keeps its unscaled float32 normals g (G = fl(g·m^(-1/2)) entry
       for entry) and the kernel reads those, 4 bytes an entry. 3–4× faster than
       OpenBLAS at the demo's B = 6 and 2–4× for one trial (one thread);
-      equal to rounding level, not bit for bit.
+      every operation in a fixed order (explicit vector lanes and fused
+      multiply-adds, `operators.lane_sums`), so the same bits on every CPU;
+      equal to the "blas" kernel to rounding level, not bit for bit.
     - "blas": NumPy's (OpenBLAS's) two products, bit for bit
       `forward_factors` then `gradient_products`.
     - "jax": XLA's products (`operators.jax_kernels`; opt-in, jax is not a
