@@ -15,6 +15,8 @@ same IEEE operations (LLVM splits or widens registers, never the arithmetic;
       lane l = fma(a[8t + l], b[8t + l], lane l)   for t = 0, 1, … (in order)
       S      = ((lane0 + lane4) + (lane2 + lane6)) + ((lane1 + lane5) + (lane3 + lane7)),
   and the kernel continues s = fma(a[j], b[j], s) for j = N₈ … N − 1 (`fma`);
+- `dot(a, b)` for two contiguous 1-d arrays: S with its tail, the same
+  value as `tile_dots` and a kernel's tail loop;
 - `tile_axpy(rows, trials)`: M[b, j] = fma(c_{b,rows−1}, G[i_{rows−1}, j], … fma(c_{b,0}, G[i₀, j], M[b, j]) …),
   the chain over the rows in order, for every j.
 
@@ -149,7 +151,7 @@ def tile_dots(rows: int, trials: int):
     Sums in the type of X (and out)."""
 
     def code(builder, t):
-        i64, i32 = ir.IntType(64), ir.IntType(32)
+        i64 = ir.IntType(64)
         slots = []
         for _ in range(rows * trials):
             slot = cgutils.alloca_once(builder, t.s_vec)
@@ -166,11 +168,7 @@ def tile_dots(rows: int, trials: int):
                     slot = slots[q * rows + p]
                     builder.store(builder.call(fma_v, [gv[p], xv[q], builder.load(slot)]), slot)
         for index, slot in enumerate(slots):
-            acc = builder.load(slot)
-            lane = [builder.extract_element(acc, ir.Constant(i32, l)) for l in range(LANES)]
-            total = builder.fadd(builder.fadd(builder.fadd(lane[0], lane[4]), builder.fadd(lane[2], lane[6])),
-                                 builder.fadd(builder.fadd(lane[1], lane[5]), builder.fadd(lane[3], lane[7])))
-            builder.store(total, builder.gep(t.last, [ir.Constant(i64, index)]))
+            builder.store(_lane_tree(builder, builder.load(slot)), builder.gep(t.last, [ir.Constant(i64, index)]))
 
     return _tile_intrinsic(0, 2, rows, trials, code)
 
@@ -210,3 +208,48 @@ def tile_axpy(rows: int, trials: int):
                 builder.store(acc, ptr)
 
     return _tile_intrinsic(2, 0, rows, trials, code)
+
+
+def _lane_tree(builder, acc):
+    """((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) of an 8-lane vector."""
+    i32 = ir.IntType(32)
+    lane = [builder.extract_element(acc, ir.Constant(i32, l)) for l in range(LANES)]
+    return builder.fadd(builder.fadd(builder.fadd(lane[0], lane[4]), builder.fadd(lane[2], lane[6])),
+                        builder.fadd(builder.fadd(lane[1], lane[5]), builder.fadd(lane[3], lane[7])))
+
+
+@intrinsic
+def dot(typingctx, a, b):
+    """dot(a, b) of two C-contiguous 1-d float arrays of one length: S over
+    j < N₈ (8 lanes of fmas, the tree), then s = fma(a[j], b[j], s) over
+    the tail, in the type of b (a converted, exactly when widening)."""
+    if not (isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 1 and a.layout == b.layout == "C"):
+        return None
+    sig = b.dtype(a, b)
+
+    def codegen(context, builder, signature, args):
+        a_ty, b_ty = signature.args
+        arr_a, arr_b = context.make_array(a_ty)(context, builder, args[0]), context.make_array(b_ty)(context, builder, args[1])
+        n = cgutils.unpack_tuple(builder, arr_b.shape, 1)[0]
+        i64 = ir.IntType(64)
+        a_el, s_el = context.get_value_type(a_ty.dtype), context.get_value_type(b_ty.dtype)
+        a_vec, s_vec = ir.VectorType(a_el, LANES), ir.VectorType(s_el, LANES)
+        a_align, s_align = context.get_abi_alignment(a_el), context.get_abi_alignment(s_el)
+        fma_v, fma_s = _fma_function(builder, s_vec), _fma_function(builder, s_el)
+        slot = cgutils.alloca_once(builder, s_vec)
+        builder.store(ir.Constant(s_vec, [0.0] * LANES), slot)
+        count = builder.sdiv(n, ir.Constant(i64, LANES))
+        with cgutils.for_range(builder, count) as loop:
+            offset = builder.mul(loop.index, ir.Constant(i64, LANES))
+            av = _widened(builder, [_load(builder, arr_a.data, offset, a_vec, a_align)], s_vec)[0]
+            bv = _load(builder, arr_b.data, offset, s_vec, s_align)
+            builder.store(builder.call(fma_v, [av, bv, builder.load(slot)]), slot)
+        total = cgutils.alloca_once(builder, s_el)
+        builder.store(_lane_tree(builder, builder.load(slot)), total)
+        with cgutils.for_range_slice(builder, builder.mul(count, ir.Constant(i64, LANES)), n, ir.Constant(i64, 1)) as (j, _):
+            aj = _widened(builder, [builder.load(builder.gep(arr_a.data, [j]))], s_el)[0]
+            bj = builder.load(builder.gep(arr_b.data, [j]))
+            builder.store(builder.call(fma_s, [aj, bj, builder.load(total)]), total)
+        return builder.load(total)
+
+    return sig, codegen

@@ -20,6 +20,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from asymsense.operators.lane_sums import dot
+
 LANES = 8
 
 _PAIRS = ([0, 8, 2, 10, 4, 12, 6, 14], [1, 9, 3, 11, 5, 13, 7, 15])
@@ -143,15 +145,6 @@ def fill(states, entries, total, radius, theta, half, unit, angle):  # pragma: n
         _scalar(states, jj, radius, theta, jj * pairs, (min(entries, total - jj * entries) + 1) // 2, half, unit, angle)
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
-def _dot(a, b):  # pragma: no cover - compiled
-    # reassociation lets LLVM vectorize the sum (a fixed order of partial sums for this compiled kernel)
-    s = a[0] * b[0]
-    for i in range(1, a.shape[0]):
-        s += a[i] * b[i]
-    return s
-
-
 @njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 def axpy_rows(G, coef, acc):  # pragma: no cover - compiled
     rows, n = G.shape
@@ -189,7 +182,7 @@ def combine(log_radius, cosine, sine, entries, total, out, n_cols, x, scale, y, 
         # the chunk's rows, still in cache: their products with x (modes 1, 2), residuals (2) and adjoint part (2, 3)
         first_row, last_row = j * entries // n_cols, (j * entries + e) // n_cols
         for row in range(first_row, last_row if mode != 3 else first_row):
-            d = _dot(out[row * n_cols:(row + 1) * n_cols], x)
+            d = dot(out[row * n_cols:(row + 1) * n_cols], x)
             if mode == 1:
                 r[row] = d
             else:

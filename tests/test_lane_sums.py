@@ -1,0 +1,121 @@
+"""The fixed-order sums of the compiled kernels (operators/lane_sums.py):
+`dot` and `fma` against exact arithmetic rounded once per operation, and
+the claim they exist for: every compiled kernel (dense step, completion
+step, matrix-free step) gives the same bits when compiled for another CPU."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asymsense.operators import entry_kernels
+
+needs_numba = pytest.mark.skipif(not entry_kernels.available(), reason="numba is not installed")
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 41), kinds=st.sampled_from([("float32", "float64"), ("float32", "float32"), ("float64", "float64")]),
+       seed=st.integers(0, 2**16))
+def test_dot_is_its_fixed_order_bit_for_bit(n, kinds, seed):
+    """8 lanes of fmas, the tree, the tail by fma: every length's remainder."""
+    from numba import njit
+
+    from asymsense.operators.lane_sums import dot, reference_dot
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal(n).astype(kinds[0]), rng.standard_normal(n).astype(kinds[1])
+    got = np.dtype(kinds[1]).type(njit(lambda a, b: dot(a, b))(a, b))
+    assert got == reference_dot(a, b, kinds[1])
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype, eps", [("float64", 2.0 ** -30), ("float32", 2.0 ** -13)])
+def test_fma_rounds_once(dtype, eps):
+    """(1 + ε)(1 − ε) − 1 = −ε²: one rounding keeps it, a product rounded to
+    1 first gives 0. The compiled `fma` and the exact reference agree."""
+    from numba import njit
+
+    from asymsense.operators.lane_sums import fma, reference_fma
+
+    kind = np.dtype(dtype).type
+    a, b, c = kind(1 + eps), kind(1 - eps), kind(-1)
+    assert a * b + c == 0
+    assert reference_fma(a, b, c, dtype) == kind(-eps * eps)
+    assert njit(lambda a, b, c: fma(a, b, c))(a, b, c) == kind(-eps * eps)
+
+
+@needs_numba
+def test_reference_rounding_is_to_nearest_even():
+    from fractions import Fraction
+
+    from asymsense.operators.lane_sums import _round
+
+    one, ulp = Fraction(1), Fraction(2) ** -23
+    assert _round(one + ulp / 2, np.dtype("float32")) == np.float32(1)
+    assert _round(one + 3 * ulp / 2, np.dtype("float32")) == np.float32(1 + 2 * float(ulp))
+    assert _round(one + ulp / 2 + Fraction(1, 2 ** 40), np.dtype("float32")) == np.float32(1 + float(ulp))
+
+
+_KERNELS = """
+import hashlib, numpy as np
+from asymsense.operators import DenseGaussian, EntrySample, StreamGaussian
+from asymsense.operators.dense_numba import fused_step
+
+def digest(arrays):
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
+
+rng = np.random.default_rng(0)
+for m, N, B, kind in [(301, 403, 6, "float64"), (37, 13, 5, "float32")]:
+    G = rng.standard_normal((m, N)).astype("float32")
+    X, y = rng.standard_normal((B, N)).astype(kind), rng.standard_normal(m).astype(kind)
+    r, M = np.empty((B, m), kind), np.empty((B, N), kind)
+    fused_step(G, np.dtype(kind).type(m ** -0.5), X, y, r, M, np.dtype(kind).type(0))
+    print("dense", kind, digest([r, M]))
+n1, n2, k, m = 3000, 2000, 19, 200000
+rows, cols = rng.integers(0, n1, m), rng.integers(0, n2, m)
+for kind in ("float32", "float64"):
+    op = EntrySample(rows, cols, (n1, n2), dtype=kind)
+    U, V, y = (rng.standard_normal(s).astype(kind) for s in ((n1, k), (n2, k), m))
+    print("entries", kind, digest(op.residual_gradient(U, V, y, np.dtype(kind))))
+op = StreamGaussian(30, 20, 3000, seed=1)
+U, V, y = rng.standard_normal((30, 5)), rng.standard_normal((20, 5)), rng.standard_normal(3000)
+print("stream", digest(op.residual_gradient(U, V, y, np.dtype("float64"))))
+"""
+
+
+def _host_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+@needs_numba
+@pytest.mark.slow
+def test_kernel_bits_do_not_depend_on_the_target_cpu(tmp_path):
+    """The kernels compiled for another CPU than this one (Haswell: AVX2,
+    256-bit registers, 16 of them) give the same bits as for this one. The
+    fastmath kernels they replaced did not: Zen 4, Haswell and x86-64-v4
+    code differed in the dense, completion and matrix-free steps. (One
+    other target: each process compiles every kernel, ~15 s.)"""
+    if not {"avx2", "fma"} <= _host_flags():
+        pytest.skip("no x86 CPU with AVX2 and FMA here")
+    targets = ["haswell"]
+    outputs = {}
+    for target in [None, *targets]:
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / (target or "host"))}
+        if target:
+            env["NUMBA_CPU_NAME"], env["NUMBA_CPU_FEATURES"] = target, ""
+        done = subprocess.run([sys.executable, "-c", _KERNELS], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[target or "host"] = done.stdout.splitlines()
+    assert len(outputs["host"]) == 5
+    assert len({tuple(v) for v in outputs.values()}) == 1, outputs
