@@ -76,32 +76,75 @@ def abridged_json(output: str) -> str:
     return untimed("\n".join(lines))
 
 
-def _start_cli(args, cwd) -> subprocess.Popen:
+REFERENCE_BLAS = "Haswell"
+"""The OpenBLAS kernels every documented run uses (OPENBLAS_CORETYPE) where
+the CPU can run them. OpenBLAS picks its kernels by CPU (Haswell's on a
+Zen 5, SkylakeX's on a Zen 4 of the same fleet), the small products of a
+step then round differently, and a number on a flat stretch moved: the
+guide's validation-stopping iterate was 890 with one and 790 with the other.
+With one kernel family the documented numbers are the same on every x86
+machine with AVX2 and FMA; asymsense's own compiled kernels give the same
+bits on every CPU anyway (operators/lane_sums.py)."""
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def reference_env() -> dict:
+    """The environment of the documented runs: REFERENCE_BLAS where the CPU has AVX2 and FMA."""
     env = dict(os.environ, COLUMNS="100", MPLBACKEND="Agg")
-    return subprocess.Popen([sys.executable, "-m", "asymsense", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if {"avx2", "fma"} <= _cpu_flags():
+        env["OPENBLAS_CORETYPE"] = REFERENCE_BLAS
+    return env
 
 
-def _finish_cli(args, process: subprocess.Popen) -> str:
+def _start(command, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *command], cwd=cwd, env=reference_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(command, process: subprocess.Popen) -> str:
     stdout, stderr = process.communicate(timeout=900)
     if process.returncode != 0:
-        raise SystemExit(f"asymsense {' '.join(args)} exited {process.returncode}: {stderr.strip()}")
+        raise SystemExit(f"{' '.join(command)} exited {process.returncode}: {stderr.strip()}")
     return stdout
 
 
-def measure() -> dict:
-    """Run the documented commands once (in a temporary folder) and collect what the regions show.
+IN_PYTHON = "--in-python"
+"""The flag of this script's own subprocess that prints the guide and compare values as JSON."""
 
-    The three CLI runs (demo, two solves) start as subprocesses first and run
-    while the in-process measurements (the guide, compare) are made: on two
-    cores that halves the wall time of a check."""
+
+def measure() -> dict:
+    """Run the documented commands once (in a temporary folder, each a
+    subprocess in `reference_env()`) and collect what the regions show: the
+    three CLI runs (demo, two solves) and the Python measurements (the
+    guide, compare), all started at once (two cores halve the wall time)."""
     with tempfile.TemporaryDirectory(prefix="asymsense-build-") as tmp:
         (Path(tmp) / "run.toml").write_text(RUN_TOML)
-        commands = {"demo_out": ["demo"], "solve_table": SOLVE_TABLE, "solve_json": SOLVE_JSON}
-        running = {name: _start_cli(args, tmp) for name, args in commands.items()}
-        values = {"guide": guide(), "compare": compare(), "compare_noise": compare(noise=COMPARE_NOISE)}
-        values.update({name: _finish_cli(commands[name], process) for name, process in running.items()})
+        commands = {"demo_out": ["-m", "asymsense", "demo"], "solve_table": ["-m", "asymsense", *SOLVE_TABLE],
+                    "solve_json": ["-m", "asymsense", *SOLVE_JSON], "python": [str(Path(__file__).resolve()), IN_PYTHON]}
+        running = {name: _start(command, tmp) for name, command in commands.items()}
+        values = {name: _finish(commands[name], process) for name, process in running.items()}
+        values.update(json.loads(values.pop("python")))
         values["demo"] = json.loads((Path(tmp) / "asymsense-demo" / "summary.json").read_text())
     return values
+
+
+def python_values() -> dict:
+    """The guide's tables and the two compare runs."""
+    return {"guide": guide(), "compare": compare(), "compare_noise": compare(noise=COMPARE_NOISE)}
+
+
+def _plain(value):
+    """numpy scalars as Python numbers for JSON (floats keep every bit through repr)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def benchmark(name: str):
@@ -625,7 +668,11 @@ DOCUMENTS = ["README.md", "docs/cli.md", "docs/baselines.md", "docs/completion.m
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when a region differs")
+    parser.add_argument(IN_PYTHON, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.in_python:
+        print(json.dumps(python_values(), default=_plain))
+        return 0
     rendered = render(measure())
     stale = []
     for name in DOCUMENTS:
