@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asymsense.backend import cpu_flags
 from asymsense.paper.record import fill  # the one filler of generated regions (docs/reproduce.md uses it too)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,19 +88,10 @@ machine with AVX2 and FMA; asymsense's own compiled kernels give the same
 bits on every CPU anyway (operators/lane_sums.py)."""
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return set(line.split(":", 1)[-1].split())
-
-
 def reference_env() -> dict:
     """The environment of the documented runs: REFERENCE_BLAS where the CPU has AVX2 and FMA."""
     env = dict(os.environ, COLUMNS="100", MPLBACKEND="Agg")
-    if {"avx2", "fma"} <= _cpu_flags():
+    if {"avx2", "fma"} <= cpu_flags():
         env["OPENBLAS_CORETYPE"] = REFERENCE_BLAS
     return env
 

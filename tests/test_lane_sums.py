@@ -6,13 +6,13 @@ step, matrix-free step) gives the same bits when compiled for another CPU."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asymsense.backend import cpu_flags
 from asymsense.operators import entry_kernels
 
 needs_numba = pytest.mark.skipif(not entry_kernels.available(), reason="numba is not installed")
@@ -89,15 +89,6 @@ print("stream", digest(op.residual_gradient(U, V, y, np.dtype("float64"))))
 """
 
 
-def _host_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return set(line.split(":", 1)[-1].split())
-
-
 @needs_numba
 @pytest.mark.slow
 def test_kernel_bits_do_not_depend_on_the_target_cpu(tmp_path):
@@ -106,7 +97,7 @@ def test_kernel_bits_do_not_depend_on_the_target_cpu(tmp_path):
     fastmath kernels they replaced did not: Zen 4, Haswell and x86-64-v4
     code differed in the dense, completion and matrix-free steps. (One
     other target: each process compiles every kernel, ~15 s.)"""
-    if not {"avx2", "fma"} <= _host_flags():
+    if not {"avx2", "fma"} <= cpu_flags():
         pytest.skip("no x86 CPU with AVX2 and FMA here")
     targets = ["haswell"]
     outputs = {}

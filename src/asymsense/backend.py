@@ -199,6 +199,19 @@ def free_cores() -> int:
     return max(1, min(cores, int(math.floor(cores - others + 0.5))))
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (/proc/cpuinfo: "avx2",
+    "fma", "avx512f", …); empty where there is no such file."""
+    from pathlib import Path
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return frozenset(line.split(":", 1)[-1].split())
+
+
 def auto_threads(flops_per_call: float) -> int:
     """BLAS threads for calls of about `flops_per_call` flops: 1 for small
     calls, else the free cores (free_cores), never above the process's
