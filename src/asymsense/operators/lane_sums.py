@@ -26,8 +26,9 @@ in exact rational arithmetic rounded once per operation (for tests: the
 compiled kernels match them bit for bit).
 
 numba's disk cache keys a kernel on its own file only: after editing this
-module, touch the kernel modules that use it (dense_numba.py) or clear
-their __pycache__, or the old machine code is loaded.
+module, touch the kernel modules that use it (dense_numba.py,
+entry_numba.py, rng_numba.py) or clear their __pycache__, or the old
+machine code is loaded.
 """
 
 from __future__ import annotations
