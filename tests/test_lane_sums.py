@@ -23,15 +23,17 @@ needs_numba = pytest.mark.skipif(not entry_kernels.available(), reason="numba is
 @needs_numba
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 41), kinds=st.sampled_from([("float32", "float64"), ("float32", "float32"), ("float64", "float64")]),
-       seed=st.integers(0, 2**16))
-def test_dot_is_its_fixed_order_bit_for_bit(n, kinds, seed):
-    """8 lanes of fmas, the tree, the tail by fma: every length's remainder."""
+       strides=st.sampled_from([(1, 1), (2, 1), (1, 3), (3, 2)]), seed=st.integers(0, 2**16))
+def test_dot_is_its_fixed_order_bit_for_bit(n, kinds, strides, seed):
+    """8 lanes of fmas, the tree, the tail by fma: every length's remainder,
+    contiguous or strided operands (a column of a row-major array)."""
     from numba import njit
 
     from asymsense.operators.lane_sums import dot, reference_dot
 
     rng = np.random.default_rng(seed)
-    a, b = rng.standard_normal(n).astype(kinds[0]), rng.standard_normal(n).astype(kinds[1])
+    a = rng.standard_normal(n * strides[0]).astype(kinds[0])[::strides[0]]
+    b = rng.standard_normal(n * strides[1]).astype(kinds[1])[::strides[1]]
     got = np.dtype(kinds[1]).type(njit(lambda a, b: dot(a, b))(a, b))
     assert got == reference_dot(a, b, kinds[1])
 

@@ -219,12 +219,25 @@ def _lane_tree(builder, acc):
                         builder.fadd(builder.fadd(lane[1], lane[5]), builder.fadd(lane[3], lane[7])))
 
 
+def _array_lanes(context, builder, ty, ary, offset, vec):
+    """The 8 entries ary[offset : offset + 8] of a 1-d array as a vector: one
+    vector load where the array is C-contiguous, else 8 strided loads."""
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    if ty.layout == "C":
+        return _load(builder, ary.data, offset, vec, context.get_abi_alignment(vec.element))
+    out = ir.Constant(vec, ir.Undefined)
+    for lane in range(LANES):
+        index = builder.add(offset, ir.Constant(i64, lane))
+        out = builder.insert_element(out, builder.load(cgutils.get_item_pointer(context, builder, ty, ary, [index])), ir.Constant(i32, lane))
+    return out
+
+
 @intrinsic
 def dot(typingctx, a, b):
-    """dot(a, b) of two C-contiguous 1-d float arrays of one length: S over
+    """dot(a, b) of two 1-d float arrays of one length (any strides): S over
     j < N₈ (8 lanes of fmas, the tree), then s = fma(a[j], b[j], s) over
     the tail, in the type of b (a converted, exactly when widening)."""
-    if not (isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 1 and a.layout == b.layout == "C"):
+    if not (isinstance(a, types.Array) and isinstance(b, types.Array) and a.ndim == b.ndim == 1):
         return None
     sig = b.dtype(a, b)
 
@@ -235,21 +248,20 @@ def dot(typingctx, a, b):
         i64 = ir.IntType(64)
         a_el, s_el = context.get_value_type(a_ty.dtype), context.get_value_type(b_ty.dtype)
         a_vec, s_vec = ir.VectorType(a_el, LANES), ir.VectorType(s_el, LANES)
-        a_align, s_align = context.get_abi_alignment(a_el), context.get_abi_alignment(s_el)
         fma_v, fma_s = _fma_function(builder, s_vec), _fma_function(builder, s_el)
         slot = cgutils.alloca_once(builder, s_vec)
         builder.store(ir.Constant(s_vec, [0.0] * LANES), slot)
         count = builder.sdiv(n, ir.Constant(i64, LANES))
         with cgutils.for_range(builder, count) as loop:
             offset = builder.mul(loop.index, ir.Constant(i64, LANES))
-            av = _widened(builder, [_load(builder, arr_a.data, offset, a_vec, a_align)], s_vec)[0]
-            bv = _load(builder, arr_b.data, offset, s_vec, s_align)
+            av = _widened(builder, [_array_lanes(context, builder, a_ty, arr_a, offset, a_vec)], s_vec)[0]
+            bv = _array_lanes(context, builder, b_ty, arr_b, offset, s_vec)
             builder.store(builder.call(fma_v, [av, bv, builder.load(slot)]), slot)
         total = cgutils.alloca_once(builder, s_el)
         builder.store(_lane_tree(builder, builder.load(slot)), total)
         with cgutils.for_range_slice(builder, builder.mul(count, ir.Constant(i64, LANES)), n, ir.Constant(i64, 1)) as (j, _):
-            aj = _widened(builder, [builder.load(builder.gep(arr_a.data, [j]))], s_el)[0]
-            bj = builder.load(builder.gep(arr_b.data, [j]))
+            aj = _widened(builder, [builder.load(cgutils.get_item_pointer(context, builder, a_ty, arr_a, [j]))], s_el)[0]
+            bj = builder.load(cgutils.get_item_pointer(context, builder, b_ty, arr_b, [j]))
             builder.store(builder.call(fma_s, [aj, bj, builder.load(total)]), total)
         return builder.load(total)
 
