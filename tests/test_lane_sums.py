@@ -39,6 +39,24 @@ def test_dot_is_its_fixed_order_bit_for_bit(n, kinds, strides, seed):
 
 
 @needs_numba
+def test_tiles_refuse_arrays_that_are_not_row_major():
+    """The tile intrinsics address rows as data + i·N: a column-major G must
+    fail to compile, not give wrong sums."""
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from asymsense.operators.lane_sums import tile_dots
+
+    dots = tile_dots(1, 1)
+    run = njit(lambda G, X, out: dots(G, 0, X, 0, out))
+    G, X, out = np.arange(32.0).reshape(2, 16), np.ones((1, 16)), np.zeros(1)
+    run(G, X, out)
+    assert out[0] == G[0].sum()
+    with pytest.raises(TypingError):
+        run(np.asfortranarray(G), X, out)
+
+
+@needs_numba
 @pytest.mark.parametrize("dtype, eps", [("float64", 2.0 ** -30), ("float32", 2.0 ** -13)])
 def test_fma_rounds_once(dtype, eps):
     """(1 + ε)(1 − ε) − 1 = −ε²: one rounding keeps it, a product rounded to

@@ -124,6 +124,9 @@ def _tile_intrinsic(g_at: int, s_at: int, rows: int, trials: int, code):
 
     @intrinsic
     def kernel(typingctx, a0, a1, a2, a3, a4):
+        if any(not isinstance(a, types.Array) or a.layout != "C" for a in (a0, a2, a4)):
+            return None  # the row pointers assume C order: other layouts fail to compile, never compute
+
         def codegen(context, builder, signature, args):
             code(builder, _tile(context, builder, signature, args, g_at, s_at, rows, trials))
             return context.get_dummy_value()
