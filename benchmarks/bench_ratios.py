@@ -15,7 +15,9 @@ Figures (names as in the JSON):
   compute bound (4·B·m·n1·n2 flops at the sgemm rate measured on a
   compute-bound 2048³ product in the same round); and over the two bare
   GEMMs of the step's own shapes (A·Xᵀ and R·A, 64 wide), the rate OpenBLAS
-  reaches on those shapes.
+  reaches on those shapes. batched_f32_b64_jax (when jax is installed, one
+  thread): the same step with DenseGaussian(kernel="jax") over the same
+  bound, and over the bound at XLA's own 2048³ rate (`over_xla_2048_bound`).
 - demo_sweep: the demo's α sweep (60×40, r = 3, κ = 3, m = 1455, k = 60,
   6 α, --demo-iter iterations, monitors every 10): the plain NumPy script of
   bench_end_to_end (one trial at a time, monitors from UVᵀ) over one batched
@@ -24,9 +26,9 @@ Figures (names as in the JSON):
   the bare bound (two bare 6-row GEMMs over A per step) and the monitors'
   share of the fgd run.
 - demo_sweep_plain_over_fgd_jax_1t (when jax is installed): the same sweep
-  with DenseGaussian(kernel="jax") (XLA's skinny GEMMs; XLA_FLAGS set to one
-  thread unless given), in the same rounds, with its final errors against
-  the plain loop's.
+  with DenseGaussian(kernel="jax") (XLA's skinny GEMMs; XLA's pool on one
+  core, `pin_xla_to_one_core`), in the same rounds, with its final errors
+  against the plain loop's.
 - demo_sweep_loaded: the same two, default settings (no thread limit in the
   plain script, `fgd`'s default threads), --loaded-iter iterations, while two
   busy processes started by this script hold the cores.
@@ -59,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
@@ -139,8 +140,32 @@ def dense_step_figures(rounds: int, threads_list=(1, 2)) -> dict:
             fig["kernel"] = op.step_kernel(1)
             fig["blas_over_bare"] = summarize(rs, "blas", "bare")["ratio"]
             out[f"dense_{dtype[-2:]}_step_over_two_gemvs_{threads}t"] = fig
-        del op, G
+        op = op_blas = G = None  # free A (800 MB in float64) before the next dtype
     return out
+
+
+def pin_xla_to_one_core():
+    """Start jax's CPU client (when jax is installed) with this thread's CPU
+    affinity set to one core, then restore it: XLA's worker threads inherit
+    that one core, so the XLA figures are one core's like the 1-thread BLAS
+    ones. (XLA_FLAGS "--xla_cpu_multi_thread_eigen=false
+    intra_op_parallelism_threads=1" did not do it: a 2048³ product took twice
+    its wall time in CPU time on 2 cores.) Returns the cores XLA may use, or
+    None without jax."""
+    from asymsense.operators import jax_kernels
+
+    if not jax_kernels.available():
+        return None
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        jax.jit(lambda a: a + 1)(jnp.zeros(4)).block_until_ready()
+    finally:
+        os.sched_setaffinity(0, cores)
+    return 1
 
 
 def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
@@ -156,8 +181,8 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
     big = rng.standard_normal((2048, 2048)).astype(np.float32)
     flops = 4.0 * B * m * n * n
 
-    def ours():
-        r, MV, MtU = op.residual_gradient(U, V, y, np.float32)
+    def ours(operator=op):
+        r, MV, MtU = operator.residual_gradient(U, V, y, np.float32)
         return U - mu * MV, V - mu * MtU
 
     G = op.matrix
@@ -167,23 +192,48 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
         r = (G @ X.T).T - y
         return r @ G
 
+    from asymsense.operators import jax_kernels
+
+    xla = None
+    if jax_kernels.available():
+        import jax
+        import jax.numpy as jnp
+
+        op_jax = DenseGaussian(n, n, m, seed=3, dtype="float32", matrix=G, kernel="jax")
+        big_jax = jnp.asarray(big)
+        square = jax.jit(lambda a: a @ a)
+        xla = {"step": lambda: ours(op_jax), "big": lambda: square(big_jax).block_until_ready()}
+
     out = {}
     for threads in threads_list:
         with threadpool_limits(threads):
+            with_xla = xla is not None and threads == 1  # XLA's pool runs on one core (pin_xla_to_one_core)
             ours(), bare_gemms()
+            if with_xla:
+                xla["step"](), xla["big"]()
             rs = []
             for _ in range(rounds):
                 t_big = timed(lambda: big @ big, 2)
                 rate = 2.0 * 2048**3 / t_big
                 t = timed(ours, 2)
-                rs.append({"ours": t / B, "bound": flops / rate / B, "gemms": timed(bare_gemms, 2) / B,
-                           "gflops_peak": rate / 1e9, "load": load()})
+                row = {"ours": t / B, "bound": flops / rate / B, "gemms": timed(bare_gemms, 2) / B, "gflops_peak": rate / 1e9, "load": load()}
+                if with_xla:
+                    row["xla"] = timed(xla["step"], 2) / B
+                    row["xla_gflops"] = 2.0 * 2048**3 / timed(xla["big"], 2) / 1e9
+                    row["xla_bound"] = flops / (row["xla_gflops"] * 1e9) / B
+                rs.append(row)
         fig = summarize(rs, "ours", "bound")
         fig["sgemm_gflops"] = float(np.median([r["gflops_peak"] for r in rs]))
         fig["ours_over_bare_gemms"] = summarize(rs, "ours", "gemms")["ratio"]
         fig["bare_gemms_over_bound"] = summarize(rs, "gemms", "bound")["ratio"]
         fig["kernel"] = op.step_kernel(B)
         out[f"batched_f32_b{B}_per_trial_over_gemm_bound_{threads}t"] = fig
+        if with_xla:
+            fig = summarize(rs, "xla", "bound")
+            fig["xla_sgemm_gflops"] = float(np.median([r["xla_gflops"] for r in rs]))
+            fig["over_xla_2048_bound"] = summarize(rs, "xla", "xla_bound")["ratio"]
+            fig["xla_over_blas_step"] = summarize(rs, "xla", "ours")["ratio"]
+            out[f"batched_f32_b{B}_jax_per_trial_over_gemm_bound_{threads}t"] = fig
     return out
 
 
@@ -268,7 +318,7 @@ def demo_figures(rounds: int, iters: int) -> dict:
         errs_jax = [(h[-1]["rel_error"], res.history["rel_error"][-1]) for (_, _, h), res in zip(naive, batch_jax)]
         fig["max_rel_diff_final_error"] = float(max(abs(a - b) / a for a, b in errs_jax))
         fig["iterations"] = iters
-        fig["xla_flags"] = os.environ.get("XLA_FLAGS", "")
+        fig["xla_cores"] = 1
         out["demo_sweep_plain_over_fgd_jax_1t"] = fig
     fig = summarize(rs, "plain", "ours")
     fig["kernel"] = demo_kernel()
@@ -506,8 +556,7 @@ def main(argv=None) -> int:
         return 0
     if args.rounds < 3:
         p.error("--rounds must be at least 3 (medians of ≥ 3 repeats)")
-    # XLA's pool (the optional jax kernel) on one thread, like the 1-thread BLAS figures
-    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    xla_cores = pin_xla_to_one_core()
     parts = [x.strip() for x in args.only.split(",") if x.strip()]
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -534,6 +583,7 @@ def main(argv=None) -> int:
         results.update(runners[part]())
         print(f"[{part}: {time.perf_counter() - t0:.0f} s, load {load()}]", file=sys.stderr, flush=True)
     meta = {
+        "xla_cores": xla_cores,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "numpy": np.__version__,

@@ -540,6 +540,7 @@ RATIO_LABELS = {
     "dense_32_step_over_two_gemvs_2t": "dense f32 step / two bare GEMVs, 2 BLAS threads",
     "batched_f32_b64_per_trial_over_gemm_bound_1t": "batched f32 B = 64, per trial / GEMM bound, 1 thread",
     "batched_f32_b64_per_trial_over_gemm_bound_2t": "batched f32 B = 64, per trial / GEMM bound, 2 threads",
+    "batched_f32_b64_jax_per_trial_over_gemm_bound_1t": "batched f32 B = 64 with the XLA kernel, per trial / GEMM bound (OpenBLAS's 2048³ rate), 1 thread",
     "demo_sweep_plain_over_fgd_1t": "demo α-sweep, plain loop / batched fgd, 1 thread",
     "demo_sweep_plain_over_fgd_jax_1t": "demo α-sweep, plain loop / batched fgd with the XLA kernel, 1 thread",
     "demo_sweep_loaded_plain_over_fgd_default": "demo α-sweep under two busy processes, defaults",

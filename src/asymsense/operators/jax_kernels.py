@@ -5,17 +5,21 @@ A step computes X = U Vᵀ, r = G vec(X) − y, M = mat(Gᵀ r) and (MV, MᵀU),
 the same formulas as the NumPy path, the two products over G by one compiled
 XLA function (per shape). The gain is in the two products over G
 with B (the batch) rows: at B = 6, m = 1455, n1·n2 = 2400 (the demo sweep)
-XLA's skinny GEMMs ran 2.0× faster than OpenBLAS's on one thread here
-(median of 5 interleaved rounds, load 14). The summation order is XLA's, so
+XLA's skinny GEMMs ran 2.0× faster than OpenBLAS's on one thread (median of
+5 interleaved rounds, load 14; with the XLA_FLAGS below, which turned out
+not to hold XLA to one thread). The summation order is XLA's, so
 the numbers are not OpenBLAS's bits: in float64 they agree to ~1e-15 per step
 and the fits to 1e-12 (tests/test_kernels_jax.py); hence opt-in, and the
 default path (and the pins) stay OpenBLAS's.
 
-jax is not a dependency: `pip install jax` (CPU). XLA's thread pool is set by
-the XLA_FLAGS environment variable before jax is first imported (e.g.
-"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" for one
-thread); fgd's `threads` limits BLAS only. float64 needs jax's x64 mode,
-which the first call here turns on.
+jax is not a dependency: `pip install jax` (CPU). fgd's `threads` limits
+BLAS only: XLA's CPU client starts a worker per core it may run on, and
+XLA_FLAGS "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+did not change that (jax 0.10.2: a 2048³ product took twice its wall time in
+CPU time on 2 cores). To hold XLA to one core, start jax while the calling
+thread's affinity is one core (os.sched_setaffinity) — XLA's threads keep it
+(benchmarks/bench_ratios.py `pin_xla_to_one_core`). float64 needs jax's x64
+mode, which the first call here turns on.
 """
 
 from __future__ import annotations
