@@ -136,10 +136,10 @@ def _tile_intrinsic(g_at: int, s_at: int, rows: int, trials: int, code):
     return kernel
 
 
-def _blocks(builder, t):
-    """(N₈ / 8, N₈): the number of whole 8-column blocks and the first tail column."""
+def _blocks(builder, n):
+    """(N₈ / 8, N₈) for a length n: the number of whole 8-column blocks and the first tail column."""
     i64 = ir.IntType(64)
-    count = builder.sdiv(t.n, ir.Constant(i64, LANES))
+    count = builder.sdiv(n, ir.Constant(i64, LANES))
     return count, builder.mul(count, ir.Constant(i64, LANES))
 
 
@@ -162,7 +162,7 @@ def tile_dots(rows: int, trials: int):
             builder.store(ir.Constant(t.s_vec, [0.0] * LANES), slot)
             slots.append(slot)
         fma_v = _fma_function(builder, t.s_vec)
-        count, _ = _blocks(builder, t)
+        count, _ = _blocks(builder, t.n)
         with cgutils.for_range(builder, count) as loop:
             offset = builder.mul(loop.index, ir.Constant(i64, LANES))
             gv = _widened(builder, [_load(builder, row, offset, t.g_vec, t.g_align) for row in t.g_rows], t.s_vec)
@@ -193,7 +193,7 @@ def tile_axpy(rows: int, trials: int):
                 vec = builder.insert_element(vec, c, ir.Constant(i32, lane))
             coef_v.append(vec)
         fma_v, fma_s = _fma_function(builder, t.s_vec), _fma_function(builder, t.s_el)
-        count, full = _blocks(builder, t)
+        count, full = _blocks(builder, t.n)
         with cgutils.for_range(builder, count) as loop:
             offset = builder.mul(loop.index, ir.Constant(i64, LANES))
             gv = _widened(builder, [_load(builder, row, offset, t.g_vec, t.g_align) for row in t.g_rows], t.s_vec)
@@ -254,7 +254,7 @@ def dot(typingctx, a, b):
         fma_v, fma_s = _fma_function(builder, s_vec), _fma_function(builder, s_el)
         slot = cgutils.alloca_once(builder, s_vec)
         builder.store(ir.Constant(s_vec, [0.0] * LANES), slot)
-        count = builder.sdiv(n, ir.Constant(i64, LANES))
+        count, full = _blocks(builder, n)
         with cgutils.for_range(builder, count) as loop:
             offset = builder.mul(loop.index, ir.Constant(i64, LANES))
             av = _widened(builder, [_array_lanes(context, builder, a_ty, arr_a, offset, a_vec)], s_vec)[0]
@@ -262,7 +262,7 @@ def dot(typingctx, a, b):
             builder.store(builder.call(fma_v, [av, bv, builder.load(slot)]), slot)
         total = cgutils.alloca_once(builder, s_el)
         builder.store(_lane_tree(builder, builder.load(slot)), total)
-        with cgutils.for_range_slice(builder, builder.mul(count, ir.Constant(i64, LANES)), n, ir.Constant(i64, 1)) as (j, _):
+        with cgutils.for_range_slice(builder, full, n, ir.Constant(i64, 1)) as (j, _):
             aj = _widened(builder, [builder.load(cgutils.get_item_pointer(context, builder, a_ty, arr_a, [j]))], s_el)[0]
             bj = builder.load(cgutils.get_item_pointer(context, builder, b_ty, arr_b, [j]))
             builder.store(builder.call(fma_s, [aj, bj, builder.load(total)]), total)
