@@ -84,6 +84,30 @@ def test_reference_rounding_is_to_nearest_even():
     assert _round(one + ulp / 2 + Fraction(1, 2 ** 40), np.dtype("float32")) == np.float32(1 + float(ulp))
 
 
+@needs_numba
+@pytest.mark.parametrize("name, features, want", [
+    (None, "+avx2,+fma,+avx512f", 32), (None, "+avx2,+fma,-avx512f", 16), ("haswell", "", 16), ("x86-64-v4", "", 16)])
+def test_register_count_follows_the_compile_target(monkeypatch, name, features, want):
+    """The dense kernel's 4 × 6 tile needs AVX-512's 32 vector registers
+    (with 16 it spills, 2.6× slower): a target named without its features
+    counts as 16."""
+    from numba.core import config
+
+    from asymsense.operators.lane_sums import vector_registers
+
+    monkeypatch.setattr(config, "CPU_NAME", name)
+    monkeypatch.setattr(config, "CPU_FEATURES", features)
+    assert vector_registers() == want
+
+
+def test_host_register_count_matches_the_cpu_flags():
+    if not entry_kernels.available() or not cpu_flags():
+        pytest.skip("needs numba and /proc/cpuinfo")
+    from asymsense.operators.lane_sums import vector_registers
+
+    assert vector_registers() == (32 if "avx512f" in cpu_flags() else 16)
+
+
 _KERNELS = """
 import hashlib, numpy as np
 from asymsense.operators import DenseGaussian, EntrySample, StreamGaussian

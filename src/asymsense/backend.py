@@ -24,6 +24,7 @@ it records a row of the history.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 from functools import lru_cache
 
@@ -167,14 +168,27 @@ def limit_threads(xp, threads: int | None):
     if backend_name(xp) == "torch":
         import torch
     previous = torch.get_num_threads() if torch is not None else None
+    budget = _THREAD_BUDGET.set(int(threads))
     with threadpool_limits(threads):
         if torch is not None:
             torch.set_num_threads(threads)
         try:
             yield
         finally:
+            _THREAD_BUDGET.reset(budget)
             if torch is not None:
                 torch.set_num_threads(previous)
+
+
+_THREAD_BUDGET: contextvars.ContextVar[int] = contextvars.ContextVar("asymsense_thread_budget", default=1)
+
+
+def thread_budget() -> int:
+    """The threads the innermost `limit_threads` block allows (fgd sets one
+    for its loop), 1 outside any: what the library's own compiled kernels
+    may use (the fused dense step splits its trials over them), the same
+    budget BLAS has."""
+    return _THREAD_BUDGET.get()
 
 
 AUTO_THREAD_FLOPS = 5e7
