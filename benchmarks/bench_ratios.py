@@ -169,6 +169,7 @@ def pin_xla_to_one_core():
 
 
 def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
+    from asymsense.backend import limit_threads
     from asymsense.operators import DenseGaussian
 
     n, m, k = 100, 10_000, 100
@@ -206,7 +207,8 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
 
     out = {}
     for threads in threads_list:
-        with threadpool_limits(threads):
+        with limit_threads(np, threads):  # what fgd sets: BLAS threads and the budget the kernel choice reads
+            kernel = op.step_kernel(B)
             with_xla = xla is not None and threads == 1  # XLA's pool runs on one core (pin_xla_to_one_core)
             ours(), bare_gemms()
             if with_xla:
@@ -226,7 +228,7 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
         fig["sgemm_gflops"] = float(np.median([r["gflops_peak"] for r in rs]))
         fig["ours_over_bare_gemms"] = summarize(rs, "ours", "gemms")["ratio"]
         fig["bare_gemms_over_bound"] = summarize(rs, "gemms", "bound")["ratio"]
-        fig["kernel"] = op.step_kernel(B)
+        fig["kernel"] = kernel
         out[f"batched_f32_b{B}_per_trial_over_gemm_bound_{threads}t"] = fig
         if with_xla:
             fig = summarize(rs, "xla", "bound")

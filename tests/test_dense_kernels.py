@@ -124,6 +124,11 @@ def test_auto_takes_the_fused_kernel_for_small_batches_only():
     assert op.step_kernel(6) == "numba"
     big = op.fused_max_trials() + 1
     assert op.step_kernel(big) == "blas"
+    assert op.fused_max_trials() == DenseGaussian.FUSED_BATCH_BYTES // (60 * 40 * 8)
+    with asymsense.backend.limit_threads(np, 2):
+        assert op.fused_max_trials() == DenseGaussian.FUSED_BATCH_BYTES_THREADED // (60 * 40 * 8) < big - 1
+        assert op.step_kernel(6) == "numba"
+    assert op.fused_max_trials() == big - 1
     assert DenseGaussian(60, 40, 100, seed=0, kernel="blas").step_kernel(6) == "blas"
 
 
@@ -139,3 +144,32 @@ def test_without_numba_auto_is_blas_and_numba_is_refused(monkeypatch):
         DenseGaussian(6, 4, 20, seed=0, kernel="numba")
 
 
+
+
+def test_thread_budget_is_the_innermost_limit():
+    from asymsense.backend import limit_threads, thread_budget
+
+    assert thread_budget() == 1
+    with limit_threads(np, 2):
+        assert thread_budget() == 2
+        with limit_threads(np, None):
+            assert thread_budget() == 2
+        with limit_threads(np, 1):
+            assert thread_budget() == 1
+        assert thread_budget() == 2
+    assert thread_budget() == 1
+
+
+@needs_numba
+def test_fgd_threads_choose_the_kernel(monkeypatch):
+    """Eight 100×100 float64 trials (640 KB): the fused kernel with one
+    thread, OpenBLAS's two-thread GEMMs with two."""
+    calls = []
+    original = DenseGaussian._fused_step
+    monkeypatch.setattr(DenseGaussian, "_fused_step", lambda self, *a: (calls.append(1), original(self, *a))[1])
+    op = DenseGaussian(100, 100, 40, seed=2)
+    y = np.random.default_rng(0).standard_normal(40)
+    for threads, want in ((1, True), (2, False)):
+        calls.clear()
+        asymsense.fgd(op, y, width=3, init_scale=[10.0 ** -e for e in range(1, 9)], max_iter=3, seed=0, threads=threads)
+        assert bool(calls) is want

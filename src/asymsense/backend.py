@@ -185,9 +185,8 @@ _THREAD_BUDGET: contextvars.ContextVar[int] = contextvars.ContextVar("asymsense_
 
 def thread_budget() -> int:
     """The threads the innermost `limit_threads` block allows (fgd sets one
-    for its loop), 1 outside any: what the library's own compiled kernels
-    may use (the fused dense step splits its trials over them), the same
-    budget BLAS has."""
+    for its loop), 1 outside any: what BLAS may use, which decides whether a
+    one-core compiled kernel beats it (`DenseGaussian.step_kernel`)."""
     return _THREAD_BUDGET.get()
 
 

@@ -240,19 +240,27 @@ class DenseGaussian(Operator):
     - "jax": XLA's products (`operators.jax_kernels`; opt-in, jax is not a
       dependency).
     - "auto" (default): "numba" where numba is installed and the batch's
-      factors product X (B·n1·n2 numbers) is at most FUSED_BATCH_BYTES, else "blas".
+      factors product X (B·n1·n2 numbers) is at most FUSED_BATCH_BYTES (one
+      thread) or FUSED_BATCH_BYTES_THREADED (more), else "blas".
     """
 
     KERNELS = ("auto", "numba", "blas", "jax")
 
     FUSED_BATCH_BYTES = 2**21
-    """The largest batch X = UVᵀ (bytes) that "auto" gives the fused kernel:
-    its register tiles stream X from cache for every 4 rows of G, so past
-    L2's size OpenBLAS's cache-blocked GEMMs catch up. Measured (Zen 4,
-    n1 = n2 = 100, m = 4000 and 10⁴, the 4 × 6 tiles): fused / OpenBLAS 0.85
-    at 1.8 MiB and 1.0 at 2.4 MiB (float32), 0.72 and 0.94 (float64) with one
-    thread; with two, the trials split over two threads against two-thread
-    OpenBLAS 0.83 at 0.6 MiB and 0.97 at 2.4 MiB."""
+    """The largest batch X = UVᵀ (bytes) that "auto" gives the fused kernel
+    when BLAS has one thread: its register tiles stream X from cache for
+    every 4 rows of G, so past L2's size OpenBLAS's cache-blocked GEMMs catch
+    up. Fused / OpenBLAS, one thread each (Zen 4, n1 = n2 = 100, m = 4000
+    and 10⁴, 4 × 6 tiles): 0.85 at 1.8 MiB and 1.0 at 2.4 MiB in float32,
+    0.72 and 0.94 in float64."""
+
+    FUSED_BATCH_BYTES_THREADED = 2**19
+    """The same limit when the thread budget (`backend.thread_budget`, which
+    fgd sets) is two or more: the fused kernel runs on one core, OpenBLAS on
+    all of them. Fused (one thread) / OpenBLAS (two threads): 0.75 at
+    0.46 MiB and 0.99 at 0.61 MiB in float32, 0.79 at 0.46 MiB and 1.13 at
+    0.61 MiB in float64. (Splitting the trials over threads did not help:
+    each thread streams all of G, and the demo's B = 6 ran no faster.)"""
 
     def __init__(self, n1, n2, m, *, seed=None, dtype="float64", matrix=None, kernel="auto"):
         if kernel not in self.KERNELS:
@@ -295,8 +303,10 @@ class DenseGaussian(Operator):
         return self.matrix, 1.0
 
     def fused_max_trials(self) -> int:
-        """The largest batch "auto" gives the fused kernel (FUSED_BATCH_BYTES)."""
-        return max(1, self.FUSED_BATCH_BYTES // (self.n1 * self.n2 * self.dtype.itemsize))
+        """The largest batch "auto" gives the fused kernel now: FUSED_BATCH_BYTES
+        with a thread budget of one, FUSED_BATCH_BYTES_THREADED with more."""
+        limit = self.FUSED_BATCH_BYTES if thread_budget() == 1 else self.FUSED_BATCH_BYTES_THREADED
+        return max(1, limit // (self.n1 * self.n2 * self.dtype.itemsize))
 
     def step_kernel(self, batch: int) -> str:
         """The kernel `residual_gradient` takes for `batch` trials on NumPy."""
