@@ -100,6 +100,22 @@ def test_register_count_follows_the_compile_target(monkeypatch, name, features, 
     assert vector_registers() == want
 
 
+@needs_numba
+def test_an_unreadable_host_counts_as_16_registers(monkeypatch):
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    from asymsense.operators.lane_sums import vector_registers
+
+    def unreadable():
+        raise RuntimeError("failed to get host cpu features")
+
+    monkeypatch.setattr(config, "CPU_NAME", None)
+    monkeypatch.setattr(config, "CPU_FEATURES", None)
+    monkeypatch.setattr(llvm, "get_host_cpu_features", unreadable)
+    assert vector_registers() == 16
+
+
 def test_host_register_count_matches_the_cpu_flags():
     if not entry_kernels.available() or not cpu_flags():
         pytest.skip("needs numba and /proc/cpuinfo")

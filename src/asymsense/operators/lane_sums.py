@@ -87,7 +87,11 @@ def vector_registers() -> int:
         return 16
     import llvmlite.binding as llvm
 
-    return 32 if llvm.get_host_cpu_features().get("avx512f", False) else 16
+    try:
+        features = llvm.get_host_cpu_features()
+    except RuntimeError:  # LLVM cannot read this host's features: assume the smaller register file
+        return 16
+    return 32 if features.get("avx512f", False) else 16
 
 
 def _fma_function(builder, ty):
