@@ -18,6 +18,11 @@ Figures (names as in the JSON):
   reaches on those shapes. batched_f32_b64_jax (when jax is installed, one
   thread): the same step with DenseGaussian(kernel="jax") over the same
   bound, and over the bound at XLA's own 2048³ rate (`over_xla_2048_bound`).
+- fused_over_blas_<dtype>_b<B>_1t: where "auto" stops giving batches to the
+  fused kernel (DenseGaussian.FUSED_BATCH_BYTES): one `residual_gradient`
+  with kernel="numba" over the same with kernel="blas", one BLAS thread,
+  n1 = n2 = 100, m = 10⁴, k = 100, for batches around the limit (float32
+  and float64: the fused kernel reads float64 operators' 4-byte normals).
 - demo_sweep: the demo's α sweep (60×40, r = 3, κ = 3, m = 1455, k = 60,
   6 α, --demo-iter iterations, monitors every 10): the plain NumPy script of
   bench_end_to_end (one trial at a time, monitors from UVᵀ) over one batched
@@ -50,7 +55,7 @@ Figures (names as in the JSON):
   faults, paid by every step); peak RSS of that part (run in a child process).
 
     python benchmarks/bench_ratios.py [--out results/bench_ratios.json] [--rounds 3]
-        [--only dense,batched,demo,loaded,stream,completion] [--demo-iter 1500] [--loaded-iter 150]
+        [--only dense,batched,crossover,demo,loaded,stream,completion] [--demo-iter 1500] [--loaded-iter 150]
         [--completion-m 10000000]
 
 The JSON goes to --out (default results/bench_ratios.json, a git-ignored
@@ -76,7 +81,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-PARTS = ("dense", "batched", "demo", "loaded", "stream", "completion")
+PARTS = ("dense", "batched", "crossover", "demo", "loaded", "stream", "completion")
 
 
 def load() -> list[float]:
@@ -236,6 +241,40 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
             fig["over_xla_2048_bound"] = summarize(rs, "xla", "xla_bound")["ratio"]
             fig["xla_over_blas_step"] = summarize(rs, "xla", "ours")["ratio"]
             out[f"batched_f32_b{B}_jax_per_trial_over_gemm_bound_{threads}t"] = fig
+    return out
+
+
+CROSSOVER_BATCHES = {"float32": (32, 64, 96, 104, 128), "float64": (16, 32, 48, 52, 64, 96)}
+"""Batches around FUSED_BATCH_BYTES (4 MiB: 104 float32 or 52 float64 trials of 10⁴ entries)."""
+
+
+def crossover_figures(rounds: int) -> dict:
+    from asymsense.backend import limit_threads
+    from asymsense.operators import DenseGaussian
+
+    n, m, k = 100, 10_000, 100
+    out = {}
+    for dtype, batches in CROSSOVER_BATCHES.items():
+        fused = DenseGaussian(n, n, m, seed=3, dtype=dtype, kernel="numba")
+        blas = DenseGaussian(n, n, m, seed=3, dtype=dtype, matrix=fused.matrix, kernel="blas")
+        auto = DenseGaussian(n, n, m, seed=3, dtype=dtype, matrix=fused.matrix)
+        rng = np.random.default_rng(0)
+        y = rng.standard_normal(m).astype(dtype)
+        with limit_threads(np, 1):
+            for B in batches:
+                U = (0.1 * rng.standard_normal((B, n, k))).astype(dtype)
+                V = (0.1 * rng.standard_normal((B, n, k))).astype(dtype)
+
+                def step(operator):
+                    return operator.residual_gradient(U, V, y, dtype)
+
+                step(fused), step(blas)
+                rs = [{"fused": timed(lambda: step(fused), 2), "blas": timed(lambda: step(blas), 2), "load": load()} for _ in range(rounds)]
+                fig = summarize(rs, "fused", "blas")
+                fig["batch_mib"] = B * n * n * np.dtype(dtype).itemsize / 2**20
+                fig["auto_kernel"] = auto.step_kernel(B)
+                out[f"fused_over_blas_{dtype[-2:]}_b{B}_1t"] = fig
+        fused = blas = auto = None  # free G before the next dtype
     return out
 
 
@@ -575,6 +614,7 @@ def main(argv=None) -> int:
     runners = {
         "dense": lambda: dense_step_figures(args.rounds),
         "batched": lambda: batched_figures(args.rounds),
+        "crossover": lambda: crossover_figures(args.rounds),
         "demo": lambda: demo_figures(args.rounds, args.demo_iter),
         "loaded": lambda: loaded_figures(args.rounds, args.loaded_iter),
         "stream": lambda: stream_figures(args.rounds),

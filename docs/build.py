@@ -345,6 +345,7 @@ def render_recorded() -> dict[str, str]:
         "timings-iteration": "\n\n" + header + " " + load_line + ".\n\n" + first_table + "\n\n" + batched + "\n\n",
         "timings-movielens": _movielens(movielens),
         "timings-ratios": _ratios(json.loads(RATIOS.read_text())),
+        "timings-crossover": _crossover(json.loads(RATIOS.read_text())),
         "completion-accuracy": _completion_accuracy(json.loads((DATA / "completion_accuracy.json").read_text())),
         **_accuracy_findings(json.loads((DATA / "completion_accuracy.json").read_text())),
         **render_end_to_end(json.loads(END_TO_END.read_text())),
@@ -555,6 +556,8 @@ def _ratios(record: dict) -> str:
     meta = record["meta"]
     rows = []
     for key, f in record["figures"].items():
+        if key.startswith(CROSSOVER):
+            continue
         loads = "; ".join(f"{round[0]:g}" for round in f["load"])
         if "ratio" in f:
             rows.append((RATIO_LABELS.get(key, key), f"{f['ratio']:.2f}×", ", ".join(f"{r:g}" for r in f["ratios"]), loads))
@@ -566,6 +569,21 @@ def _ratios(record: dict) -> str:
             f"{meta['started_utc'].replace('T', ' ').replace('Z', ' UTC')}, {meta['machine']}, numpy {meta['numpy']}, "
             f"BLAS {meta['blas'][0]}; load average at the end {end} (1, 5, 15 min):"
             + table(["figure", "median", "per round", "1-min load per round"], rows))
+
+
+CROSSOVER = "fused_over_blas_"
+
+
+def _crossover(record: dict) -> str:
+    """docs/performance.md's table of where "auto" stops giving a batch to the fused kernel: the
+    crossover part of the same bench_ratios.py run (fused / OpenBLAS step time per batch)."""
+    rows = []
+    for key, f in record["figures"].items():
+        if key.startswith(CROSSOVER):
+            bits, trials = key[len(CROSSOVER):].split("_")[:2]
+            rows.append((f"float{bits}", trials[1:], f"{f['batch_mib']:.1f}", f"{f['ratio']:.2f}", ", ".join(f"{r:g}" for r in f["ratios"]),
+                         "fused" if f["auto_kernel"] == "numba" else "OpenBLAS"))
+    return table(["dtype", "trials", "X (MiB)", "fused / OpenBLAS (median)", "per round", "`auto` takes"], rows)
 
 
 def _movielens(record: dict) -> str:

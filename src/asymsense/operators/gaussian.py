@@ -246,13 +246,17 @@ class DenseGaussian(Operator):
 
     KERNELS = ("auto", "numba", "blas", "jax")
 
-    FUSED_BATCH_BYTES = 2**21
+    FUSED_BATCH_BYTES = 2**22
     """The largest batch X = UVᵀ (bytes) that "auto" gives the fused kernel
-    when BLAS has one thread: its register tiles stream X from cache for
-    every 4 rows of G, so past L2's size OpenBLAS's cache-blocked GEMMs catch
-    up. Fused / OpenBLAS, one thread each (Zen 4, n1 = n2 = 100, m = 4000
-    and 10⁴, 4 × 6 tiles): 0.85 at 1.8 MiB and 1.0 at 2.4 MiB in float32,
-    0.72 and 0.94 in float64."""
+    when BLAS has one thread: its register tiles stream X (and the gradient
+    rows) from cache for every 4 rows of G, so past a few L2 sizes OpenBLAS's
+    cache-blocked GEMMs catch up. Fused / OpenBLAS, one `residual_gradient`
+    each, one thread (`benchmarks/bench_ratios.py --only crossover`: Zen 4,
+    1 MiB L2, n1 = n2 = 100, m = 10⁴, 2026-12-03): float32 0.83 at 32
+    trials (1.2 MiB), 0.87 at 64, 0.98 at 80, 1.00 at 96 (3.7 MiB), 1.13 at
+    128; float64, where the kernel reads the 4-byte normals, 0.51 at 16,
+    0.71 at 32, 0.72 at 48 (3.7 MiB), 0.89 at 64, 1.35 at 96. 4 MiB gives
+    the kernel what it wins in both (float32 to 104 trials, float64 to 52)."""
 
     FUSED_BATCH_BYTES_THREADED = 2**19
     """The same limit when the thread budget (`backend.thread_budget`, which
