@@ -251,12 +251,13 @@ class DenseGaussian(Operator):
     when BLAS has one thread: its register tiles stream X (and the gradient
     rows) from cache for every 4 rows of G, so past a few L2 sizes OpenBLAS's
     cache-blocked GEMMs catch up. Fused / OpenBLAS, one `residual_gradient`
-    each, one thread (`benchmarks/bench_ratios.py --only crossover`: Zen 4,
-    1 MiB L2, n1 = n2 = 100, m = 10⁴, 2026-12-03): float32 0.83 at 32
-    trials (1.2 MiB), 0.87 at 64, 0.98 at 80, 1.00 at 96 (3.7 MiB), 1.13 at
-    128; float64, where the kernel reads the 4-byte normals, 0.51 at 16,
-    0.71 at 32, 0.72 at 48 (3.7 MiB), 0.89 at 64, 1.35 at 96. 4 MiB gives
-    the kernel what it wins in both (float32 to 104 trials, float64 to 52)."""
+    each, one thread (the crossover part of `benchmarks/bench_ratios.py`, in
+    docs/performance.md: Zen 4, 1 MiB L2, n1 = n2 = 100, m = 10⁴, 5 rounds,
+    2026-12-03): float32 0.80 at 32 trials (1.2 MiB), 0.91 at 64, 1.04 at
+    96, 1.03 at 104 (4.0 MiB), 1.24 at 128; float64, where the kernel reads
+    the 4-byte normals, 0.55 at 16, 0.66 at 32, 0.78 at 52 (4.0 MiB), 0.98
+    at 64, 1.33 at 96. 4 MiB gives the kernel what it wins in both
+    (float32 up to 104 trials, float64 up to 52)."""
 
     FUSED_BATCH_BYTES_THREADED = 2**19
     """The same limit when the thread budget (`backend.thread_budget`, which
