@@ -18,11 +18,13 @@ Figures (names as in the JSON):
   reaches on those shapes. batched_f32_b64_jax (when jax is installed, one
   thread): the same step with DenseGaussian(kernel="jax") over the same
   bound, and over the bound at XLA's own 2048³ rate (`over_xla_2048_bound`).
-- fused_over_blas_<dtype>_b<B>_1t: where "auto" stops giving batches to the
-  fused kernel (DenseGaussian.FUSED_BATCH_BYTES): one `residual_gradient`
-  with kernel="numba" over the same with kernel="blas", one BLAS thread,
-  n1 = n2 = 100, m = 10⁴, k = 100, for batches around the limit (float32
-  and float64: the fused kernel reads float64 operators' 4-byte normals).
+- fused_over_blas_<dtype>_b<B>_<T>t: where "auto" stops giving batches to
+  the fused kernel (DenseGaussian.FUSED_BATCH_BYTES with one thread,
+  FUSED_PARTS_BYTES with two, the batch in parts): one `residual_gradient`
+  with kernel="numba" over the same with kernel="blas", T BLAS threads and
+  that thread budget, n1 = n2 = 100, m = 10⁴, k = 100, for batches around
+  the limits (float32 and float64: the fused kernel reads float64
+  operators' 4-byte normals).
 - demo_sweep: the demo's α sweep (60×40, r = 3, κ = 3, m = 1455, k = 60,
   6 α, --demo-iter iterations, monitors every 10): the plain NumPy script of
   bench_end_to_end (one trial at a time, monitors from UVᵀ) over one batched
@@ -246,6 +248,8 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
 
 CROSSOVER_BATCHES = {"float32": (32, 64, 96, 104, 128), "float64": (16, 32, 48, 52, 64, 96)}
 """Batches around FUSED_BATCH_BYTES (4 MiB: 104 float32 or 52 float64 trials of 10⁴ entries)."""
+CROSSOVER_BATCHES_2T = {"float32": (12, 24, 48, 52, 64), "float64": (12, 24, 26, 32, 48)}
+"""Batches around FUSED_PARTS_BYTES (2 MiB: 52 float32 or 26 float64 trials), run in parts on two threads."""
 
 
 def crossover_figures(rounds: int) -> dict:
@@ -254,26 +258,28 @@ def crossover_figures(rounds: int) -> dict:
 
     n, m, k = 100, 10_000, 100
     out = {}
-    for dtype, batches in CROSSOVER_BATCHES.items():
+    for dtype in CROSSOVER_BATCHES:
         fused = DenseGaussian(n, n, m, seed=3, dtype=dtype, kernel="numba")
         blas = DenseGaussian(n, n, m, seed=3, dtype=dtype, matrix=fused.matrix, kernel="blas")
         auto = DenseGaussian(n, n, m, seed=3, dtype=dtype, matrix=fused.matrix)
         rng = np.random.default_rng(0)
         y = rng.standard_normal(m).astype(dtype)
-        with limit_threads(np, 1):
-            for B in batches:
-                U = (0.1 * rng.standard_normal((B, n, k))).astype(dtype)
-                V = (0.1 * rng.standard_normal((B, n, k))).astype(dtype)
+        for threads, batches in ((1, CROSSOVER_BATCHES[dtype]), (2, CROSSOVER_BATCHES_2T[dtype])):
+            with limit_threads(np, threads):  # BLAS threads and the budget fused_parts reads
+                for B in batches:
+                    U = (0.1 * rng.standard_normal((B, n, k))).astype(dtype)
+                    V = (0.1 * rng.standard_normal((B, n, k))).astype(dtype)
 
-                def step(operator):
-                    return operator.residual_gradient(U, V, y, dtype)
+                    def step(operator):
+                        return operator.residual_gradient(U, V, y, dtype)
 
-                step(fused), step(blas)
-                rs = [{"fused": timed(lambda: step(fused), 2), "blas": timed(lambda: step(blas), 2), "load": load()} for _ in range(rounds)]
-                fig = summarize(rs, "fused", "blas")
-                fig["batch_mib"] = B * n * n * np.dtype(dtype).itemsize / 2**20
-                fig["auto_kernel"] = auto.step_kernel(B)
-                out[f"fused_over_blas_{dtype[-2:]}_b{B}_1t"] = fig
+                    step(fused), step(blas)
+                    rs = [{"fused": timed(lambda: step(fused), 2), "blas": timed(lambda: step(blas), 2), "load": load()} for _ in range(rounds)]
+                    fig = summarize(rs, "fused", "blas")
+                    fig["batch_mib"] = B * n * n * np.dtype(dtype).itemsize / 2**20
+                    fig["parts"] = fused.fused_parts(B)
+                    fig["auto_kernel"] = auto.step_kernel(B)
+                    out[f"fused_over_blas_{dtype[-2:]}_b{B}_{threads}t"] = fig
         fused = blas = auto = None  # free G before the next dtype
     return out
 

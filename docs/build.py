@@ -576,14 +576,15 @@ CROSSOVER = "fused_over_blas_"
 
 def _crossover(record: dict) -> str:
     """docs/performance.md's table of where "auto" stops giving a batch to the fused kernel: the
-    crossover part of the same bench_ratios.py run (fused / OpenBLAS step time per batch)."""
+    crossover part of the same bench_ratios.py run (fused / OpenBLAS step time per batch, one and two threads)."""
     rows = []
     for key, f in record["figures"].items():
         if key.startswith(CROSSOVER):
-            bits, trials = key[len(CROSSOVER):].split("_")[:2]
-            rows.append((f"float{bits}", trials[1:], f"{f['batch_mib']:.1f}", f"{f['ratio']:.2f}", ", ".join(f"{r:g}" for r in f["ratios"]),
-                         "fused" if f["auto_kernel"] == "numba" else "OpenBLAS"))
-    return table(["dtype", "trials", "X (MiB)", "fused / OpenBLAS (median)", "per round", "`auto` takes"], rows)
+            bits, trials, threads = key[len(CROSSOVER):].split("_")[:3]
+            parts = f.get("parts", 1)
+            rows.append((f"float{bits}", threads[:-1], trials[1:], f"{f['batch_mib']:.1f}", f"{f['ratio']:.2f}" + (f" ({parts} parts)" if parts > 1 else ""),
+                         ", ".join(f"{r:g}" for r in f["ratios"]), "fused" if f["auto_kernel"] == "numba" else "OpenBLAS"))
+    return table(["dtype", "threads", "trials", "X (MiB)", "fused / OpenBLAS (median)", "per round", "`auto` takes"], rows)
 
 
 def _movielens(record: dict) -> str:

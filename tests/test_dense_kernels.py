@@ -4,6 +4,8 @@ do not depend on the CPU), the OpenBLAS path's residuals and gradient
 products to rounding level, the same fits, and the kernel choice (which
 batches take it, what happens without numba)."""
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -119,17 +121,71 @@ def test_fit_with_the_fused_kernel_equals_the_blas_fit():
 
 @needs_numba
 def test_auto_takes_the_fused_kernel_for_small_batches_only():
-    op = DenseGaussian(60, 40, 100, seed=0)
+    from asymsense.backend import limit_threads
+
+    op = DenseGaussian(100, 100, 10, seed=0)
     assert op.kernel == "auto"
-    assert op.step_kernel(6) == "numba"
-    big = op.fused_max_trials() + 1
-    assert op.step_kernel(big) == "blas"
-    assert op.fused_max_trials() == DenseGaussian.FUSED_BATCH_BYTES // (60 * 40 * 8)
-    with asymsense.backend.limit_threads(np, 2):
-        assert op.fused_max_trials() == DenseGaussian.FUSED_BATCH_BYTES_THREADED // (60 * 40 * 8) < big - 1
-        assert op.step_kernel(6) == "numba"
-    assert op.fused_max_trials() == big - 1
+    per_trial = 100 * 100 * 8
+    most = DenseGaussian.FUSED_BATCH_BYTES // per_trial
+    assert op.fused_parts(6) == 1 and op.fused_parts(most) == 1
+    assert op.fused_parts(most + 1) == 0 and op.step_kernel(most + 1) == "blas"
+    unit = DenseGaussian.FUSED_PART_TRIALS
+    with limit_threads(np, 2):
+        small = DenseGaussian.FUSED_BATCH_BYTES_THREADED // per_trial
+        assert small < 2 * unit - 1  # 100×100 float64: between the two, OpenBLAS
+        assert op.fused_parts(small) == 1 and op.fused_parts(small + 1) == 0  # one part against two-thread BLAS
+        assert op.fused_parts(2 * unit - 1) == 0 and op.step_kernel(2 * unit - 1) == "blas"
+        in_parts = DenseGaussian.FUSED_PARTS_BYTES // per_trial
+        assert op.fused_parts(2 * unit) == 2 and op.fused_parts(in_parts) == 2 and op.fused_parts(in_parts + 1) == 0
+        with limit_threads(np, 3):
+            assert op.fused_parts(3 * unit) == 3 and op.fused_parts(3 * unit - 1) == 2
+    assert DenseGaussian(100, 100, 10, seed=0, kernel="numba").fused_parts(10**6) == 1
     assert DenseGaussian(60, 40, 100, seed=0, kernel="blas").step_kernel(6) == "blas"
+    assert DenseGaussian(60, 40, 100, seed=0, kernel="blas").fused_parts(6) == 0
+
+
+@given(batch=st.integers(0, 200), parts=st.integers(1, 8), unit=st.integers(1, 9))
+def test_trial_parts_cover_the_batch_in_whole_units(batch, parts, unit):
+    from asymsense.operators.gaussian import trial_parts
+
+    cuts = trial_parts(batch, parts if batch >= parts * unit else 1, unit)
+    assert cuts[0][0] == 0 and cuts[-1][1] == batch
+    assert all(a[1] == b[0] for a, b in zip(cuts, cuts[1:]))  # contiguous, in order
+    if len(cuts) > 1:
+        assert len(cuts) == parts
+        sizes = [b - a for a, b in cuts]
+        assert all(size % unit == 0 and size >= unit for size in sizes[:-1]) and sizes[-1] >= unit
+        whole = [size // unit for size in sizes[:-1]] + [(sizes[-1] - batch % unit) // unit]
+        assert max(whole) - min(whole) <= 1  # whole units shared evenly
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_parts_on_threads_give_the_one_thread_bits(monkeypatch, dtype):
+    """13 trials with a budget of 2 run as parts of 6 and 7 trials on two
+    threads, and the step's bits are those of the whole batch on one."""
+    from asymsense.backend import limit_threads
+    from asymsense.operators import dense_numba
+
+    op = DenseGaussian(9, 7, 30, seed=4, dtype=dtype)
+    U, V = factors((9, 7), 3, 13, dtype, seed=5)
+    y = np.random.default_rng(6).standard_normal(30).astype(dtype)
+    with limit_threads(np, 1):
+        whole = op.residual_gradient(U, V, y, dtype)
+    sizes, together = [], threading.Barrier(2, timeout=30)
+    original = dense_numba.fused_step
+
+    def recording(G, scale, X, *rest):
+        sizes.append(X.shape[0])
+        together.wait()  # both parts in flight at once, or BrokenBarrierError
+        return original(G, scale, X, *rest)
+
+    monkeypatch.setattr(dense_numba, "fused_step", recording)
+    with limit_threads(np, 2):
+        parts = op.residual_gradient(U, V, y, dtype)
+    assert sorted(sizes) == [6, 7]
+    for a, b in zip(whole, parts):
+        assert np.array_equal(a, b)
 
 
 def test_without_numba_auto_is_blas_and_numba_is_refused(monkeypatch):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -188,6 +189,17 @@ def thread_budget() -> int:
     for its loop), 1 outside any: what BLAS may use, which decides whether a
     one-core compiled kernel beats it (`DenseGaussian.step_kernel`)."""
     return _THREAD_BUDGET.get()
+
+
+def run_threads(work, items, threads: int) -> list:
+    """[work(item) for item in items], on up to `threads` threads when there
+    are several items: for compiled kernels and NumPy/SciPy calls that release
+    the GIL (the results keep the items' order)."""
+    items = list(items)
+    if threads > 1 and len(items) > 1:
+        with ThreadPoolExecutor(min(threads, len(items))) as pool:
+            return list(pool.map(work, items))
+    return [work(item) for item in items]
 
 
 AUTO_THREAD_FLOPS = 5e7

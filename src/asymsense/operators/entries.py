@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 
-from asymsense.backend import is_numpy, segment_sum, to_numpy
+from asymsense.backend import is_numpy, run_threads, segment_sum, to_numpy
 from asymsense.backend import xp_dtype as bk_dtype
 from asymsense.errors import InputError
 from asymsense.validation import check_dtype, check_int, check_sampled_measurements, resolve_seed
@@ -65,16 +64,6 @@ BLOCK_ENTRIES = 2**15
 """Entries per block of consecutive rows (columns) handed to one thread by
 the numba passes: small enough to balance two busy cores, large enough that
 scheduling costs nothing."""
-
-
-def _run(work, items, threads: int) -> list:
-    """work(item) for every item, on `threads` threads when there are several
-    items (NumPy's gathers and SciPy's sparse products release the GIL)."""
-    items = list(items)
-    if threads > 1 and len(items) > 1:
-        with ThreadPoolExecutor(min(threads, len(items))) as pool:
-            return list(pool.map(work, items))
-    return [work(item) for item in items]
 
 
 class _Recycler:
@@ -238,14 +227,14 @@ class EntrySample(Operator):
         """A*(z)F, or A*(z)ᵀF, for one z and one F: row ranges of A*(z) on the
         cores, each range's rows of the output (or its share of the sum)."""
         if transpose:
-            parts = _run(lambda r: self._row_csr(z, *r).T @ F[r[0]:r[1]], self._row_ranges, self._threads)
+            parts = run_threads(lambda r: self._row_csr(z, *r).T @ F[r[0]:r[1]], self._row_ranges, self._threads)
             return sum(parts[1:], parts[0])
         out = np.empty((self.shape[0], F.shape[-1]), dtype=np.result_type(z, F))
 
         def rows(r):
             out[r[0]:r[1]] = self._row_csr(z, *r) @ F
 
-        _run(rows, self._row_ranges, self._threads)
+        run_threads(rows, self._row_ranges, self._threads)
         return out
 
     def forward(self, X):
@@ -270,7 +259,7 @@ class EntrySample(Operator):
             b = min(a + block, self.m)
             out[..., a:b] = np.einsum("...ik,...ik->...i", U[..., self.rows[a:b], :], V[..., self.cols[a:b], :])
 
-        _run(gather_dot, range(0, self.m, block), self._threads)
+        run_threads(gather_dot, range(0, self.m, block), self._threads)
         return out
 
     def _batched(self, z, F, transpose: bool):

@@ -33,7 +33,7 @@ from threadpoolctl import ThreadpoolController
 
 from asymsense.errors import InputError
 from asymsense.validation import check_dtype, check_int, resolve_seed
-from asymsense.backend import is_numpy, thread_budget
+from asymsense.backend import is_numpy, run_threads, thread_budget
 from asymsense.operators import entry_kernels, jax_kernels, rng_kernels
 from asymsense.operators.base import Operator, check_shape
 
@@ -218,6 +218,19 @@ def gaussian_chunk(xp, device, seed: int, chunk: int, rows: int, n_cols: int, dt
     return xp.asarray(host, device=device, copy=True)
 
 
+def trial_parts(batch: int, parts: int, unit: int) -> list[tuple[int, int]]:
+    """`parts` contiguous (start, stop) ranges covering range(batch): the
+    batch's whole units of `unit` trials shared out as evenly as rounding
+    allows, the last range also taking the batch mod `unit` trials (needs
+    batch ≥ parts·unit; one range (0, batch) for parts ≤ 1). Whole units keep
+    each thread in the kernel's full register tiles."""
+    if parts <= 1:
+        return [(0, batch)]
+    units = batch // unit
+    cuts = [unit * ((units * i + parts // 2) // parts) for i in range(parts)] + [batch]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
 class DenseGaussian(Operator):
     """Dense Gaussian operator: G stored once as a contiguous (m, n1·n2) array.
 
@@ -234,14 +247,20 @@ class DenseGaussian(Operator):
       OpenBLAS at the demo's B = 6 and 2–4× for one trial (one thread);
       every operation in a fixed order (explicit vector lanes and fused
       multiply-adds, `operators.lane_sums`), so the same bits on every CPU;
-      equal to the "blas" kernel to rounding level, not bit for bit.
+      equal to the "blas" kernel to rounding level, not bit for bit. With a
+      thread budget of two or more (`backend.thread_budget`, which fgd sets)
+      a batch of at least 2·FUSED_PART_TRIALS trials is cut into contiguous
+      parts, one thread each (`fused_parts`); the trials are independent, so
+      the bits are those of one thread.
     - "blas": NumPy's (OpenBLAS's) two products, bit for bit
       `forward_factors` then `gradient_products`.
     - "jax": XLA's products (`operators.jax_kernels`; opt-in, jax is not a
       dependency).
     - "auto" (default): "numba" where numba is installed and the batch's
       factors product X (B·n1·n2 numbers) is at most FUSED_BATCH_BYTES (one
-      thread) or FUSED_BATCH_BYTES_THREADED (more), else "blas".
+      thread), FUSED_PARTS_BYTES (several, the batch in parts) or
+      FUSED_BATCH_BYTES_THREADED (several, a batch too small to cut), else
+      "blas".
     """
 
     KERNELS = ("auto", "numba", "blas", "jax")
@@ -260,12 +279,26 @@ class DenseGaussian(Operator):
     (float32 up to 104 trials, float64 up to 52)."""
 
     FUSED_BATCH_BYTES_THREADED = 2**19
-    """The same limit when the thread budget (`backend.thread_budget`, which
-    fgd sets) is two or more: the fused kernel runs on one core, OpenBLAS on
-    all of them. Fused (one thread) / OpenBLAS (two threads): 0.75 at
-    0.46 MiB and 0.99 at 0.61 MiB in float32, 0.79 at 0.46 MiB and 1.13 at
-    0.61 MiB in float64. (Splitting the trials over threads did not help:
-    each thread streams all of G, and the demo's B = 6 ran no faster.)"""
+    """The limit for a batch too small to cut into parts (fewer than
+    2·FUSED_PART_TRIALS trials) when the thread budget is two or more: the
+    fused kernel then runs on one core, OpenBLAS on all of them. Fused (one
+    thread) / OpenBLAS (two threads): 0.75 at 0.46 MiB and 0.99 at 0.61 MiB
+    in float32, 0.79 at 0.46 MiB and 1.13 at 0.61 MiB in float64 (fifth run)."""
+
+    FUSED_PARTS_BYTES = 2**21
+    """The limit for a batch the fused kernel runs in parts (a thread budget
+    of two or more): each thread streams all of G, and its part's X and
+    gradient rows past L2, against OpenBLAS's GEMMs on all the threads. Parts
+    / OpenBLAS on two threads, one `residual_gradient` each (the crossover
+    part of `benchmarks/bench_ratios.py`, in docs/performance.md)."""
+
+    FUSED_PART_TRIALS = 6
+    """The fewest trials per thread when the fused kernel runs a batch in
+    parts: each thread streams all of G, so a part must carry enough trials.
+    Against the whole batch on one thread (bare kernels, n1 = n2 = 100,
+    m = 10⁴, float32, two threads' OpenBLAS as the unit, medians of 5,
+    2026-12-03): 6 trials in parts of 3 took 0.56 against 0.47, 12 trials
+    in parts of 6 0.59 against 0.65."""
 
     def __init__(self, n1, n2, m, *, seed=None, dtype="float64", matrix=None, kernel="auto"):
         if kernel not in self.KERNELS:
@@ -307,19 +340,27 @@ class DenseGaussian(Operator):
             return self._normals, self._normals_scale
         return self.matrix, 1.0
 
-    def fused_max_trials(self) -> int:
-        """The largest batch "auto" gives the fused kernel now: FUSED_BATCH_BYTES
-        with a thread budget of one, FUSED_BATCH_BYTES_THREADED with more."""
-        limit = self.FUSED_BATCH_BYTES if thread_budget() == 1 else self.FUSED_BATCH_BYTES_THREADED
-        return max(1, limit // (self.n1 * self.n2 * self.dtype.itemsize))
+    def fused_parts(self, batch: int) -> int:
+        """How `residual_gradient` runs `batch` trials now: 0 for OpenBLAS,
+        else the fused kernel in that many contiguous parts, one thread each.
+        The parts are min(thread budget, batch // FUSED_PART_TRIALS), at least
+        one; with "auto" the batch's X must fit FUSED_BATCH_BYTES with a
+        thread budget of one, else FUSED_PARTS_BYTES in parts and
+        FUSED_BATCH_BYTES_THREADED in one."""
+        if not self.fused_available():
+            return 0
+        budget = thread_budget()
+        parts = max(1, min(budget, batch // self.FUSED_PART_TRIALS))
+        if self.kernel == "numba":
+            return parts
+        limit = self.FUSED_BATCH_BYTES if budget == 1 else self.FUSED_PARTS_BYTES if parts > 1 else self.FUSED_BATCH_BYTES_THREADED
+        return parts if batch * self.n1 * self.n2 * self.dtype.itemsize <= limit else 0
 
     def step_kernel(self, batch: int) -> str:
         """The kernel `residual_gradient` takes for `batch` trials on NumPy."""
         if self.kernel in ("blas", "jax"):
             return self.kernel
-        if self.fused_available() and (self.kernel == "numba" or batch <= self.fused_max_trials()):
-            return "numba"
-        return "blas"
+        return "numba" if self.fused_parts(batch) else "blas"
 
     backend_arrays = ("matrix",)
 
@@ -372,7 +413,7 @@ class DenseGaussian(Operator):
     def _fused_step(self, U, V, y, dtype):
         """The step by `dense_numba.fused_step`: X = UVᵀ and the small products
         MV, MᵀU by NumPy, the two products over G in one pass, sums in the
-        operator's dtype."""
+        operator's dtype; the trials in `fused_parts` parts, one thread each."""
         from asymsense.operators import dense_numba
 
         kind = self.dtype
@@ -384,7 +425,13 @@ class DenseGaussian(Operator):
         r = np.empty((flat.shape[0], self.m), dtype=kind)
         M = np.empty_like(flat)
         G, scale = self.fused_operands()
-        dense_numba.fused_step(G, kind.type(scale), flat, y_rows, r, M, kind.type(0))
+
+        def part(bounds):
+            a, b = bounds
+            dense_numba.fused_step(G, kind.type(scale), flat[a:b], y_rows, r[a:b], M[a:b], kind.type(0))
+
+        cuts = trial_parts(flat.shape[0], self.fused_parts(flat.shape[0]), self.FUSED_PART_TRIALS)
+        run_threads(part, cuts, len(cuts))
         M = M.reshape(X.shape)
         MV, MtU = M @ V, np.swapaxes(M, -1, -2) @ U
         return r.reshape(*lead, self.m).astype(dtype, copy=False), MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
