@@ -25,7 +25,6 @@ import copy
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.linalg.blas
@@ -495,10 +494,7 @@ class StreamGaussian(Operator):
             rng_kernels.numpy_loops()  # likewise
         workers = min(self.threads, len(self._blocks))
         with _one_blas_thread():
-            if workers == 1:
-                return [run(0)]
-            with ThreadPoolExecutor(workers) as pool:
-                return list(pool.map(run, range(workers)))
+            return run_threads(run, range(workers), workers)
 
     def _sum_over_threads(self, run):
         """Σ_t run(t) over the generator threads (one BLAS thread each), summed in thread order."""
