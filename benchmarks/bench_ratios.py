@@ -19,8 +19,8 @@ Figures (names as in the JSON):
   thread): the same step with DenseGaussian(kernel="jax") over the same
   bound, and over the bound at XLA's own 2048³ rate (`over_xla_2048_bound`).
 - fused_over_blas_<dtype>_b<B>_<T>t: where "auto" stops giving batches to
-  the fused kernel (DenseGaussian.FUSED_BATCH_BYTES with one thread,
-  FUSED_PARTS_BYTES with two, the batch in parts): one `residual_gradient`
+  the fused kernel (DenseGaussian.FUSED_BATCH_ENTRIES with one thread,
+  FUSED_PARTS_ENTRIES with two, the batch in parts): one `residual_gradient`
   with kernel="numba" over the same with kernel="blas", T BLAS threads and
   that thread budget, n1 = n2 = 100, m = 10⁴, k = 100, for batches around
   the limits (float32 and float64: the fused kernel reads float64
@@ -247,9 +247,9 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
 
 
 CROSSOVER_BATCHES = {"float32": (32, 64, 96, 104, 128), "float64": (16, 32, 48, 52, 64, 96)}
-"""Batches around FUSED_BATCH_BYTES (4 MiB: 104 float32 or 52 float64 trials of 10⁴ entries)."""
+"""Batches around FUSED_BATCH_ENTRIES (65 trials of 10⁴ entries)."""
 CROSSOVER_BATCHES_2T = {"float32": (12, 24, 48, 52, 64), "float64": (12, 24, 26, 32, 48)}
-"""Batches around FUSED_PARTS_BYTES (2 MiB: 52 float32 or 26 float64 trials), run in parts on two threads."""
+"""Batches around FUSED_PARTS_ENTRIES (26 trials of 10⁴ entries), run in parts on two threads."""
 
 
 def crossover_figures(rounds: int) -> dict:
@@ -261,7 +261,6 @@ def crossover_figures(rounds: int) -> dict:
     for dtype in CROSSOVER_BATCHES:
         fused = DenseGaussian(n, n, m, seed=3, dtype=dtype, kernel="numba")
         blas = DenseGaussian(n, n, m, seed=3, dtype=dtype, matrix=fused.matrix, kernel="blas")
-        auto = DenseGaussian(n, n, m, seed=3, dtype=dtype, matrix=fused.matrix)
         rng = np.random.default_rng(0)
         y = rng.standard_normal(m).astype(dtype)
         for threads, batches in ((1, CROSSOVER_BATCHES[dtype]), (2, CROSSOVER_BATCHES_2T[dtype])):
@@ -278,9 +277,8 @@ def crossover_figures(rounds: int) -> dict:
                     fig = summarize(rs, "fused", "blas")
                     fig["batch_mib"] = B * n * n * np.dtype(dtype).itemsize / 2**20
                     fig["parts"] = fused.fused_parts(B)
-                    fig["auto_kernel"] = auto.step_kernel(B)
                     out[f"fused_over_blas_{dtype[-2:]}_b{B}_{threads}t"] = fig
-        fused = blas = auto = None  # free G before the next dtype
+        fused = blas = None  # free G before the next dtype
     return out
 
 

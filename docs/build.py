@@ -576,15 +576,20 @@ CROSSOVER = "fused_over_blas_"
 
 def _crossover(record: dict) -> str:
     """docs/performance.md's table of where "auto" stops giving a batch to the fused kernel: the
-    crossover part of the same bench_ratios.py run (fused / OpenBLAS step time per batch, one and two threads)."""
+    crossover part of the same bench_ratios.py run (fused / OpenBLAS step time per batch, one and two
+    threads), with the choice the code makes now for that batch (`DenseGaussian.auto_parts`)."""
+    from asymsense.operators import DenseGaussian
+
     rows = []
     for key, f in record["figures"].items():
         if key.startswith(CROSSOVER):
             bits, trials, threads = key[len(CROSSOVER):].split("_")[:3]
+            B, T = int(trials[1:]), int(threads[:-1])
             parts = f.get("parts", 1)
-            rows.append((f"float{bits}", threads[:-1], trials[1:], f"{f['batch_mib']:.1f}", f"{f['ratio']:.2f}" + (f" ({parts} parts)" if parts > 1 else ""),
-                         ", ".join(f"{r:g}" for r in f["ratios"]), "fused" if f["auto_kernel"] == "numba" else "OpenBLAS"))
-    return table(["dtype", "threads", "trials", "X (MiB)", "fused / OpenBLAS (median)", "per round", "`auto` takes"], rows)
+            now = DenseGaussian.auto_parts(B, 100 * 100, T)
+            rows.append((f"float{bits}", T, B, f"{f['batch_mib']:.1f}", f"{f['ratio']:.2f}" + (f" ({parts} parts)" if parts > 1 else ""),
+                         ", ".join(f"{r:g}" for r in f["ratios"]), "OpenBLAS" if not now else "fused" + (f", {now} parts" if now > 1 else "")))
+    return table(["dtype", "threads", "trials", "X (MiB)", "fused / OpenBLAS (median)", "per round", "`auto` takes (n1 = n2 = 100)"], rows)
 
 
 def _movielens(record: dict) -> str:

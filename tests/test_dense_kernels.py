@@ -123,23 +123,27 @@ def test_fit_with_the_fused_kernel_equals_the_blas_fit():
 def test_auto_takes_the_fused_kernel_for_small_batches_only():
     from asymsense.backend import limit_threads
 
-    op = DenseGaussian(100, 100, 10, seed=0)
+    op = DenseGaussian(200, 100, 10, seed=0)
     assert op.kernel == "auto"
-    per_trial = 100 * 100 * 8
-    most = DenseGaussian.FUSED_BATCH_BYTES // per_trial
+    per_trial = 200 * 100
+    most = DenseGaussian.FUSED_BATCH_ENTRIES // per_trial
     assert op.fused_parts(6) == 1 and op.fused_parts(most) == 1
     assert op.fused_parts(most + 1) == 0 and op.step_kernel(most + 1) == "blas"
     unit = DenseGaussian.FUSED_PART_TRIALS
     with limit_threads(np, 2):
-        small = DenseGaussian.FUSED_BATCH_BYTES_THREADED // per_trial
-        assert small < 2 * unit - 1  # 100×100 float64: between the two, OpenBLAS
+        small = DenseGaussian.FUSED_SINGLE_ENTRIES // per_trial
+        assert small < 2 * unit - 1  # 200×100: between the two, OpenBLAS
         assert op.fused_parts(small) == 1 and op.fused_parts(small + 1) == 0  # one part against two-thread BLAS
         assert op.fused_parts(2 * unit - 1) == 0 and op.step_kernel(2 * unit - 1) == "blas"
-        in_parts = DenseGaussian.FUSED_PARTS_BYTES // per_trial
+        in_parts = DenseGaussian.FUSED_PARTS_ENTRIES // per_trial
         assert op.fused_parts(2 * unit) == 2 and op.fused_parts(in_parts) == 2 and op.fused_parts(in_parts + 1) == 0
         with limit_threads(np, 3):
-            assert op.fused_parts(3 * unit) == 3 and op.fused_parts(3 * unit - 1) == 2
-    assert DenseGaussian(100, 100, 10, seed=0, kernel="numba").fused_parts(10**6) == 1
+            assert op.fused_parts(3 * unit) == (3 if 3 * unit <= in_parts else 0)
+    for budget in (2, 3, 8):  # the rule alone: parts follow the budget and FUSED_PART_TRIALS
+        assert DenseGaussian.auto_parts(budget * unit, 1, budget) == budget
+        assert DenseGaussian.auto_parts(budget * unit - 1, 1, budget) == budget - 1
+    assert DenseGaussian.auto_parts(1, DenseGaussian.FUSED_BATCH_ENTRIES + 1, 1) == 0
+    assert DenseGaussian(200, 100, 10, seed=0, kernel="numba").fused_parts(10**6) == 1
     assert DenseGaussian(60, 40, 100, seed=0, kernel="blas").step_kernel(6) == "blas"
     assert DenseGaussian(60, 40, 100, seed=0, kernel="blas").fused_parts(6) == 0
 
@@ -218,14 +222,16 @@ def test_thread_budget_is_the_innermost_limit():
 
 @needs_numba
 def test_fgd_threads_choose_the_kernel(monkeypatch):
-    """Eight 100×100 float64 trials (640 KB): the fused kernel with one
-    thread, OpenBLAS's two-thread GEMMs with two."""
+    """150×100 float64 trials (1.5·10⁴ numbers each): ten take the fused
+    kernel with one thread and OpenBLAS's two-thread GEMMs with two (one
+    part, past FUSED_SINGLE_ENTRIES); twelve take it with two, in two parts."""
     calls = []
     original = DenseGaussian._fused_step
     monkeypatch.setattr(DenseGaussian, "_fused_step", lambda self, *a: (calls.append(1), original(self, *a))[1])
-    op = DenseGaussian(100, 100, 40, seed=2)
+    op = DenseGaussian(150, 100, 40, seed=2)
+    assert 10 * 150 * 100 > DenseGaussian.FUSED_SINGLE_ENTRIES and 12 * 150 * 100 <= DenseGaussian.FUSED_PARTS_ENTRIES
     y = np.random.default_rng(0).standard_normal(40)
-    for threads, want in ((1, True), (2, False)):
+    for threads, trials, want in ((1, 10, True), (2, 10, False), (2, 12, True)):
         calls.clear()
-        asymsense.fgd(op, y, width=3, init_scale=[10.0 ** -e for e in range(1, 9)], max_iter=3, seed=0, threads=threads)
+        asymsense.fgd(op, y, width=3, init_scale=[10.0 ** -e for e in range(1, trials + 1)], max_iter=3, seed=0, threads=threads)
         assert bool(calls) is want

@@ -256,40 +256,44 @@ class DenseGaussian(Operator):
     - "jax": XLA's products (`operators.jax_kernels`; opt-in, jax is not a
       dependency).
     - "auto" (default): "numba" where numba is installed and the batch's
-      factors product X (B·n1·n2 numbers) is at most FUSED_BATCH_BYTES (one
-      thread), FUSED_PARTS_BYTES (several, the batch in parts) or
-      FUSED_BATCH_BYTES_THREADED (several, a batch too small to cut), else
-      "blas".
+      factors product X has at most FUSED_BATCH_ENTRIES numbers (B·n1·n2;
+      one thread), FUSED_PARTS_ENTRIES (several threads, the batch in parts)
+      or FUSED_SINGLE_ENTRIES (several threads, a batch too small to cut),
+      else "blas". In entries, not bytes: the kernel reads G's 4-byte
+      normals in either dtype, and the measured crossovers of float32 and
+      float64 fall at about the same number of trials.
     """
 
     KERNELS = ("auto", "numba", "blas", "jax")
 
-    FUSED_BATCH_BYTES = 2**22
-    """The largest batch X = UVᵀ (bytes) that "auto" gives the fused kernel
-    when BLAS has one thread: its register tiles stream X (and the gradient
-    rows) from cache for every 4 rows of G, so past a few L2 sizes OpenBLAS's
-    cache-blocked GEMMs catch up. Fused / OpenBLAS, one `residual_gradient`
-    each, one thread (the crossover part of `benchmarks/bench_ratios.py`, in
-    docs/performance.md: Zen 4, 1 MiB L2, n1 = n2 = 100, m = 10⁴, 5 rounds,
-    2026-12-03): float32 0.80 at 32 trials (1.2 MiB), 0.91 at 64, 1.04 at
-    96, 1.03 at 104 (4.0 MiB), 1.24 at 128; float64, where the kernel reads
-    the 4-byte normals, 0.55 at 16, 0.66 at 32, 0.78 at 52 (4.0 MiB), 0.98
-    at 64, 1.33 at 96. 4 MiB gives the kernel what it wins in both
-    (float32 up to 104 trials, float64 up to 52)."""
+    FUSED_BATCH_ENTRIES = 10 * 2**16
+    """The largest batch X = UVᵀ (B·n1·n2 numbers, 65 trials of 10⁴) that
+    "auto" gives the fused kernel when BLAS has one thread: its register
+    tiles stream X (and the gradient rows) from cache for every 4 rows of G,
+    so past a few L2 sizes OpenBLAS's cache-blocked GEMMs catch up. Fused /
+    OpenBLAS, one `residual_gradient` each, one thread (the crossover part
+    of `benchmarks/bench_ratios.py`, docs/performance.md; Zen 4, 1 MiB L2,
+    n1 = n2 = 100, m = 10⁴, medians of 5, three runs on 2026-12-03): float32
+    0.76–0.83 at 32 trials, 0.87–1.02 at 64, 1.00–1.04 at 96, 1.03–1.20 at
+    104, 1.13–1.24 at 128; float64 0.51–0.55 at 16, 0.66–0.75 at 32,
+    0.72–0.80 at 48, 0.89–0.98 at 64, 1.33–1.38 at 96."""
 
-    FUSED_BATCH_BYTES_THREADED = 2**19
-    """The limit for a batch too small to cut into parts (fewer than
-    2·FUSED_PART_TRIALS trials) when the thread budget is two or more: the
-    fused kernel then runs on one core, OpenBLAS on all of them. Fused (one
-    thread) / OpenBLAS (two threads): 0.75 at 0.46 MiB and 0.99 at 0.61 MiB
-    in float32, 0.79 at 0.46 MiB and 1.13 at 0.61 MiB in float64 (fifth run)."""
+    FUSED_SINGLE_ENTRIES = 2**17
+    """The limit (13 trials of 10⁴ numbers) for a batch too small to cut
+    into parts (fewer than 2·FUSED_PART_TRIALS trials) when the thread
+    budget is two or more: the fused kernel then runs on one core, OpenBLAS
+    on all of them. One-thread fused / two-thread OpenBLAS (bare kernels,
+    n1 = n2 = 100, m = 10⁴, medians of 5, 2026-12-03): float32 0.47 at 6
+    trials, 0.65 at 12, 0.89 at 16; float64 0.32 at 6, 0.51 at 8, 0.77 at 16."""
 
-    FUSED_PARTS_BYTES = 2**21
-    """The limit for a batch the fused kernel runs in parts (a thread budget
-    of two or more): each thread streams all of G, and its part's X and
-    gradient rows past L2, against OpenBLAS's GEMMs on all the threads. Parts
-    / OpenBLAS on two threads, one `residual_gradient` each (the crossover
-    part of `benchmarks/bench_ratios.py`, in docs/performance.md)."""
+    FUSED_PARTS_ENTRIES = 2**18
+    """The limit (26 trials of 10⁴ numbers) for a batch the fused kernel runs
+    in parts (a thread budget of two or more): each thread streams all of G,
+    and its part's X and gradient rows past L2, against OpenBLAS's GEMMs on
+    all the threads. Parts / OpenBLAS, two threads each (the crossover part
+    of bench_ratios.py, 5 rounds, 2026-12-03 14:16 UTC): float32 0.79 at 12
+    trials, 1.02 at 24, 1.11 at 48, 1.24 at 52 and 64; float64 0.72 at 12,
+    0.81 at 24, 0.92 at 26, 0.96 at 32 and 48."""
 
     FUSED_PART_TRIALS = 6
     """The fewest trials per thread when the fused kernel runs a batch in
@@ -341,19 +345,26 @@ class DenseGaussian(Operator):
 
     def fused_parts(self, batch: int) -> int:
         """How `residual_gradient` runs `batch` trials now: 0 for OpenBLAS,
-        else the fused kernel in that many contiguous parts, one thread each.
-        The parts are min(thread budget, batch // FUSED_PART_TRIALS), at least
-        one; with "auto" the batch's X must fit FUSED_BATCH_BYTES with a
-        thread budget of one, else FUSED_PARTS_BYTES in parts and
-        FUSED_BATCH_BYTES_THREADED in one."""
+        else the fused kernel in that many contiguous parts, one thread each
+        (`auto_parts` under the current thread budget; kernel="numba" always
+        takes the fused kernel, in the same parts)."""
         if not self.fused_available():
             return 0
-        budget = thread_budget()
-        parts = max(1, min(budget, batch // self.FUSED_PART_TRIALS))
         if self.kernel == "numba":
-            return parts
-        limit = self.FUSED_BATCH_BYTES if budget == 1 else self.FUSED_PARTS_BYTES if parts > 1 else self.FUSED_BATCH_BYTES_THREADED
-        return parts if batch * self.n1 * self.n2 * self.dtype.itemsize <= limit else 0
+            return max(1, min(thread_budget(), batch // self.FUSED_PART_TRIALS))
+        return self.auto_parts(batch, self.n1 * self.n2, thread_budget())
+
+    @classmethod
+    def auto_parts(cls, batch: int, trial_entries: int, budget: int) -> int:
+        """The rule of "auto" for `batch` trials of `trial_entries` numbers
+        (n1·n2) each under a thread budget: 0 for OpenBLAS, else the fused
+        kernel's parts, min(budget, batch // FUSED_PART_TRIALS) and at least
+        one, when the batch fits FUSED_BATCH_ENTRIES (budget one),
+        FUSED_PARTS_ENTRIES (in parts) or FUSED_SINGLE_ENTRIES (one part,
+        BLAS on several threads)."""
+        parts = max(1, min(budget, batch // cls.FUSED_PART_TRIALS))
+        limit = cls.FUSED_BATCH_ENTRIES if budget == 1 else cls.FUSED_PARTS_ENTRIES if parts > 1 else cls.FUSED_SINGLE_ENTRIES
+        return parts if batch * trial_entries <= limit else 0
 
     def step_kernel(self, batch: int) -> str:
         """The kernel `residual_gradient` takes for `batch` trials on NumPy."""
