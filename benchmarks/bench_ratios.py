@@ -248,8 +248,9 @@ def batched_figures(rounds: int, threads_list=(1, 2), B: int = 64) -> dict:
 
 CROSSOVER_BATCHES = {"float32": (32, 64, 96, 104, 128), "float64": (16, 32, 48, 52, 64, 96)}
 """Batches around FUSED_BATCH_ENTRIES (65 trials of 10⁴ entries)."""
-CROSSOVER_BATCHES_2T = {"float32": (12, 24, 48, 52, 64), "float64": (12, 24, 26, 32, 48)}
-"""Batches around FUSED_PARTS_ENTRIES (26 trials of 10⁴ entries), run in parts on two threads."""
+CROSSOVER_BATCHES_2T = {"float32": (8, 10, 12, 14, 24, 48, 64), "float64": (8, 10, 12, 14, 24, 26, 32, 48)}
+"""Two threads: batches below 12 trials run on one core (around FUSED_SINGLE_ENTRIES, 13 trials of
+10⁴ entries), from 12 on in parts (around FUSED_PARTS_ENTRIES, 26 trials)."""
 
 
 def crossover_figures(rounds: int) -> dict:
