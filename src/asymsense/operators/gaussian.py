@@ -272,28 +272,29 @@ class DenseGaussian(Operator):
     tiles stream X (and the gradient rows) from cache for every 4 rows of G,
     so past a few L2 sizes OpenBLAS's cache-blocked GEMMs catch up. Fused /
     OpenBLAS, one `residual_gradient` each, one thread (the crossover part
-    of `benchmarks/bench_ratios.py`, docs/performance.md; Zen 4, 1 MiB L2,
-    n1 = n2 = 100, m = 10⁴, medians of 5, three runs on 2026-12-03): float32
-    0.76–0.83 at 32 trials, 0.87–1.02 at 64, 1.00–1.04 at 96, 1.03–1.20 at
-    104, 1.13–1.24 at 128; float64 0.51–0.55 at 16, 0.66–0.75 at 32,
-    0.72–0.80 at 48, 0.89–0.98 at 64, 1.33–1.38 at 96."""
+    of `benchmarks/bench_ratios.py`, table in docs/performance.md; Zen 4,
+    1 MiB L2, n1 = n2 = 100, m = 10⁴, three runs of 5 rounds on 2026-12-03):
+    float32 0.71–0.80 at 32 trials, 0.87–1.02 at 64, 0.98–1.04 at 96,
+    0.93–1.20 at 104, 1.09–1.24 at 128; float64 0.51–0.55 at 16, 0.66–0.75
+    at 32, 0.75–0.80 at 48, 0.88–0.98 at 64, 1.05–1.38 at 96."""
 
     FUSED_SINGLE_ENTRIES = 2**17
     """The limit (13 trials of 10⁴ numbers) for a batch too small to cut
     into parts (fewer than 2·FUSED_PART_TRIALS trials) when the thread
     budget is two or more: the fused kernel then runs on one core, OpenBLAS
-    on all of them. One-thread fused / two-thread OpenBLAS (bare kernels,
-    n1 = n2 = 100, m = 10⁴, medians of 5, 2026-12-03): float32 0.47 at 6
-    trials, 0.65 at 12, 0.89 at 16; float64 0.32 at 6, 0.51 at 8, 0.77 at 16."""
+    on all of them. One-core fused / two-thread OpenBLAS (the crossover
+    part, 2026-12-03 14:36 UTC): float32 0.74 at 8 trials and 0.76 at 10,
+    float64 0.64 and 0.67; bare kernels the same day: float32 0.65 at 12
+    and 0.89 at 16, float64 0.77 at 16."""
 
     FUSED_PARTS_ENTRIES = 2**18
     """The limit (26 trials of 10⁴ numbers) for a batch the fused kernel runs
     in parts (a thread budget of two or more): each thread streams all of G,
     and its part's X and gradient rows past L2, against OpenBLAS's GEMMs on
-    all the threads. Parts / OpenBLAS, two threads each (the crossover part
-    of bench_ratios.py, 5 rounds, 2026-12-03 14:16 UTC): float32 0.79 at 12
-    trials, 1.02 at 24, 1.11 at 48, 1.24 at 52 and 64; float64 0.72 at 12,
-    0.81 at 24, 0.92 at 26, 0.96 at 32 and 48."""
+    all the threads. Parts / OpenBLAS, two threads each (the crossover
+    part, two runs of 5 rounds on 2026-12-03): float32 0.78–0.79 at 12
+    trials, 0.97–1.02 at 24, 1.11–1.16 at 48, 1.21–1.24 at 64; float64
+    0.72–0.77 at 12, 0.81–0.86 at 24, 0.92–0.95 at 26, 0.96–1.07 at 32."""
 
     FUSED_PART_TRIALS = 6
     """The fewest trials per thread when the fused kernel runs a batch in
