@@ -352,18 +352,23 @@ class DenseGaussian(Operator):
         if not self.fused_available():
             return 0
         if self.kernel == "numba":
-            return max(1, min(thread_budget(), batch // self.FUSED_PART_TRIALS))
+            return self.part_count(batch, thread_budget())
         return self.auto_parts(batch, self.n1 * self.n2, thread_budget())
+
+    @classmethod
+    def part_count(cls, batch: int, budget: int) -> int:
+        """The fused kernel's parts for `batch` trials under a thread budget:
+        min(budget, batch // FUSED_PART_TRIALS), at least one."""
+        return max(1, min(budget, batch // cls.FUSED_PART_TRIALS))
 
     @classmethod
     def auto_parts(cls, batch: int, trial_entries: int, budget: int) -> int:
         """The rule of "auto" for `batch` trials of `trial_entries` numbers
         (n1·n2) each under a thread budget: 0 for OpenBLAS, else the fused
-        kernel's parts, min(budget, batch // FUSED_PART_TRIALS) and at least
-        one, when the batch fits FUSED_BATCH_ENTRIES (budget one),
-        FUSED_PARTS_ENTRIES (in parts) or FUSED_SINGLE_ENTRIES (one part,
-        BLAS on several threads)."""
-        parts = max(1, min(budget, batch // cls.FUSED_PART_TRIALS))
+        kernel's `part_count`, when the batch fits FUSED_BATCH_ENTRIES (budget
+        one), FUSED_PARTS_ENTRIES (in parts) or FUSED_SINGLE_ENTRIES (one
+        part, BLAS on several threads)."""
+        parts = cls.part_count(batch, budget)
         limit = cls.FUSED_BATCH_ENTRIES if budget == 1 else cls.FUSED_PARTS_ENTRIES if parts > 1 else cls.FUSED_SINGLE_ENTRIES
         return parts if batch * trial_entries <= limit else 0
 
