@@ -416,8 +416,9 @@ class DenseGaussian(Operator):
         if not is_numpy(self.xp):
             return None
         U, V = np.asarray(U), np.asarray(V)
-        if np.ndim(y) == 1 and self.step_kernel(math.prod(U.shape[:-2])) == "numba":
-            return self._fused_step(U, V, y, np.dtype(dtype))
+        parts = self.fused_parts(math.prod(U.shape[:-2])) if np.ndim(y) == 1 else 0
+        if parts:
+            return self._fused_step(U, V, y, np.dtype(dtype), parts)
         if self.kernel == "jax":
             if self._jax_matrix is None:
                 self._jax_matrix = jax_kernels.device_matrix(self.matrix)
@@ -426,10 +427,10 @@ class DenseGaussian(Operator):
         MV, MtU = self.gradient_products(r, U, V)
         return r, MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
 
-    def _fused_step(self, U, V, y, dtype):
+    def _fused_step(self, U, V, y, dtype, parts):
         """The step by `dense_numba.fused_step`: X = UVᵀ and the small products
         MV, MᵀU by NumPy, the two products over G in one pass, sums in the
-        operator's dtype; the trials in `fused_parts` parts, one thread each."""
+        operator's dtype; the trials in `parts` parts (`fused_parts`), one thread each."""
         from asymsense.operators import dense_numba
 
         kind = self.dtype
@@ -446,7 +447,7 @@ class DenseGaussian(Operator):
             a, b = bounds
             dense_numba.fused_step(G, kind.type(scale), flat[a:b], y_rows, r[a:b], M[a:b], kind.type(0))
 
-        cuts = trial_parts(flat.shape[0], self.fused_parts(flat.shape[0]), self.FUSED_PART_TRIALS)
+        cuts = trial_parts(flat.shape[0], parts, self.FUSED_PART_TRIALS)
         run_threads(part, cuts, len(cuts))
         M = M.reshape(X.shape)
         MV, MtU = M @ V, np.swapaxes(M, -1, -2) @ U
