@@ -6,6 +6,7 @@ float64 and 1e-6 in float32, for one fit, an ensemble and the implicit term."""
 import numpy as np
 import pytest
 
+from asymsense import backend
 from asymsense.completion import complete
 from asymsense.operators import entries as entries_module
 from asymsense.operators import entry_kernels
@@ -41,7 +42,7 @@ def test_fit_with_the_kernels_matches_the_numpy_path(monkeypatch, dtype, tol, op
         monkeypatch.setattr(entry_kernels, name, lambda *a, _f=original, **k: calls.append(1) or _f(*a, **k))
     fast = complete(rows, cols, values, shape, **kwargs)
     assert len(calls) == 7 * options.get("ensemble", 1)  # one fused call per iterate (0..6) and member
-    monkeypatch.setenv(entry_kernels.DISABLE_ENV, "1")
+    monkeypatch.setenv(backend.NUMBA_DISABLE_ENV, "1")
     plain = complete(rows, cols, values, shape, **kwargs)
     assert len(calls) == 7 * options.get("ensemble", 1)  # the NumPy path took no kernel
     _close(fast.U, plain.U, tol)

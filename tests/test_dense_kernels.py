@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import asymsense
+from asymsense import backend
 from asymsense.errors import InputError
 from asymsense.operators import DenseGaussian, entry_kernels
 
@@ -193,7 +194,7 @@ def test_fused_parts_on_threads_give_the_one_thread_bits(monkeypatch, dtype):
 
 
 def test_without_numba_auto_is_blas_and_numba_is_refused(monkeypatch):
-    monkeypatch.setenv(entry_kernels.DISABLE_ENV, "1")
+    monkeypatch.setenv(backend.NUMBA_DISABLE_ENV, "1")
     op = DenseGaussian(6, 4, 20, seed=0)
     assert op.step_kernel(6) == "blas"
     U, V = factors((6, 4), 3, 2, "float64", 0)

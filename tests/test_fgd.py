@@ -189,3 +189,16 @@ def test_bad_problem_input_is_named():
         planted(5, 3, 4)
     with pytest.raises(InputError, match="cond must be >= 1"):
         planted(5, 3, 2, cond=0.5)
+
+
+def test_record_seconds_is_the_part_of_the_run_spent_recording():
+    """fgd reports the wall time of its history records inside `seconds`: more records take more of it."""
+    p = planted(20, 15, 2, seed=0)
+    op = make_operator("gaussian", 20, 15, 200, seed=1)
+    y = measure(p, op)
+    every = fgd(op, y, width=8, init_scale=[1e-3, 1e-2], max_iter=200, seed=0, truth=p, record_every=1)
+    rarely = fgd(op, y, width=8, init_scale=[1e-3, 1e-2], max_iter=200, seed=0, truth=p, record_every=201)
+    for a, b in zip(every, rarely):
+        assert 0.0 < a.record_seconds <= a.seconds and 0.0 < b.record_seconds <= b.seconds
+        assert len(a.history) == 201 and len(b.history) == 2
+    assert sum(a.record_seconds for a in every) > 20 * sum(b.record_seconds for b in rarely)

@@ -6,6 +6,7 @@ import scipy.linalg
 from hypothesis import given, strategies as st
 
 from asymsense import planted
+from asymsense.backend import numba_enabled
 from asymsense.metrics import as_truth, effective_rank, monitor
 
 
@@ -85,3 +86,53 @@ def test_qr_core_skips_the_qr_of_square_and_wide_factors():
     assert qr_core(F)[0] is None and qr_core(F)[1] is F
     Q, R = qr_core(F.T)
     assert R.shape == (4, 4) and np.allclose(Q @ R, F.T)
+
+
+needs_numba = pytest.mark.skipif(not numba_enabled(), reason="numba is not installed")
+
+
+@needs_numba
+@given(n=st.integers(1, 70), exponent=st.integers(-150, 150), repeats=st.integers(1, 8), seed=st.integers(0, 10**6),
+       definite=st.booleans())
+def test_compiled_largest_eigenvalue_equals_lapack(n, exponent, repeats, seed, definite):
+    """The compiled λ_max (Householder tridiagonal, Sturm bisection, Newton from above) equals
+    LAPACK's to a few eps·‖S‖ at any scale, for indefinite matrices and for a top eigenvalue
+    repeated up to 8 times (where Newton converges only linearly and bisection finishes)."""
+    from asymsense.symmetric_numba import largest_eigenvalues
+
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    values = rng.uniform(-1.0 if not definite else 0.0, 1.0, n)
+    values[: min(repeats, n)] = 1.5
+    S = 10.0**exponent * ((Q * values) @ Q.T)
+    S = 0.5 * (S + S.T)
+    reference = np.linalg.eigvalsh(S)[-1]
+    assert abs(largest_eigenvalues(S[None])[0] - reference) <= 8 * n * np.finfo(float).eps * np.max(np.abs(np.linalg.eigvalsh(S)))
+
+
+@needs_numba
+def test_compiled_largest_eigenvalue_of_zero_and_non_finite_matrices():
+    from asymsense.symmetric_numba import largest_eigenvalues
+
+    S = np.zeros((3, 4, 4))
+    S[1, 2, 2] = np.nan
+    S[2, 0, 0] = np.inf
+    out = largest_eigenvalues(S)
+    assert out[0] == 0.0 and np.isnan(out[1]) and np.isnan(out[2])
+
+
+def test_largest_eigenvalue_takes_lapack_past_the_compiled_limit_and_without_numba(monkeypatch):
+    from asymsense import backend, metrics
+
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((2, 30, 35))
+    S = A @ np.swapaxes(A, -1, -2)
+    compiled = metrics.largest_eigenvalue(S)
+    monkeypatch.setenv(backend.NUMBA_DISABLE_ENV, "1")
+    assert np.allclose(metrics.largest_eigenvalue(S), compiled, rtol=1e-13, atol=0)
+    calls = []
+    monkeypatch.delenv(backend.NUMBA_DISABLE_ENV)
+    monkeypatch.setattr(metrics, "COMPILED_EIGEN_ROWS", 29)
+    monkeypatch.setattr(np.linalg, "eigvalsh", lambda M: calls.append(M.shape) or scipy.linalg.eigvalsh(M[0])[None].repeat(len(M), 0))
+    metrics.largest_eigenvalue(S)
+    assert calls == [(2, 30, 30)]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import asymsense.operators.gaussian as g
-from asymsense.operators import DenseGaussian, StreamGaussian, entry_kernels
+from asymsense import backend
+from asymsense.operators import DenseGaussian, StreamGaussian
 
 
 def per_chunk_numpy(seed, first, last, entries, total, dtype):
@@ -34,7 +35,7 @@ def generator(request, monkeypatch):
     if request.param == "numba":
         pytest.importorskip("numba")
     else:
-        monkeypatch.setenv(entry_kernels.DISABLE_ENV, "1")
+        monkeypatch.setenv(backend.NUMBA_DISABLE_ENV, "1")
     return request.param
 
 

@@ -202,6 +202,25 @@ def run_threads(work, items, threads: int) -> list:
     return [work(item) for item in items]
 
 
+NUMBA_DISABLE_ENV = "ASYMSENSE_NO_NUMBA"
+"""Set this environment variable (to anything non-empty) to force the NumPy paths of every compiled kernel."""
+
+
+def numba_enabled() -> bool:
+    """True when numba imports and ASYMSENSE_NO_NUMBA is not set: the one switch of the
+    compiled kernels (the operators' fused steps, the monitors' small eigenproblems), each of
+    which has a NumPy path for when it is off (`pip install asymsense[fast]` turns it on)."""
+    import os
+
+    if os.environ.get(NUMBA_DISABLE_ENV):
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 AUTO_THREAD_FLOPS = 5e7
 """Below this many flops per BLAS call a second thread costs more than it
 saves (thread wake-up and the spin-wait at the end of each call)."""

@@ -42,18 +42,16 @@ first call does (and compiles, cached on disk).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from asymsense.backend import numba_enabled
+
 _KERNELS = None
-DISABLE_ENV = "ASYMSENSE_NO_NUMBA"
-"""Set this environment variable (to anything non-empty) to force the NumPy path."""
 
 
 def available() -> bool:
-    """True when numba imports and ASYMSENSE_NO_NUMBA is not set."""
-    if os.environ.get(DISABLE_ENV):
+    """True when the compiled kernels are on (`backend.numba_enabled`) and build."""
+    if not numba_enabled():
         return False
     try:
         _kernels()

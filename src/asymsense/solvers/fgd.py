@@ -264,6 +264,7 @@ def _fgd(operator, y, *, width, init_scale, step_size, max_iter, seed, truth, re
                 n_iter=int(n_iter[b]),
                 step_size=mu,
                 seconds=seconds / B,
+                record_seconds=outcome.record_seconds / B,
                 config={**config, "init_scale": a, "seed": s},
                 best_iter=None if outcome.best_iter is None else outcome.best_iter[b],
             )

@@ -33,6 +33,7 @@ so the best iterate of a single trial is kept by reference (no copy).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -136,6 +137,8 @@ class Outcome:
     best_score: np.ndarray | None
     last_iteration: int
     extra: dict = field(default_factory=dict)
+    record_seconds: float = 0.0
+    """Wall time spent in the `record` callback (the monitors and the history rows), part of the run's time."""
 
 
 class DescentLoop:
@@ -180,6 +183,7 @@ class DescentLoop:
         best_U: list = [None] * B
         best_V: list = [None] * B
         steps = self._steps(active)
+        record_seconds = 0.0
         t = 0
         for t in range(self.max_iter + 1):
             if obj.residual_gradient is not None:
@@ -213,7 +217,9 @@ class DescentLoop:
                         patience_out[b] = True
                 recording = recording or bool(patience_out.any())
             if recording and self.record is not None:
+                started = time.perf_counter()
                 self.record(t, U, V, loss, rel_residual, rows, scores, last or bool((converged | patience_out | spent)[rows].all()))
+                record_seconds += time.perf_counter() - started
             for b in np.flatnonzero(patience_out & active):
                 active[b], reasons[b] = False, "patience"
             for b in np.flatnonzero(converged & active):
@@ -231,7 +237,7 @@ class DescentLoop:
                 self.progress(t + 1, None if scores is None else float(np.min(scores)))
         if val is not None:
             U, V = self._restore(U, V, best_U, best_V)
-        return Outcome(U, V, n_iter, reasons, best_iter, best_score, t)
+        return Outcome(U, V, n_iter, reasons, best_iter, best_score, t, record_seconds=record_seconds)
 
     def _snapshot(self, U, V, b: int):
         """The iterate of trial b, kept until a better one comes: by reference

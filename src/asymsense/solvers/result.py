@@ -19,7 +19,9 @@ class FactorResult:
     "converged" (rel_residual ≤ tol) or "patience" (no better validation
     score for `patience` iterations); n_iter: gradient steps taken;
     best_iter: the iteration of U, V when chosen on validation (else None);
-    step_size: μ; seconds: wall time; config: every resolved parameter, seeds
+    step_size: μ; seconds: wall time; record_seconds: the part of it spent
+    recording the history (the monitors at every `record_every`), where the
+    method measures it, else None; config: every resolved parameter, seeds
     included, so the run can be repeated.
     """
 
@@ -32,6 +34,7 @@ class FactorResult:
     seconds: float
     config: dict = field(default_factory=dict)
     best_iter: int | None = None
+    record_seconds: float | None = None
 
     def product(self) -> np.ndarray:
         """UVᵀ (n1×n2), formed on demand only."""
