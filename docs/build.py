@@ -561,6 +561,9 @@ def _ratios(record: dict) -> str:
         loads = "; ".join(f"{round[0]:g}" for round in f["load"])
         if "ratio" in f:
             rows.append((RATIO_LABELS.get(key, key), f"{f['ratio']:.2f}×", ", ".join(f"{r:g}" for r in f["ratios"]), loads))
+            if "monitor_shares" in f:
+                rows.append(("monitors' share of that fgd run (its `record_seconds` / its `seconds`)", f"{100 * f['monitor_share']:.1f} %",
+                             ", ".join(f"{100 * r:.1f}" for r in f["monitor_shares"]) + " %", loads))
         else:
             rows.append((RATIO_LABELS.get(key, key.replace("_", " ")), f"{f['seconds']:.2f} s", "—", loads))
     end = ", ".join(f"{x:g}" for x in meta["load_at_end"])
