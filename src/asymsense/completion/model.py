@@ -126,7 +126,7 @@ class CompletionResult(FactorResult):
 
     def singular_values(self) -> np.ndarray:
         """Singular values of UVᵀ (from thin-QR cores; no n1×n2 product)."""
-        return product_svd(np.asarray(self.U, np.float64), np.asarray(self.V, np.float64))[1]
+        return product_svd(np.asarray(self.U, np.float64), np.asarray(self.V, np.float64), vectors=0)[1]
 
     @property
     def effective_rank(self) -> float:
