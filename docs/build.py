@@ -547,6 +547,9 @@ RATIO_LABELS = {
     "demo_sweep_loaded_plain_over_fgd_default": "demo α-sweep under two busy processes, defaults",
     "stream_f64_step_over_dense_1t": "matrix-free f64 step / dense f64 step, 1 thread",
     "stream_f64_step_over_dense_2t": "matrix-free f64 step / dense f64 step, 2 threads",
+    "completion_f32_k64_step_numba": "completion step as two calls (`forward_factors`, `gradient_products`), 10⁷ entries, k = 64, f32",
+    "completion_f32_k64_residual_gradient_numba": "completion step as the fit runs it (one-pass `residual_gradient`), same size",
+    "completion_f32_k64_step_numpy": "completion step as two calls, NumPy fallback (no numba)",
 }
 
 
@@ -565,7 +568,8 @@ def _ratios(record: dict) -> str:
                 rows.append(("monitors' share of that fgd run (its `record_seconds` / its `seconds`)", f"{100 * f['monitor_share']:.1f} %",
                              ", ".join(f"{100 * r:.1f}" for r in f["monitor_shares"]) + " %", loads))
         else:
-            rows.append((RATIO_LABELS.get(key, key.replace("_", " ")), f"{f['seconds']:.2f} s", "—", loads))
+            per_round = ", ".join(f"{r:g}" for r in f["rounds"]) + " s" if "rounds" in f else "—"
+            rows.append((RATIO_LABELS.get(key, key.replace("_", " ")), f"{f['seconds']:.2f} s", per_round, loads))
     end = ", ".join(f"{x:g}" for x in meta["load_at_end"])
     jax = "PYTHONPATH=<a folder with jax> " if any("jax" in key for key in record["figures"]) else ""
     return (f"\n`{jax}python benchmarks/bench_ratios.py --rounds {meta['rounds']} --out {RATIOS.relative_to(ROOT)}`, started "
