@@ -151,6 +151,7 @@ def test_compiled_leading_singular_vectors_equal_lapack(p, q, vectors, exponent,
     dlasq1, inverse iteration on the Golub–Kahan matrix) agree with gesdd: values to a few
     n·eps·σ₁, each leading subspace to n·eps·σ₁/gap (Wedin), residuals ‖Cz − σw‖ to n·eps·σ₁,
     orthonormal columns — tall and wide, at any scale."""
+    from asymsense import metrics
     from asymsense.metrics import core_svd
 
     rng = np.random.default_rng(seed)
@@ -162,7 +163,9 @@ def test_compiled_leading_singular_vectors_equal_lapack(p, q, vectors, exponent,
     L = np.linalg.qr(rng.standard_normal((p, n)))[0]
     R = np.linalg.qr(rng.standard_normal((q, n)))[0]
     C = np.stack([(L * values) @ R.T, ((L * values) @ R.T)[::-1]])
-    W, s, Z = core_svd(C, vectors)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "COMPILED_VECTORS_SHARE", 1)  # the kernel for any number of pairs
+        W, s, Z = core_svd(C, vectors)
     W0, s0, Z0t = np.linalg.svd(C, full_matrices=False)
     eps = np.finfo(float).eps
     sigma = s0[:, :1]
@@ -201,6 +204,7 @@ def test_leading_singular_vectors_of_rank_deficient_cores_are_certified_or_come_
     handed = []
     svd = np.linalg.svd
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "COMPILED_VECTORS_SHARE", 1)
         patch.setattr(np.linalg, "svd", lambda M, **kw: handed.append(M.shape) or svd(M, **kw))
         W, s, Z = metrics.core_svd(C, vectors)
     assert len(handed) <= 2
@@ -226,6 +230,7 @@ def test_compiled_leading_singular_vectors_hand_zero_and_non_finite_cores_to_lap
     assert leading_singular_triplets(C, 3)[3].tolist() == [True, False, False]
     handed = []
     svd = np.linalg.svd
+    monkeypatch.setattr(metrics, "COMPILED_VECTORS_SHARE", 1)
     monkeypatch.setattr(np.linalg, "svd", lambda M, **kw: handed.append(M.shape) or svd(M, **kw))
     W, s, Z = metrics.core_svd(C[:2], 3)
     assert handed == [(9, 6)]
@@ -249,3 +254,23 @@ def test_product_svd_without_vectors_and_without_numba_gives_the_same_values(mon
         assert np.allclose(values, reference, rtol=1e-12, atol=0)
     assert np.allclose(np.abs(np.einsum("bik,bik->bk", left, lapack_left)), 1.0, atol=1e-10)
     assert np.allclose(np.abs(np.einsum("bik,bik->bk", right, lapack_right)), 1.0, atol=1e-10)
+
+
+@needs_numba
+def test_core_svd_takes_the_kernel_for_a_few_leading_pairs_and_gesdd_past_that(monkeypatch):
+    """Up to min(p, q) // COMPILED_VECTORS_SHARE pairs (at least one) from the compiled kernel, more from
+    gesdd with all vectors (faster there); the same subspaces either way."""
+    from asymsense import metrics, singular_numba
+
+    C = np.random.default_rng(4).standard_normal((2, 60, 40))
+    limit = 40 // metrics.COMPILED_VECTORS_SHARE
+    calls = []
+    kernel = singular_numba.leading_singular_triplets
+    monkeypatch.setattr(singular_numba, "leading_singular_triplets", lambda M, count: calls.append(count) or kernel(M, count))
+    W, s, Z = metrics.core_svd(C, limit)
+    W_all, s_all, Z_all = metrics.core_svd(C, limit + 1)
+    assert calls == [limit] and W.shape == (2, 60, limit) and W_all.shape == (2, 60, limit + 1)
+    assert metrics.core_svd(np.ones((1, 3, 2)), 1)[0].shape == (1, 3, 1) and calls == [limit, 1]
+    for b in range(2):
+        assert _leading_subspace_error(W[b], W_all[b, :, :limit]) <= 1e-10
+        assert _leading_subspace_error(Z[b], Z_all[b, :, :limit]) <= 1e-10

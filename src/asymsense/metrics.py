@@ -121,18 +121,24 @@ def product_svd(U, V, vectors: int | None = None):
     return (W if Qu is None else Qu @ W), s, (Z if Qv is None else Qv @ Z)
 
 
+COMPILED_VECTORS_SHARE = 10
+"""The compiled kernel computes up to min(p, q) // COMPILED_VECTORS_SHARE leading pairs (at least one);
+past that `gesdd` with all vectors is faster (one thread, stacks of 6: at 60×40, 3 pairs take 0.49 of
+its time and 8 pairs 0.83; at 100×100 16 pairs 0.98, at 200×200 25 pairs 1.10)."""
+
+
 def core_svd(C, vectors: int | None = None):
     """(W, s, Z) with s all singular values of each matrix of the float64 stack C (descending)
     and W, Z its leading `vectors` left and right singular vectors as columns (None: all;
     0: W = Z = None, by `gesdd` without vectors, which costs 0.4 of it with them).
-    A few leading vectors come from the compiled kernel (`singular_numba`: 0.46 of the time of
-    `gesdd` at 60×40, 3 pairs) when numba is on; a matrix it does not finish (σ = 0 among the
+    A few leading vectors (COMPILED_VECTORS_SHARE) come from the compiled kernel (`singular_numba`:
+    0.46 of the time of `gesdd` at 60×40, 3 pairs) when numba is on; a matrix it does not finish (σ = 0 among the
     leading ones, non-finite entries) goes to `gesdd`, as does every matrix without numba."""
     C = np.asarray(C, dtype=np.float64)
     if vectors == 0:
         return None, np.linalg.svd(C, compute_uv=False), None
     count = min(C.shape[-2:]) if vectors is None else min(vectors, *C.shape[-2:])
-    if vectors is None or count == min(C.shape[-2:]) or not numba_enabled():
+    if vectors is None or count > max(1, min(C.shape[-2:]) // COMPILED_VECTORS_SHARE) or not numba_enabled():
         W, s, Zt = np.linalg.svd(C, full_matrices=False)
         return W[..., :count], s, _t(Zt)[..., :count]
     from asymsense.singular_numba import leading_singular_triplets
