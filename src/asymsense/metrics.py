@@ -131,9 +131,10 @@ def core_svd(C, vectors: int | None = None):
     """(W, s, Z) with s all singular values of each matrix of the float64 stack C (descending)
     and W, Z its leading `vectors` left and right singular vectors as columns (None: all;
     0: W = Z = None, by `gesdd` without vectors, which costs 0.4 of it with them).
-    A few leading vectors (COMPILED_VECTORS_SHARE) come from the compiled kernel (`singular_numba`:
-    0.46 of the time of `gesdd` at 60×40, 3 pairs) when numba is on; a matrix it does not finish (σ = 0 among the
-    leading ones, non-finite entries) goes to `gesdd`, as does every matrix without numba."""
+    A few leading pairs (up to COMPILED_VECTORS_SHARE) come from the compiled kernel
+    (`singular_numba`: 0.46 of the time of `gesdd` at 60×40, 3 pairs) when numba is on; a matrix
+    it does not finish (σ = 0 among the leading ones, non-finite entries) goes to `gesdd`, as
+    does every matrix without numba. A wide matrix is computed as its transpose."""
     C = np.asarray(C, dtype=np.float64)
     if vectors == 0:
         return None, np.linalg.svd(C, compute_uv=False), None
@@ -144,7 +145,8 @@ def core_svd(C, vectors: int | None = None):
     from asymsense.singular_numba import leading_singular_triplets
 
     wide = C.shape[-2] < C.shape[-1]
-    flat = (_t(C) if wide else C).reshape((-1,) + (C.shape[-1:-3:-1] if wide else C.shape[-2:]))
+    tall = _t(C) if wide else C
+    flat = tall.reshape((-1,) + tall.shape[-2:])
     s, left, right, done = leading_singular_triplets(flat, count)
     left, right = _t(left), _t(right)
     for b in np.flatnonzero(~done):

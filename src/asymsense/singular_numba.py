@@ -103,25 +103,25 @@ def _one(X, count, s_out, U_rows, V_rows, dgebrd, dlasq1, dstein):  # pragma: no
             if not np.isfinite(X[i, j]):
                 return False
             A[j, i] = X[i, j]
-    ints = np.empty(6, np.int32)
-    ints[0] = m
-    ints[1] = n
-    ints[2] = count
-    ints[3] = 2 * n
-    ints[4] = 64 * (m + n)
+    # LAPACK takes every argument by pointer: one-element arrays
+    rows = np.full(1, m, np.int32)
+    cols = np.full(1, n, np.int32)
+    pairs = np.full(1, count, np.int32)
+    order = np.full(1, 2 * n, np.int32)  # of the Golub–Kahan matrix
+    lwork = np.full(1, 64 * (m + n), np.int32)
     d = np.empty(n)
     e = np.zeros(n)
     tauq = np.empty(n)
     taup = np.empty(n)
     work = np.empty(64 * (m + n) + 10 * n)
     info = np.zeros(1, np.int32)
-    dgebrd(ints[0:1].ctypes, ints[1:2].ctypes, A.ctypes, ints[0:1].ctypes, d.ctypes, e.ctypes, tauq.ctypes, taup.ctypes,
-            work.ctypes, ints[4:5].ctypes, info.ctypes)
+    dgebrd(rows.ctypes, cols.ctypes, A.ctypes, rows.ctypes, d.ctypes, e.ctypes, tauq.ctypes, taup.ctypes, work.ctypes,
+           lwork.ctypes, info.ctypes)
     if info[0] != 0:
         return False
     s = d.copy()
     s_e = e.copy()
-    dlasq1(ints[1:2].ctypes, s.ctypes, s_e.ctypes, work.ctypes, info.ctypes)
+    dlasq1(cols.ctypes, s.ctypes, s_e.ctypes, work.ctypes, info.ctypes)
     if info[0] != 0:
         return False
     s_out[:] = s
@@ -143,8 +143,8 @@ def _one(X, count, s_out, U_rows, V_rows, dgebrd, dlasq1, dstein):  # pragma: no
     Z = np.empty((count, N))
     failed = np.empty(count, np.int32)
     iwork = np.empty(N, np.int32)
-    dstein(ints[3:4].ctypes, diagonal.ctypes, off.ctypes, ints[2:3].ctypes, shifts.ctypes, block.ctypes, split.ctypes, Z.ctypes,
-            ints[3:4].ctypes, work.ctypes, iwork.ctypes, failed.ctypes, info.ctypes)
+    dstein(order.ctypes, diagonal.ctypes, off.ctypes, pairs.ctypes, shifts.ctypes, block.ctypes, split.ctypes, Z.ctypes,
+           order.ctypes, work.ctypes, iwork.ctypes, failed.ctypes, info.ctypes)
     if info[0] != 0:
         return False
     for q in range(count):
