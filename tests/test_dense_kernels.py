@@ -53,21 +53,11 @@ def test_fused_step_equals_the_blas_step(n1, n2, m, k, batch, dtype, seed):
         assert relative(a, b) <= TOLERANCE[dtype]
 
 
-@needs_numba
-@settings(max_examples=25, deadline=None)
-@given(m=st.integers(1, 21), N=st.integers(1, 19), batch=st.integers(1, 11),
-       kinds=st.sampled_from([("float32", "float64"), ("float32", "float32"), ("float64", "float64")]), seed=st.integers(0, 2**16))
-def test_fused_step_is_its_fixed_order_bit_for_bit(m, N, batch, kinds, seed):
-    """The compiled kernel performs exactly the operations of
-    `reference_step` (8-lane fma dot products with the tree and the tail,
-    fma chains over each 4-row block, exact arithmetic rounded once per
-    operation): what a CPU with other vector registers computes too. Shapes
-    cover every remainder of the 8 lanes, the 8-row blocks of batches
-    smaller than a trial tile, the 4-row tiles and the trial tiles (6, then
-    3, then 1 where the CPU has 32 vector registers)."""
+def assert_fixed_order(m, N, batch, g_kind, x_kind, seed):
+    """fused_step on random G (m, N) of g_kind and a batch in x_kind gives
+    exactly the bits of `reference_step`."""
     from asymsense.operators.dense_numba import fused_step, reference_step
 
-    g_kind, x_kind = kinds
     rng = np.random.default_rng(seed)
     G = rng.standard_normal((m, N)).astype(g_kind)
     X = rng.standard_normal((batch, N)).astype(x_kind)
@@ -77,6 +67,39 @@ def test_fused_step_is_its_fixed_order_bit_for_bit(m, N, batch, kinds, seed):
     fused_step(G, scale, X, y, r, M, np.dtype(x_kind).type(0))
     want_r, want_M = reference_step(G, scale, X, y, x_kind)
     assert np.array_equal(r, want_r) and np.array_equal(M, want_M)
+
+
+@needs_numba
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 21), N=st.integers(1, 19), batch=st.integers(1, 17),
+       kinds=st.sampled_from([("float32", "float64"), ("float32", "float32"), ("float64", "float64")]), seed=st.integers(0, 2**16))
+def test_fused_step_is_its_fixed_order_bit_for_bit(m, N, batch, kinds, seed):
+    """The compiled kernel performs exactly the operations of
+    `reference_step` (8-lane fma dot products with the tree and the tail,
+    fma chains over all rows in order, exact arithmetic rounded once per
+    operation): what a CPU with other vector registers computes too. Shapes
+    cover every remainder of the 8 lanes, the 8-row blocks of batches
+    smaller than a trial tile, the 4-row tiles and the trial tiles (6, then
+    3, then 1 where the CPU has 32 vector registers), and from WIDE_FROM
+    (12) trials the 6-row tiles (4, 3, 1 trials) with 4-row and single-row
+    blocks after them."""
+    assert_fixed_order(m, N, batch, *kinds, seed)
+
+
+@needs_numba
+@pytest.mark.parametrize("batch", [12, 15, 17])
+@pytest.mark.parametrize("kinds", [("float32", "float32"), ("float32", "float64")])
+def test_wide_tiles_are_the_fixed_order_bit_for_bit(batch, kinds):
+    """Batches from WIDE_FROM trials in 6-row tiles of 4, then 3, then 1
+    trials; m = 17 leaves two 6-row blocks, one 4-row block and one single
+    row, in that order: the same bits as `reference_step`, as every tiling
+    must give."""
+    from asymsense.operators import dense_numba
+
+    if dense_numba.WIDE_FROM == 0:
+        pytest.skip("the 6-row tiles need 32 vector registers")
+    assert dense_numba.WIDE_FROM <= batch
+    assert_fixed_order(2 * dense_numba.WIDE_ROWS + dense_numba.ROWS + 1, 19, batch, *kinds, seed=batch)
 
 
 @needs_numba

@@ -269,14 +269,16 @@ class DenseGaussian(Operator):
     FUSED_BATCH_ENTRIES = 10 * 2**16
     """The largest batch X = UVᵀ (B·n1·n2 numbers, 65 trials of 10⁴) that
     "auto" gives the fused kernel when BLAS has one thread: its register
-    tiles stream X (and the gradient rows) from cache for every 4 rows of G,
-    so past a few L2 sizes OpenBLAS's cache-blocked GEMMs catch up. Fused /
-    OpenBLAS, one `residual_gradient` each, one thread (the crossover part
-    of `benchmarks/bench_ratios.py`, table in docs/performance.md; Zen 4,
-    1 MiB L2, n1 = n2 = 100, m = 10⁴, three runs of 5 rounds on 2026-12-03):
-    float32 0.71–0.80 at 32 trials, 0.87–1.02 at 64, 0.98–1.04 at 96,
-    0.93–1.20 at 104, 1.09–1.24 at 128; float64 0.51–0.55 at 16, 0.66–0.75
-    at 32, 0.75–0.80 at 48, 0.88–0.98 at 64, 1.05–1.38 at 96."""
+    tiles stream X (and the gradient rows) from cache for every 4 rows of G
+    (6 from `dense_numba.WIDE_FROM` trials), so past a few L2 sizes
+    OpenBLAS's cache-blocked GEMMs catch up. Fused / OpenBLAS, one
+    `residual_gradient` each, one thread (the crossover part of
+    `benchmarks/bench_ratios.py`, table in docs/performance.md; Zen 4,
+    1 MiB L2, n1 = n2 = 100, m = 10⁴, 5 rounds on 2026-12-03 18:39 UTC,
+    with the 6-row tiles): float32 0.64 at 32 trials, 0.88 at 64, 1.08 at
+    96, 0.98 at 104, 1.12 at 128; float64 0.47 at 16, 0.68 at 32, 0.77 at
+    48, 0.85 at 64, 1.14 at 96. (Three earlier runs with 4-row tiles only:
+    float32 0.87–1.02 at 64, 0.98–1.04 at 96; float64 0.88–0.98 at 64.)"""
 
     FUSED_SINGLE_ENTRIES = 2**17
     """The limit (13 trials of 10⁴ numbers) for a batch too small to cut
@@ -292,9 +294,11 @@ class DenseGaussian(Operator):
     in parts (a thread budget of two or more): each thread streams all of G,
     and its part's X and gradient rows past L2, against OpenBLAS's GEMMs on
     all the threads. Parts / OpenBLAS, two threads each (the crossover
-    part, two runs of 5 rounds on 2026-12-03): float32 0.78–0.79 at 12
-    trials, 0.97–1.02 at 24, 1.11–1.16 at 48, 1.21–1.24 at 64; float64
-    0.72–0.77 at 12, 0.81–0.86 at 24, 0.92–0.95 at 26, 0.96–1.07 at 32."""
+    part, 5 rounds on 2026-12-03 18:39 UTC, with the 6-row tiles): float32
+    0.82 at 12 trials, 0.96 at 24, 1.08 at 48, 1.21 at 64; float64 0.67 at
+    12, 0.83 at 24, 0.85 at 26, 0.92 at 32, 0.88 at 48. float64 would stay
+    ahead past 26 trials now; the limit is float32's (two earlier runs with
+    4-row tiles: float32 0.97–1.02 at 24, float64 0.96–1.07 at 32)."""
 
     FUSED_PART_TRIALS = 6
     """The fewest trials per thread when the fused kernel runs a batch in
