@@ -274,10 +274,12 @@ class DenseGaussian(Operator):
     OpenBLAS's cache-blocked GEMMs catch up. Fused / OpenBLAS, one
     `residual_gradient` each, one thread (the crossover part of
     `benchmarks/bench_ratios.py`, table in docs/performance.md; Zen 4,
-    1 MiB L2, n1 = n2 = 100, m = 10⁴, 5 rounds on 2026-12-03 18:39 UTC,
-    with the 6-row tiles): float32 0.64 at 32 trials, 0.88 at 64, 1.08 at
-    96, 0.98 at 104, 1.12 at 128; float64 0.47 at 16, 0.68 at 32, 0.77 at
-    48, 0.85 at 64, 1.14 at 96. (Three earlier runs with 4-row tiles only:
+    1 MiB L2, n1 = n2 = 100, m = 10⁴, two runs of 5 rounds on 2026-12-03
+    from 18:39 UTC, with the 6-row tiles): float32 0.64–0.67 at 32 trials,
+    0.80–0.88 at 64, 0.92–1.08 at 96, 0.94–0.98 at 104, 1.12–1.13 at 128;
+    float64 0.47 at 16, 0.65–0.68 at 32, 0.76–0.77 at 48, 0.84–0.85 at 64,
+    1.14–1.23 at 96. float32 may stay ahead a little past 65 trials now;
+    the limit is float64's. (Three earlier runs with 4-row tiles only:
     float32 0.87–1.02 at 64, 0.98–1.04 at 96; float64 0.88–0.98 at 64.)"""
 
     FUSED_SINGLE_ENTRIES = 2**17
@@ -294,11 +296,12 @@ class DenseGaussian(Operator):
     in parts (a thread budget of two or more): each thread streams all of G,
     and its part's X and gradient rows past L2, against OpenBLAS's GEMMs on
     all the threads. Parts / OpenBLAS, two threads each (the crossover
-    part, 5 rounds on 2026-12-03 18:39 UTC, with the 6-row tiles): float32
-    0.82 at 12 trials, 0.96 at 24, 1.08 at 48, 1.21 at 64; float64 0.67 at
-    12, 0.83 at 24, 0.85 at 26, 0.92 at 32, 0.88 at 48. float64 would stay
-    ahead past 26 trials now; the limit is float32's (two earlier runs with
-    4-row tiles: float32 0.97–1.02 at 24, float64 0.96–1.07 at 32)."""
+    part, two runs of 5 rounds on 2026-12-03 from 18:39 UTC, with the 6-row
+    tiles): float32 0.76–0.82 at 12 trials, 0.96–1.05 at 24, 1.08–1.10 at
+    48, 1.13–1.21 at 64; float64 0.67–0.71 at 12, 0.81–0.83 at 24,
+    0.85–0.88 at 26, 0.92 at 32, 0.88–0.91 at 48. float64 stays ahead past
+    26 trials (0.87–0.90 at 32 and 48 in the run before, with 4-row tiles);
+    the limit is float32's."""
 
     FUSED_PART_TRIALS = 6
     """The fewest trials per thread when the fused kernel runs a batch in
