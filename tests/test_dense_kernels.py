@@ -190,14 +190,18 @@ def test_trial_parts_cover_the_batch_in_whole_units(batch, parts, unit):
 
 @needs_numba
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_fused_parts_on_threads_give_the_one_thread_bits(monkeypatch, dtype):
+@pytest.mark.parametrize("batch", [13, 30])
+def test_fused_parts_on_threads_give_the_one_thread_bits(monkeypatch, dtype, batch):
     """13 trials with a budget of 2 run as parts of 6 and 7 trials on two
-    threads, and the step's bits are those of the whole batch on one."""
+    threads, 30 trials as parts of 16 and 14 (whole 4-trial tiles of the
+    6-row kernel; 18 and 12, whole 6-trial tiles, where the CPU lacks it),
+    and the step's bits are those of the whole batch on one."""
     from asymsense.backend import limit_threads
     from asymsense.operators import dense_numba
 
+    want_sizes = {13: [6, 7], 30: [14, 16] if dense_numba.WIDE_FROM else [12, 18]}[batch]
     op = DenseGaussian(9, 7, 30, seed=4, dtype=dtype)
-    U, V = factors((9, 7), 3, 13, dtype, seed=5)
+    U, V = factors((9, 7), 3, batch, dtype, seed=5)
     y = np.random.default_rng(6).standard_normal(30).astype(dtype)
     with limit_threads(np, 1):
         whole = op.residual_gradient(U, V, y, dtype)
@@ -212,9 +216,31 @@ def test_fused_parts_on_threads_give_the_one_thread_bits(monkeypatch, dtype):
     monkeypatch.setattr(dense_numba, "fused_step", recording)
     with limit_threads(np, 2):
         parts = op.residual_gradient(U, V, y, dtype)
-    assert sorted(sizes) == [6, 7]
+    assert sorted(sizes) == want_sizes
     for a, b in zip(whole, parts):
         assert np.array_equal(a, b)
+
+
+def test_small_products_take_one_blas_thread_under_a_larger_budget():
+    """Around the fused kernel the k-wide products run on one BLAS thread when
+    the budget is two or more (OpenBLAS's second thread would spin on the core
+    the kernel's other part needs), and the budget of one is left alone."""
+    from threadpoolctl import threadpool_info
+
+    from asymsense.backend import limit_threads
+    from asymsense.operators.gaussian import _small_products_blas
+
+    def most_blas_threads():  # over every BLAS loaded (scs brings a one-thread OpenBLAS)
+        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    with limit_threads(np, 2):
+        if most_blas_threads() < 2:
+            pytest.skip("BLAS here runs one thread at most")
+        with _small_products_blas():
+            assert most_blas_threads() == 1
+        assert most_blas_threads() == 2
+    with limit_threads(np, 1), _small_products_blas():
+        assert most_blas_threads() == 1
 
 
 def test_without_numba_auto_is_blas_and_numba_is_refused(monkeypatch):

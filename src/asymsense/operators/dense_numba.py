@@ -83,6 +83,13 @@ _axpy_wide, _axpy_wide_rest, _axpy_wide_one = tile_axpy(WIDE_ROWS, WIDE_TRIALS),
 TILE_ENTRIES = max(ROWS * TRIALS, WIDE_ROWS * WIDE_TRIALS, PAIR)
 
 
+def whole_tile_trials(batch: int) -> int:
+    """The trials of the whole register tiles in which a batch of `batch` trials
+    runs (WIDE_TRIALS from WIDE_FROM trials on, else TRIALS): the unit in which
+    to cut a batch into parts, so that no part ends in partial tiles it need not have."""
+    return WIDE_TRIALS if WIDE_FROM > 0 and batch >= WIDE_FROM else TRIALS
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _block_rows(B, left):  # pragma: no cover - compiled
     """Rows of the next row block when `left` rows of G remain for a batch of B trials."""

@@ -21,6 +21,7 @@ a tail of probability 4·10⁻⁹ is cut); float64 operators hold the same value
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -291,17 +292,19 @@ class DenseGaussian(Operator):
     float64 0.64 and 0.67; bare kernels the same day: float32 0.65 at 12
     and 0.89 at 16, float64 0.77 at 16."""
 
-    FUSED_PARTS_ENTRIES = 2**18
-    """The limit (26 trials of 10⁴ numbers) for a batch the fused kernel runs
+    FUSED_PARTS_ENTRIES = 10 * 2**16
+    """The limit (65 trials of 10⁴ numbers) for a batch the fused kernel runs
     in parts (a thread budget of two or more): each thread streams all of G,
     and its part's X and gradient rows past L2, against OpenBLAS's GEMMs on
-    all the threads. Parts / OpenBLAS, two threads each (the crossover
-    part, two runs of 5 rounds on 2026-12-03 from 18:39 UTC, with the 6-row
-    tiles): float32 0.76–0.82 at 12 trials, 0.96–1.05 at 24, 1.08–1.10 at
-    48, 1.13–1.21 at 64; float64 0.67–0.71 at 12, 0.81–0.83 at 24,
-    0.85–0.88 at 26, 0.92 at 32, 0.88–0.91 at 48. float64 stays ahead past
-    26 trials (0.87–0.90 at 32 and 48 in the run before, with 4-row tiles);
-    the limit is float32's."""
+    all the threads. Parts / OpenBLAS, two threads each (the crossover part
+    of 2026-12-03 19:21 UTC, 5 rounds, each kernel timed after one untimed
+    call, the k-wide products around the parts on one BLAS thread): float32
+    0.50 at 12 trials, 0.63 at 24, 0.86 at 48, 0.94 at 64; float64 0.46 at
+    12, 0.62 at 24, 0.68 at 32, 0.75 at 48. Earlier runs put this limit at
+    26 trials (float32 0.96–1.05 at 24, 1.08–1.21 at 48–64): there the
+    parts started while OpenBLAS's second thread still spun after the
+    products before them (`_small_products_blas`), and the benchmark timed
+    each kernel right after the other's two-thread products."""
 
     FUSED_PART_TRIALS = 6
     """The fewest trials per thread when the fused kernel runs a batch in
@@ -442,7 +445,8 @@ class DenseGaussian(Operator):
 
         kind = self.dtype
         U, V = U.astype(kind, copy=False), V.astype(kind, copy=False)
-        X = U @ np.swapaxes(V, -1, -2)
+        with _small_products_blas():
+            X = U @ np.swapaxes(V, -1, -2)
         lead = X.shape[:-2]
         flat = np.ascontiguousarray(X.reshape(-1, self.n1 * self.n2))
         y_rows = np.ascontiguousarray(np.broadcast_to(np.asarray(y, dtype=kind), (self.m,)))
@@ -454,10 +458,11 @@ class DenseGaussian(Operator):
             a, b = bounds
             dense_numba.fused_step(G, kind.type(scale), flat[a:b], y_rows, r[a:b], M[a:b], kind.type(0))
 
-        cuts = trial_parts(flat.shape[0], parts, self.FUSED_PART_TRIALS)
+        cuts = trial_parts(flat.shape[0], parts, dense_numba.whole_tile_trials(flat.shape[0] // parts))
         run_threads(part, cuts, len(cuts))
         M = M.reshape(X.shape)
-        MV, MtU = M @ V, np.swapaxes(M, -1, -2) @ U
+        with _small_products_blas():
+            MV, MtU = M @ V, np.swapaxes(M, -1, -2) @ U
         return r.reshape(*lead, self.m).astype(dtype, copy=False), MV.astype(dtype, copy=False), MtU.astype(dtype, copy=False)
 
 
@@ -782,6 +787,14 @@ def stream_buffer_bytes(n1: int, n2: int, m: int, dtype, threads: int) -> int:
 
 
 _BLAS_CONTROLLER = []
+
+
+def _small_products_blas():
+    """One BLAS thread for the k-wide products around a compiled kernel when the
+    thread budget is larger (else no change): after a product on two threads,
+    OpenBLAS's second thread spins for a while, on the core the kernel's other part
+    needs."""
+    return _one_blas_thread() if thread_budget() > 1 else contextlib.nullcontext()
 
 
 def _one_blas_thread():
