@@ -275,10 +275,10 @@ class DenseGaussian(Operator):
     OpenBLAS's cache-blocked GEMMs catch up. Fused / OpenBLAS, one
     `residual_gradient` each, one thread (the crossover part of
     `benchmarks/bench_ratios.py`, table in docs/performance.md; Zen 4,
-    1 MiB L2, n1 = n2 = 100, m = 10⁴, two runs of 5 rounds on 2026-12-03
-    from 18:39 UTC, with the 6-row tiles): float32 0.64–0.67 at 32 trials,
-    0.80–0.88 at 64, 0.92–1.08 at 96, 0.94–0.98 at 104, 1.12–1.13 at 128;
-    float64 0.47 at 16, 0.65–0.68 at 32, 0.76–0.77 at 48, 0.84–0.85 at 64,
+    1 MiB L2, n1 = n2 = 100, m = 10⁴, three runs of 5 rounds on 2026-12-03
+    from 18:39 UTC, with the 6-row tiles): float32 0.64–0.76 at 32 trials,
+    0.80–0.88 at 64, 0.92–1.08 at 96, 0.94–0.98 at 104, 1.12–1.17 at 128;
+    float64 0.47 at 16, 0.65–0.68 at 32, 0.75–0.77 at 48, 0.84–0.87 at 64,
     1.14–1.23 at 96. float32 may stay ahead a little past 65 trials now;
     the limit is float64's. (Three earlier runs with 4-row tiles only:
     float32 0.87–1.02 at 64, 0.98–1.04 at 96; float64 0.88–0.98 at 64.)"""
@@ -296,11 +296,14 @@ class DenseGaussian(Operator):
     """The limit (65 trials of 10⁴ numbers) for a batch the fused kernel runs
     in parts (a thread budget of two or more): each thread streams all of G,
     and its part's X and gradient rows past L2, against OpenBLAS's GEMMs on
-    all the threads. Parts / OpenBLAS, two threads each (the crossover part
-    of 2026-12-03 19:21 UTC, 5 rounds, each kernel timed after one untimed
-    call, the k-wide products around the parts on one BLAS thread): float32
-    0.50 at 12 trials, 0.63 at 24, 0.86 at 48, 0.94 at 64; float64 0.46 at
-    12, 0.62 at 24, 0.68 at 32, 0.75 at 48. Earlier runs put this limit at
+    all the threads. Parts / OpenBLAS, two threads each (the crossover part,
+    two runs of 5 rounds on 2026-12-03 from 19:21 UTC, each kernel timed
+    after one untimed call, the k-wide products around the parts on one
+    BLAS thread): float32 0.50–0.56 at 12 trials, 0.63–0.70 at 24,
+    0.86–0.93 at 48, 0.93–0.94 at 64, 1.09 at 96; float64 0.46 at 12,
+    0.58–0.62 at 24, 0.68–0.70 at 32, 0.71–0.75 at 48, 0.78 at 64, 0.96 at
+    96. float64 may stay ahead past 65 trials; the limit is float32's.
+    Earlier runs put this limit at
     26 trials (float32 0.96–1.05 at 24, 1.08–1.21 at 48–64): there the
     parts started while OpenBLAS's second thread still spun after the
     products before them (`_small_products_blas`), and the benchmark timed
