@@ -303,11 +303,11 @@ class DenseGaussian(Operator):
     0.86–0.93 at 48, 0.93–0.94 at 64, 1.09 at 96; float64 0.46 at 12,
     0.58–0.62 at 24, 0.68–0.70 at 32, 0.71–0.75 at 48, 0.78 at 64, 0.96 at
     96. float64 may stay ahead past 65 trials; the limit is float32's.
-    Earlier runs put this limit at
-    26 trials (float32 0.96–1.05 at 24, 1.08–1.21 at 48–64): there the
-    parts started while OpenBLAS's second thread still spun after the
-    products before them (`_small_products_blas`), and the benchmark timed
-    each kernel right after the other's two-thread products."""
+    Earlier runs put this limit at 26 trials (float32 0.96–1.05 at 24,
+    1.08–1.21 at 48–64): there the parts started while OpenBLAS's second
+    thread still spun after the products before them
+    (`_small_products_blas`), and the benchmark timed each kernel right
+    after the other's two-thread products."""
 
     FUSED_PART_TRIALS = 6
     """The fewest trials per thread when the fused kernel runs a batch in
