@@ -18,7 +18,8 @@ same IEEE operations (LLVM splits or widens registers, never the arithmetic;
 - `dot(a, b)` for two contiguous 1-d arrays: S with its tail, the same
   value as `tile_dots` and a kernel's tail loop;
 - `tile_axpy(rows, trials)`: M[b, j] = fma(c_{b,rows−1}, G[i_{rows−1}, j], … fma(c_{b,0}, G[i₀, j], M[b, j]) …),
-  the chain over the rows in order, for every j.
+  the chain over the rows in order, for every j (one chain per column: how many columns a
+  vector holds does not change it).
 
 Products of a float32 G with float64 operands are taken in float64 (the
 conversion is exact). `reference_fma` and `reference_dot` are these orders
@@ -198,32 +199,81 @@ def tile_dots(rows: int, trials: int):
     return _tile_intrinsic(0, 2, rows, trials, code)
 
 
+AXPY_BYTES = 64
+"""Bytes per vector of `tile_axpy` where the CPU has 32 vector registers (AVX-512): 16 float32
+or 8 float64 columns per fma. Each gradient entry is its own chain, so the width does not
+change the bits, only how many columns one instruction (and one scheduler entry) carries.
+With 16 registers the tile's broadcast coefficients would take twice the registers, so those
+CPUs keep 8 lanes. With `_row_major` issue, the whole B = 64 float32 step (n = 100, m = 10⁴,
+one thread, Zen 4, 2026-12-03) took 0.87–0.96× the time of 8 columns trial by trial (medians
+of 21–31 interleaved calls in five runs; two copies of one kernel differed by 0.95–1.01× in
+the same harness); the adjoint alone, 1.25× against 1.44× the sgemm bound."""
+
+
+def _axpy_width(t) -> int:
+    """Columns per vector of `tile_axpy` for this tile's sum type (see AXPY_BYTES)."""
+    if vector_registers() < 32:
+        return LANES
+    return max(LANES, AXPY_BYTES // (4 if t.s_el == ir.FloatType() else 8))
+
+
+def _row_major(rows: int, trials: int) -> bool:
+    """Whether `tile_axpy` issues a rows × trials tile row-major: where its live registers
+    (rows·trials broadcast coefficients, `trials` accumulators, one vector of G) leave at least
+    3 of the CPU's vector registers free (the 6 × 4 tiles with 32: see AXPY_BYTES; float64
+    B = 32 0.95×). The 4 × 6 tile leaves 1: row-major, the demo's float64 step (B = 6,
+    m = 1455, N = 2400) took 1.08× the time of trial-major, so it stays trial-major (Zen 4,
+    one thread, medians of 41 interleaved calls, 2026-12-03)."""
+    return vector_registers() - (rows * trials + trials + 1) >= 3
+
+
 def tile_axpy(rows: int, trials: int):
     """An intrinsic `axpy(M, b0, G, i0, coef)` for C-contiguous M (B, N) and
     G (m, N): for q < trials and every j, M[b0 + q, j] = the fma chain of
     `coef[q·rows + p]·G[i0 + p, j]` over p < rows in order, starting from
-    M[b0 + q, j]; each 8-column block of G loaded once for all trials."""
+    M[b0 + q, j]; each vector of G loaded once for all trials.
+
+    Where `_row_major`, the fmas are issued row-major (row p's for every
+    trial before row p + 1's), so the `trials` independent chains of one
+    vector interleave instead of each waiting on its own latency; else
+    trial by trial. The vectors are `_axpy_width` columns wide, then single
+    columns for the rest. Each chain's order is the same for any width and
+    issue order."""
 
     def code(builder, t):
         i64, i32 = ir.IntType(64), ir.IntType(32)
+        width = _axpy_width(t)
+        s_vec, g_vec = ir.VectorType(t.s_el, width), ir.VectorType(t.g_el, width)
         coefs = [builder.load(builder.gep(t.last, [ir.Constant(i64, index)])) for index in range(rows * trials)]
         coef_v = []
         for c in coefs:
-            vec = ir.Constant(t.s_vec, ir.Undefined)
-            for lane in range(LANES):
+            vec = ir.Constant(s_vec, ir.Undefined)
+            for lane in range(width):
                 vec = builder.insert_element(vec, c, ir.Constant(i32, lane))
             coef_v.append(vec)
-        fma_v, fma_s = _fma_function(builder, t.s_vec), _fma_function(builder, t.s_el)
-        count, full = _blocks(builder, t.n)
+        fma_v, fma_s = _fma_function(builder, s_vec), _fma_function(builder, t.s_el)
+        count = builder.sdiv(t.n, ir.Constant(i64, width))
         with cgutils.for_range(builder, count) as loop:
-            offset = builder.mul(loop.index, ir.Constant(i64, LANES))
-            gv = _widened(builder, [_load(builder, row, offset, t.g_vec, t.g_align) for row in t.g_rows], t.s_vec)
-            for q, row in enumerate(t.s_rows):
-                acc = _load(builder, row, offset, t.s_vec, t.s_align)
-                for p in range(rows):
-                    acc = builder.call(fma_v, [coef_v[q * rows + p], gv[p], acc])
-                builder.store(acc, builder.bitcast(builder.gep(row, [offset]), t.s_vec.as_pointer()), align=t.s_align)
-        with cgutils.for_range_slice(builder, full, t.n, ir.Constant(i64, 1)) as (j, _):
+            offset = builder.mul(loop.index, ir.Constant(i64, width))
+            def store(acc, row):
+                builder.store(acc, builder.bitcast(builder.gep(row, [offset]), s_vec.as_pointer()), align=t.s_align)
+
+            if _row_major(rows, trials):
+                acc = [_load(builder, row, offset, s_vec, t.s_align) for row in t.s_rows]
+                for p, g_row in enumerate(t.g_rows):
+                    gv = _widened(builder, [_load(builder, g_row, offset, g_vec, t.g_align)], s_vec)[0]
+                    for q in range(trials):
+                        acc[q] = builder.call(fma_v, [coef_v[q * rows + p], gv, acc[q]])
+                for q, row in enumerate(t.s_rows):
+                    store(acc[q], row)
+            else:
+                gv = _widened(builder, [_load(builder, row, offset, g_vec, t.g_align) for row in t.g_rows], s_vec)
+                for q, row in enumerate(t.s_rows):
+                    acc = _load(builder, row, offset, s_vec, t.s_align)
+                    for p in range(rows):
+                        acc = builder.call(fma_v, [coef_v[q * rows + p], gv[p], acc])
+                    store(acc, row)
+        with cgutils.for_range_slice(builder, builder.mul(count, ir.Constant(i64, width)), t.n, ir.Constant(i64, 1)) as (j, _):
             gs = _widened(builder, [builder.load(builder.gep(row, [j])) for row in t.g_rows], t.s_el)
             for q, row in enumerate(t.s_rows):
                 ptr = builder.gep(row, [j])
