@@ -253,11 +253,12 @@ def tile_axpy(rows: int, trials: int):
             coef_v.append(vec)
         fma_v, fma_s = _fma_function(builder, s_vec), _fma_function(builder, t.s_el)
         count = builder.sdiv(t.n, ir.Constant(i64, width))
+
+        def store(acc, row, offset):
+            builder.store(acc, builder.bitcast(builder.gep(row, [offset]), s_vec.as_pointer()), align=t.s_align)
+
         with cgutils.for_range(builder, count) as loop:
             offset = builder.mul(loop.index, ir.Constant(i64, width))
-            def store(acc, row):
-                builder.store(acc, builder.bitcast(builder.gep(row, [offset]), s_vec.as_pointer()), align=t.s_align)
-
             if _row_major(rows, trials):
                 acc = [_load(builder, row, offset, s_vec, t.s_align) for row in t.s_rows]
                 for p, g_row in enumerate(t.g_rows):
@@ -265,14 +266,14 @@ def tile_axpy(rows: int, trials: int):
                     for q in range(trials):
                         acc[q] = builder.call(fma_v, [coef_v[q * rows + p], gv, acc[q]])
                 for q, row in enumerate(t.s_rows):
-                    store(acc[q], row)
+                    store(acc[q], row, offset)
             else:
                 gv = _widened(builder, [_load(builder, row, offset, g_vec, t.g_align) for row in t.g_rows], s_vec)
                 for q, row in enumerate(t.s_rows):
                     acc = _load(builder, row, offset, s_vec, t.s_align)
                     for p in range(rows):
                         acc = builder.call(fma_v, [coef_v[q * rows + p], gv[p], acc])
-                    store(acc, row)
+                    store(acc, row, offset)
         with cgutils.for_range_slice(builder, builder.mul(count, ir.Constant(i64, width)), t.n, ir.Constant(i64, 1)) as (j, _):
             gs = _widened(builder, [builder.load(builder.gep(row, [j])) for row in t.g_rows], t.s_el)
             for q, row in enumerate(t.s_rows):
